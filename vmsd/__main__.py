@@ -1,0 +1,3 @@
+from vmsd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""create_app(services): the aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vmsd.api import system, tokens
+from vmsd.api.middleware import ROUTES, authorization, errors, request_context
+from vmsd.api.openapi import build_openapi
+from vmsd.api.routes import ApiRoute
+from vmsd.api.services import SERVICES, ApiServices, services
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    routes = list(request.app[ROUTES].values())
+    open_endpoints = services(request).config.current.server.open_endpoints
+    return web.json_response(build_openapi(routes, open_endpoints))
+
+
+OPENAPI_ROUTE = ApiRoute(
+    "GET",
+    "/api/v1/openapi.json",
+    openapi_document,
+    "This document: every endpoint, its parameters and the role it needs",
+    role=None,
+)
+
+
+def all_routes() -> list[ApiRoute]:
+    return [*system.ROUTES, *tokens.ROUTES, OPENAPI_ROUTE]
+
+
+def create_app(svc: ApiServices) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, errors, authorization],
+        client_max_size=svc.config.current.server.max_body_bytes,
+    )
+    app[SERVICES] = svc
+    table = {}
+    for route in all_routes():
+        resource = app.router.add_resource(route.path)
+        table[resource.add_route(route.method, route.handler)] = route
+    app[ROUTES] = table
+    return app

@@ -1,0 +1,125 @@
+"""Request id + log + metrics, error mapping, authentication and authorization."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from vmsd.api.routes import ApiRoute, Handler
+from vmsd.api.services import services
+from vmsd.errors import ForbiddenError, UnauthorizedError, UnavailableError, VmsdError
+from vmsd.health import Phase
+from vmsd.log import get_logger
+from vmsd.tokens import Principal
+
+log = get_logger("vmsd.api")
+
+ROUTES = web.AppKey("routes", dict)  # AbstractRoute -> ApiRoute
+PRINCIPAL = web.RequestKey("principal", Principal)
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+RETRY_AFTER_S = "5"
+
+
+def error_body(code: str, message: str, details: list[object] | None = None) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: request id, one log line, request metrics."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    started = time.perf_counter()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await handler(request)
+        response.headers["X-Request-ID"] = request_id
+        elapsed = time.perf_counter() - started
+        metrics = services(request).metrics
+        metrics.http_requests.labels(request.method, route, str(response.status)).inc()
+        metrics.http_duration.labels(request.method, route).observe(elapsed)
+        level = "debug" if route in _QUIET_ROUTES and response.status < 400 else "info"
+        log.log(
+            20 if level == "info" else 10,
+            "http_request",
+            method=request.method,
+            route=route,
+            status=response.status,
+            duration_ms=round(elapsed * 1000, 2),
+            remote=request.remote,
+        )
+        return response
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as {"error": {...}}; never a traceback or a secret."""
+    try:
+        return await handler(request)
+    except VmsdError as err:
+        headers = {}
+        if isinstance(err, UnauthorizedError):
+            headers["WWW-Authenticate"] = 'Bearer realm="vmsd"'
+        if isinstance(err, UnavailableError):
+            headers["Retry-After"] = RETRY_AFTER_S
+        return web.json_response(
+            error_body(err.code, err.message, err.details), status=err.http_status, headers=headers
+        )
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = (err.reason or "error").lower().replace(" ", "_")
+        return web.json_response(
+            error_body(code, err.reason), status=err.status, headers=_allow_header(err)
+        )
+    except Exception:
+        log.exception("http_unhandled_error", method=request.method, path=request.path)
+        return web.json_response(error_body("internal_error", "internal error"), status=500)
+
+
+def _allow_header(err: web.HTTPException) -> dict[str, str]:
+    allow = err.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+@web.middleware
+async def authorization(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate the bearer token and check the route's declared role."""
+    spec: ApiRoute | None = request.app[ROUTES].get(request.match_info.route)
+    if spec is None:  # no such route: aiohttp answers 404/405
+        return await handler(request)
+    svc = services(request)
+    if svc.health.phase is Phase.STOPPING and request.path.startswith("/api/"):
+        raise UnavailableError("vmsd is stopping")
+    required = spec.required_role(svc.config.current.server.open_endpoints)
+    if required is None:
+        return await handler(request)
+    principal = authenticate(request)
+    if not principal.role.allows(required):
+        raise ForbiddenError(
+            f"this needs the {required.value} role (token has {principal.role.value})"
+        )
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def authenticate(request: web.Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise UnauthorizedError("missing bearer token")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthorizedError("expected 'Authorization: Bearer <token>'")
+    principal = services(request).token_registry.lookup(token.strip())
+    if principal is None:
+        raise UnauthorizedError("invalid or revoked token")
+    return principal

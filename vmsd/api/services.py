@@ -1,0 +1,30 @@
+"""The collaborators the HTTP layer may call; one frozen object under one AppKey."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from vmsd.config import ConfigHolder
+from vmsd.health import Health
+from vmsd.metrics import Metrics
+from vmsd.tokens import TokenRegistry, TokenService
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    config: ConfigHolder
+    health: Health
+    metrics: Metrics
+    token_registry: TokenRegistry
+    tokens: TokenService
+    check_database: Callable[[], Awaitable[None]]
+
+
+SERVICES = web.AppKey("services", ApiServices)
+
+
+def services(request: web.Request) -> ApiServices:
+    return request.app[SERVICES]

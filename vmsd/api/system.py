@@ -1,0 +1,80 @@
+"""Liveness, readiness, metrics, version."""
+
+from __future__ import annotations
+
+import platform
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from vmsd import __version__
+from vmsd.api.routes import ApiRoute
+from vmsd.api.services import services
+from vmsd.auth import Role
+from vmsd.config import OpenEndpoint
+from vmsd.errors import StoreError
+from vmsd.health import Phase
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the event loop answers. Nothing else is checked (a dead DB must not make
+    systemd or an orchestrator kill a daemon that is still recording)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    svc = services(request)
+    checks = {
+        c.name: {"name": c.name, "ok": c.ok, "detail": c.detail} for c in svc.health.components()
+    }
+    try:  # the database is asked now, not taken from the last periodic check
+        await svc.check_database()
+        checks["database"] = {"name": "database", "ok": True, "detail": ""}
+    except StoreError as err:
+        checks["database"] = {"name": "database", "ok": False, "detail": err.message}
+    phase_ok = svc.health.phase is Phase.READY
+    checks["phase"] = {"name": "phase", "ok": phase_ok, "detail": svc.health.phase.value}
+    ready = all(c["ok"] for c in checks.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": list(checks.values())}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    payload = generate_latest(services(request).metrics.registry)
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def version(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"version": __version__, "python": platform.python_version(), "api": "v1"}
+    )
+
+
+ROUTES = [
+    ApiRoute(
+        "GET",
+        "/healthz",
+        healthz,
+        "Liveness: 200 while the daemon's event loop answers",
+        role=Role.VIEWER,
+        open_as=OpenEndpoint.HEALTHZ,
+    ),
+    ApiRoute(
+        "GET",
+        "/readyz",
+        readyz,
+        "Readiness: 200 when the database and every component are up",
+        role=Role.VIEWER,
+        open_as=OpenEndpoint.READYZ,
+        responses={200: "ready", 503: "not ready; `checks` names what failed"},
+    ),
+    ApiRoute(
+        "GET",
+        "/metrics",
+        metrics,
+        "Prometheus metrics (text exposition format)",
+        role=Role.VIEWER,
+        open_as=OpenEndpoint.METRICS,
+    ),
+    ApiRoute("GET", "/api/v1/version", version, "vmsd and API version", role=Role.VIEWER),
+]

@@ -1,0 +1,404 @@
+"""Configuration: YAML file -> validated, frozen `Config`.
+
+Every problem is reported at once, one line each, with its key path
+(`cameras[1].name: must match ... (got "Front Door")`). Unknown keys are errors: a typo
+must never be silently ignored on an NVR that will then record nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from vmsd.errors import ConfigError
+from vmsd.units import parse_duration_s, parse_size_bytes
+
+CAMERA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+CAMERA_SOURCE_SCHEMES = (
+    "rtsp",
+    "rtsps",
+    "rtmp",
+    "rtmps",
+    "http",
+    "https",
+    "srt",
+    "udp+mpegts",
+    "test",
+)
+DEFAULT_CONFIG_PATHS = (Path("/etc/vmsd/vmsd.yml"), Path("config/vmsd.yml"))
+
+# Environment variables that override one key each, so secrets and the DSN need not be in
+# the file (systemd's EnvironmentFile=, or a container's environment).
+ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
+    "VMSD_DATABASE_URL": ("database", "url"),
+    "VMSD_STATE_DIR": ("state_dir",),
+    "VMSD_SERVER_HOST": ("server", "host"),
+    "VMSD_SERVER_PORT": ("server", "port"),
+    "VMSD_LOG_LEVEL": ("log", "level"),
+    "VMSD_LOG_FORMAT": ("log", "format"),
+}
+
+DurationS = Annotated[float, BeforeValidator(parse_duration_s)]
+SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class OpenEndpoint(StrEnum):
+    HEALTHZ = "healthz"
+    READYZ = "readyz"
+    METRICS = "metrics"
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8480, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # Endpoints answered without a token. Operators behind a reverse proxy may close them.
+    open_endpoints: tuple[OpenEndpoint, ...] = (
+        OpenEndpoint.HEALTHZ,
+        OpenEndpoint.READYZ,
+        OpenEndpoint.METRICS,
+    )
+
+
+class DatabaseConfig(_Model):
+    url: SecretStr = SecretStr("")
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=100)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The embedded PostgreSQL refuses to run as root; when vmsd itself runs as root (a
+    # developer box, CI) the server runs as this unprivileged system user instead.
+    embedded_user: str = Field(default="vmsd-postgres", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_postgres(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        if raw and urlsplit(raw).scheme not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgresql:// URL or empty for the embedded database")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url.get_secret_value()
+
+
+class StorageConfig(_Model):
+    paths: tuple[Path, ...] = Field(default=(Path("recordings"),), min_length=1)
+
+
+class MediaMtxMode(StrEnum):
+    AUTO = "auto"
+    MANAGED = "managed"
+    EXTERNAL = "external"
+    OFF = "off"
+
+
+class HookNames(StrEnum):
+    AUTO = "auto"
+    READY = "ready"  # runOnReady / runOnNotReady (before v1.19.3)
+    AVAILABLE = "available"  # runOnAvailable / runOnUnavailable (v1.19.3 on)
+
+
+class MediaMtxConfig(_Model):
+    mode: MediaMtxMode = MediaMtxMode.AUTO
+    binary: str = "mediamtx"
+    base_config: Path = Path("mediamtx.yml")
+    config_path: Path | None = None  # default: <state_dir>/mediamtx.yml
+    rtsp_port: int = Field(default=8554, ge=1, le=65535)
+    api_port: int = Field(default=9997, ge=1, le=65535)
+    metrics_port: int = Field(default=9998, ge=1, le=65535)
+    hook_names: HookNames = HookNames.AUTO
+
+
+class FfmpegConfig(_Model):
+    binary: str = ""  # empty: ffmpeg on PATH, else the imageio-ffmpeg wheel's binary
+
+
+class SegmentFormat(StrEnum):
+    MP4 = "mp4"
+    MKV = "mkv"
+
+
+class RecordingConfig(_Model):
+    segment_seconds: int = Field(default=60, ge=2, le=600)
+    format: SegmentFormat = SegmentFormat.MP4
+    stall_seconds: float = Field(default=15.0, ge=2, le=600)
+    audio: bool = True
+
+
+class RecordingOverrides(_Model):
+    segment_seconds: int | None = Field(default=None, ge=2, le=600)
+    format: SegmentFormat | None = None
+    stall_seconds: float | None = Field(default=None, ge=2, le=600)
+    audio: bool | None = None
+
+
+class RetentionConfig(_Model):
+    max_age: DurationS | None = None
+    max_bytes: SizeBytes | None = None
+    interval_seconds: float = Field(default=60.0, ge=5, le=86400)
+    min_free_percent: float | None = Field(default=5.0, ge=0, le=99)
+    min_free_bytes: SizeBytes | None = None
+    # Deletion under pressure goes on until this much is free, so it does not run per segment.
+    target_free_percent: float | None = Field(default=8.0, ge=0, le=99)
+
+
+class RetentionOverrides(_Model):
+    max_age: DurationS | None = None
+    max_bytes: SizeBytes | None = None
+
+
+class RtspTransport(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+    AUTOMATIC = "automatic"
+
+
+class CameraConfig(_Model):
+    name: str = Field(pattern=CAMERA_NAME_PATTERN)
+    source: str
+    username: str | None = None
+    password: SecretStr | None = None
+    rtsp_transport: RtspTransport = RtspTransport.TCP
+    enabled: bool = True
+    record: bool = True
+    description: str = Field(default="", max_length=500)
+    location: str = Field(default="", max_length=200)
+    recording: RecordingOverrides = RecordingOverrides()
+    retention: RetentionOverrides = RetentionOverrides()
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value == "publisher":
+            return value
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in CAMERA_SOURCE_SCHEMES:
+            allowed = ", ".join(f"{s}://" for s in CAMERA_SOURCE_SCHEMES)
+            raise ValueError(f"must be 'publisher' or a URL starting with {allowed}")
+        return value
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # console on a TTY, JSON otherwise (journald)
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class LogConfig(_Model):
+    level: LogLevel = LogLevel.INFO
+    format: LogFormat = LogFormat.AUTO
+
+
+class Config(_Model):
+    server: ServerConfig = ServerConfig()
+    state_dir: Path = Path("/var/lib/vmsd")
+    database: DatabaseConfig = DatabaseConfig()
+    storage: StorageConfig = StorageConfig()
+    mediamtx: MediaMtxConfig = MediaMtxConfig()
+    ffmpeg: FfmpegConfig = FfmpegConfig()
+    recording: RecordingConfig = RecordingConfig()
+    retention: RetentionConfig = RetentionConfig()
+    cameras: tuple[CameraConfig, ...] = ()
+    log: LogConfig = LogConfig()
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$VMSD_CONFIG`, else /etc/vmsd/vmsd.yml if it exists, else ./config/vmsd.yml."""
+    env = os.environ if environ is None else environ
+    if env.get("VMSD_CONFIG"):
+        return Path(env["VMSD_CONFIG"])
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if candidate.is_file():
+            return candidate
+    return DEFAULT_CONFIG_PATHS[-1]
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, validate. Raises ConfigError with every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(
+            f"cannot read config file {path}", [f"{path}: {err.strerror or err}"]
+        ) from err
+    raw = parse_yaml(text, path)
+    apply_env_overrides(raw, os.environ if environ is None else environ)
+    config = validate_config(raw, source=str(path))
+    return resolve_paths(config, path.resolve().parent)
+
+
+def parse_yaml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path} is not valid YAML", [f"{where}: {problem}"]) from err
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path} is not a YAML mapping",
+            [f"(root): must be a mapping of sections (got {type(raw).__name__})"],
+        )
+    return raw
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for var, key_path in ENV_OVERRIDES.items():
+        if var not in environ:
+            continue
+        node = raw
+        for key in key_path[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = {}
+                node[key] = child
+            node = child
+        node[key_path[-1]] = environ[var]
+
+
+def validate_config(raw: Mapping[str, Any], source: str = "config") -> Config:
+    problems = _duplicate_camera_names(raw)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(raw)
+    except PydanticValidationError as err:
+        problems = [format_pydantic_error(e) for e in err.errors()] + problems
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise ConfigError(f"{source}: {len(problems)} {noun}", problems)
+    assert config is not None
+    return config
+
+
+def resolve_paths(config: Config, base_dir: Path) -> Config:
+    """Relative paths in the file are relative to the file's directory, not to the CWD."""
+
+    def absolute(path: Path) -> Path:
+        return path if path.is_absolute() else (base_dir / path).resolve()
+
+    state_dir = absolute(config.state_dir)
+    mediamtx = config.mediamtx.model_copy(
+        update={
+            "base_config": absolute(config.mediamtx.base_config),
+            "config_path": absolute(config.mediamtx.config_path)
+            if config.mediamtx.config_path
+            else state_dir / "mediamtx.yml",
+        }
+    )
+    storage = config.storage.model_copy(
+        update={"paths": tuple(absolute(p) for p in config.storage.paths)}
+    )
+    return config.model_copy(
+        update={"state_dir": state_dir, "mediamtx": mediamtx, "storage": storage}
+    )
+
+
+def format_key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(root)"
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    return repr(value)
+
+
+def format_pydantic_error(error: Mapping[str, Any]) -> str:
+    """One pydantic error -> `key.path: human message (got value)`."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    value = error.get("input")
+    # Never echo a secret back, even in an error message.
+    secret = any(str(p) in ("password", "url") for p in loc)
+    got = "" if secret else f" (got {_got(value)})"
+    if kind == "extra_forbidden":
+        return f"{format_key_path(loc)}: unknown key"
+    if kind == "missing":
+        return f"{format_key_path(loc)}: required key is missing"
+    if kind == "string_pattern_mismatch":
+        return f"{format_key_path(loc)}: must match {ctx['pattern']}{got}"
+    bounds = {
+        "less_than_equal": ("<=", "le"),
+        "less_than": ("<", "lt"),
+        "greater_than_equal": (">=", "ge"),
+        "greater_than": (">", "gt"),
+    }
+    if kind in bounds:
+        op, key = bounds[kind]
+        return f"{format_key_path(loc)}: must be {op} {ctx[key]}{got}"
+    if kind == "enum":
+        return f"{format_key_path(loc)}: must be one of {ctx['expected']}{got}"
+    if kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+        has_got = "(got" in message
+        return f"{format_key_path(loc)}: {message}{'' if has_got else got}"
+    message = str(error["msg"])
+    message = message[0].lower() + message[1:]
+    return f"{format_key_path(loc)}: {message}{got}"
+
+
+def _duplicate_camera_names(raw: Mapping[str, Any]) -> list[str]:
+    cameras = raw.get("cameras")
+    if not isinstance(cameras, list):
+        return []
+    first_index: dict[str, int] = {}
+    problems = []
+    for index, camera in enumerate(cameras):
+        name = camera.get("name") if isinstance(camera, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first_index:
+            problems.append(
+                f'cameras[{index}].name: duplicate name "{name}" '
+                f"(already used by cameras[{first_index[name]}])"
+            )
+        else:
+            first_index[name] = index
+    return problems
+
+
+class ConfigHolder:
+    """The configuration in force; replaced as a whole on a successful reload (SIGHUP)."""
+
+    def __init__(self, config: Config, path: Path) -> None:
+        self.current = config
+        self.path = path

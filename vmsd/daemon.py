@@ -1,0 +1,218 @@
+"""The composition root: builds every component, starts them in order, stops them in reverse.
+
+Start: state-dir lock -> database (embedded server, pool, migrations) -> token registry ->
+HTTP site -> READY=1. Stop is the exact reverse, each stage under its own timeout; their sum
+(HTTP_STOP_S + POOL_CLOSE_TIMEOUT_S + embedded STOP_GRACE_S + kill) stays below the unit's
+TimeoutStopSec=45. A second SIGINT skips to cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from vmsd import __version__
+from vmsd.api.app import create_app
+from vmsd.api.services import ApiServices
+from vmsd.config import Config, ConfigHolder, load_config
+from vmsd.database import Database
+from vmsd.errors import ConfigError
+from vmsd.health import Health, Phase
+from vmsd.log import configure_logging, get_logger
+from vmsd.metrics import Metrics
+from vmsd.statelock import StateDirLock
+from vmsd.store.events import EventStore
+from vmsd.store.tokens import TokenStore
+from vmsd.systemd import SystemdNotifier
+from vmsd.tokens import TokenRegistry, TokenService
+
+log = get_logger("vmsd.daemon")
+
+HTTP_STOP_S = 5.0
+STAGE_TIMEOUT_S = 20.0
+EVENT_WRITE_TIMEOUT_S = 2.0
+# Settings read only at start; a reload that changes them is applied at the next restart.
+RESTART_ONLY_KEYS = ("server.host", "server.port", "server.max_body_bytes", "state_dir", "database")
+
+
+class _StopRequested(Exception):
+    """Raised inside the root TaskGroup to cancel every background task on stop."""
+
+
+class Daemon:
+    def __init__(self, holder: ConfigHolder, notifier: SystemdNotifier | None = None) -> None:
+        self._holder = holder
+        self._notifier = notifier or SystemdNotifier()
+        self._metrics = Metrics()
+        self._health = Health(self._metrics)
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._interrupts = 0
+
+    @property
+    def config(self) -> Config:
+        return self._holder.current
+
+    async def run(self) -> None:
+        """Runs until SIGTERM/SIGINT; raises on a failure to start."""
+        self._install_signal_handlers()
+        config = self.config
+        async with contextlib.AsyncExitStack() as stack:
+            lock = StateDirLock(config.state_dir, holder="vmsd daemon")
+            lock.acquire()
+            stack.callback(lock.release)
+            self._notifier.status("starting database")
+
+            database = Database(config, self._health)
+            stack.push_async_callback(self._stage, "database", database.stop)
+            await database.start()
+            events = EventStore(database.pool)
+            token_store = TokenStore(database.pool)
+            registry = TokenRegistry(database.pool, token_store)
+            await registry.refresh()
+
+            runner = await self._start_http(
+                ApiServices(
+                    config=self._holder,
+                    health=self._health,
+                    metrics=self._metrics,
+                    token_registry=registry,
+                    tokens=TokenService(token_store, registry),
+                    check_database=database.check,
+                )
+            )
+            stack.push_async_callback(self._stage, "http", runner.cleanup)
+
+            self._health.set_phase(Phase.READY)
+            self._metrics.start_time.set(time.time())
+            await record_event(events, "daemon_started", version=__version__)
+            self._notifier.ready(f"serving on {config.server.host}:{config.server.port}")
+            log.info(
+                "daemon_ready",
+                host=config.server.host,
+                port=config.server.port,
+                version=__version__,
+            )
+
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(database.run())
+                    tg.create_task(registry.run())
+                    tg.create_task(self._handle_reloads(events))
+                    tg.create_task(self._watchdog())
+                    await self._stop.wait()
+                    raise _StopRequested
+            except* _StopRequested:
+                pass
+
+            self._health.set_phase(Phase.STOPPING)
+            self._notifier.stopping()
+            log.info("daemon_stopping")
+            await record_event(events, "daemon_stopped")
+        log.info("daemon_stopped")
+
+    async def _start_http(self, services: ApiServices) -> web.AppRunner:
+        server = self.config.server
+        runner = web.AppRunner(
+            create_app(services),
+            access_log=None,
+            shutdown_timeout=HTTP_STOP_S,
+            handle_signals=False,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, server.host, server.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        return runner
+
+    async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(stop(), STAGE_TIMEOUT_S)
+        except TimeoutError:
+            log.error("stop_stage_timeout", stage=name, timeout_s=STAGE_TIMEOUT_S)
+        log.info("stop_stage_done", stage=name, duration_s=round(time.monotonic() - started, 3))
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        main_task = asyncio.current_task()
+        assert main_task is not None
+
+        def on_stop_signal(signame: str) -> None:
+            self._interrupts += 1
+            if self._interrupts > 1 and signame == "SIGINT":
+                log.warning("second_interrupt_cancelling")
+                main_task.cancel()
+                return
+            log.info("stop_requested", signal=signame)
+            self._stop.set()
+
+        loop.add_signal_handler(signal.SIGTERM, on_stop_signal, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, on_stop_signal, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+
+    async def _handle_reloads(self, events: EventStore) -> None:
+        while True:
+            await self._reload.wait()
+            self._reload.clear()
+            await self.reload(events)
+
+    async def reload(self, events: EventStore) -> None:
+        """SIGHUP: an invalid file is rejected and the old config stays in force."""
+        self._notifier.reloading()
+        try:
+            new = await asyncio.to_thread(load_config, self._holder.path)
+        except ConfigError as err:
+            self._metrics.config_reloads.labels(result="rejected").inc()
+            log.error("config_reload_rejected", path=str(self._holder.path), problems=err.details)
+            self._notifier.ready("config reload rejected; previous configuration in force")
+            return
+        old = self._holder.current
+        restart_needed = changed_restart_only_keys(old, new)
+        self._holder.current = new
+        if new.log != old.log:
+            configure_logging(new.log.level, new.log.format)
+        self._metrics.config_reloads.labels(result="applied").inc()
+        if restart_needed:
+            log.warning("config_reload_restart_needed", keys=restart_needed)
+        log.info("config_reloaded", path=str(self._holder.path))
+        await record_event(events, "config_reloaded", restart_needed=restart_needed)
+        self._notifier.ready("configuration reloaded")
+
+    async def _watchdog(self) -> None:
+        interval = self._notifier.watchdog_interval_s
+        if interval is None:
+            return
+        while True:
+            self._notifier.watchdog()
+            await asyncio.sleep(interval)
+
+
+async def record_event(events: EventStore, type_: str, **data: Any) -> None:
+    """Events are for the operator's history; failing to write one must not stop the daemon."""
+    try:
+        await asyncio.wait_for(events.record(type_, **data), EVENT_WRITE_TIMEOUT_S)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        log.warning("event_record_failed", type=type_, error=str(err))
+
+
+def changed_restart_only_keys(old: Config, new: Config) -> list[str]:
+    changed = []
+    for key in RESTART_ONLY_KEYS:
+        a: object = old
+        b: object = new
+        for part in key.split("."):
+            a, b = getattr(a, part), getattr(b, part)
+        if a != b:
+            changed.append(key)
+    return changed

@@ -1,0 +1,145 @@
+"""The database as a daemon component: embedded server (if any), pool, migrations, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from vmsd.backoff import Backoff
+from vmsd.config import Config
+from vmsd.errors import StateDirLockedError, StoreError
+from vmsd.health import Health
+from vmsd.log import get_logger
+from vmsd.statelock import StateDirLock
+from vmsd.store.db import apply_migrations, create_pool, ping
+from vmsd.store.embedded import EmbeddedPostgres, attached_dsn, embedded_data_dir
+
+log = get_logger("vmsd.database")
+
+POOL_CLOSE_TIMEOUT_S = 5.0
+HEALTH_CHECK_INTERVAL_S = 10.0
+COMPONENT = "database"
+
+
+class Database:
+    def __init__(self, config: Config, health: Health) -> None:
+        self._config = config.database
+        self._health = health
+        self._embedded = (
+            EmbeddedPostgres(config.state_dir, config.database.embedded_user)
+            if config.database.embedded
+            else None
+        )
+        self._pool: asyncpg.Pool | None = None
+        self._restart_backoff = Backoff(initial_s=1.0, max_s=30.0)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("database not started")
+        return self._pool
+
+    @property
+    def embedded_pid(self) -> int | None:
+        return self._embedded.pid if self._embedded else None
+
+    async def start(self) -> None:
+        dsn = (
+            await self._embedded.start() if self._embedded else self._config.url.get_secret_value()
+        )
+        self._pool = await create_pool(
+            dsn,
+            min_size=self._config.pool_min_size,
+            max_size=self._config.pool_max_size,
+            timeout_s=self._config.connect_timeout_seconds,
+        )
+        async with self._pool.acquire() as conn:
+            await apply_migrations(conn)
+        self._health.set(COMPONENT, True)
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), POOL_CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("db_pool_close_timeout", timeout_s=POOL_CLOSE_TIMEOUT_S)
+                self._pool.terminate()
+            self._pool = None
+        if self._embedded is not None:
+            await self._embedded.stop()
+
+    async def check(self) -> None:
+        await ping(self.pool)
+
+    async def run(self) -> None:
+        """Keep the embedded server running and the health gauge true."""
+        async with asyncio.TaskGroup() as tg:
+            if self._embedded is not None:
+                tg.create_task(self._supervise_embedded(self._embedded))
+            tg.create_task(self._watch_health())
+
+    async def _watch_health(self) -> None:
+        while True:
+            try:
+                await self.check()
+                self._health.set(COMPONENT, True)
+            except StoreError as err:
+                self._health.set(COMPONENT, False, err.message)
+            await asyncio.sleep(HEALTH_CHECK_INTERVAL_S)
+
+    async def _supervise_embedded(self, server: EmbeddedPostgres) -> None:
+        attempt = 0
+        while True:
+            code = await server.wait()
+            self._health.set(COMPONENT, False, f"embedded PostgreSQL exited ({code})")
+            log.error("embedded_db_exited", exit_code=code, log_file=str(server.log_file))
+            while True:
+                await asyncio.sleep(self._restart_backoff.delay_s(attempt))
+                attempt += 1
+                try:
+                    await server.start()
+                    break
+                except StoreError as err:
+                    log.error("embedded_db_restart_failed", error=err.message, details=err.details)
+            self._health.set(COMPONENT, True)
+            attempt = 0
+
+
+@contextlib.asynccontextmanager
+async def cli_pool(config: Config) -> AsyncIterator[asyncpg.Pool]:
+    """A migrated pool for a one-shot command (`migrate`, `token ...`)."""
+    async with contextlib.AsyncExitStack() as stack:
+        dsn = await _cli_dsn(config, stack)
+        pool = await create_pool(
+            dsn, min_size=1, max_size=2, timeout_s=config.database.connect_timeout_seconds
+        )
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            await apply_migrations(conn)
+        yield pool
+
+
+async def _cli_dsn(config: Config, stack: contextlib.AsyncExitStack) -> str:
+    """External database: its URL. Embedded: the daemon's running server if a daemon owns the
+    state dir, else a private server for this command, under the state-dir lock."""
+    if not config.database.embedded:
+        return config.database.url.get_secret_value()
+    lock = StateDirLock(config.state_dir, holder="vmsd command")
+    try:
+        lock.acquire()
+    except StateDirLockedError as err:
+        dsn = attached_dsn(embedded_data_dir(config.state_dir))
+        if dsn is None:
+            raise StoreError(
+                f"a vmsd process holds {config.state_dir} but its database is not ready yet; "
+                "try again in a moment"
+            ) from err
+        return dsn
+    stack.callback(lock.release)
+    server = EmbeddedPostgres(config.state_dir, config.database.embedded_user)
+    dsn = await server.start()
+    stack.push_async_callback(server.stop)
+    return dsn

@@ -1,0 +1,81 @@
+"""The error hierarchy. Each class carries the API code and HTTP status it maps to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_CRASH = 1
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd's ExecStartPre= stops on it.
+
+
+class VmsdError(Exception):
+    """Base of every error vmsd raises on purpose."""
+
+    code = "internal_error"
+    http_status = 500
+
+    def __init__(self, message: str, details: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+
+
+class ConfigError(VmsdError):
+    """The configuration is invalid; `details` holds one line per problem."""
+
+    code = "config_invalid"
+    http_status = 422
+
+
+class ValidationError(VmsdError):
+    code = "validation_failed"
+    http_status = 422
+
+
+class BadRequestError(VmsdError):
+    code = "bad_request"
+    http_status = 400
+
+
+class UnauthorizedError(VmsdError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class ForbiddenError(VmsdError):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFoundError(VmsdError):
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(VmsdError):
+    code = "conflict"
+    http_status = 409
+
+
+class UnavailableError(VmsdError):
+    code = "unavailable"
+    http_status = 503
+
+
+class StoreError(VmsdError):
+    code = "store_error"
+    http_status = 503
+
+
+class StateDirLockedError(VmsdError):
+    """Another vmsd process already owns the state directory."""
+
+    code = "state_dir_locked"
+    http_status = 503
+
+
+class UnsupportedMediaTypeError(VmsdError):
+    code = "unsupported_media_type"
+    http_status = 415

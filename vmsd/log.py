@@ -1,0 +1,131 @@
+"""structlog configuration and the redaction processor.
+
+Configured once per process. JSON lines to stdout when not on a TTY (journald stores them),
+a console renderer on a TTY. stdlib loggers (aiohttp.access, asyncpg) go through the same chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+
+from vmsd.config import LogFormat, LogLevel
+
+REDACTED = "***"
+
+# scheme://user:password@host  ->  scheme://user:***@host. The password part stops at the
+# last '@' before the host, so passwords containing '@' or ':' are covered too.
+_URL_CREDENTIALS_RE = re.compile(
+    r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s/]*)(?P<at>@)"
+)
+# Keys whose values are secrets wherever they appear in an event.
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_token",
+        "authorization",
+        "dsn",
+        "database_url",
+        "key",
+        "hook_secret",
+    }
+)
+
+
+def redact_text(text: str) -> str:
+    """Strip URL credentials from free text (FFmpeg stderr, exception messages, URLs)."""
+    return _URL_CREDENTIALS_RE.sub(lambda m: f"{m.group('prefix')}{REDACTED}{m.group('at')}", text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: REDACTED if _is_secret_key(k) else _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v) for v in value)
+    return value
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and key.lower() in SECRET_KEYS
+
+
+def redact_event(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: secrets by key name, credentials inside any string value."""
+    for key, value in list(event_dict.items()):
+        if _is_secret_key(key) and value is not None:
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact_value(value)
+    return event_dict
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_event,
+    ]
+
+
+def configure_logging(
+    level: LogLevel = LogLevel.INFO,
+    fmt: LogFormat = LogFormat.AUTO,
+    stream: Any = None,
+) -> None:
+    out = stream if stream is not None else sys.stdout
+    as_json = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not out.isatty())
+    renderer: Any
+    if as_json:
+        renderer = structlog.processors.JSONRenderer()
+        final: list[Any] = [structlog.processors.dict_tracebacks, renderer]
+    else:
+        renderer = structlog.dev.ConsoleRenderer()
+        final = [renderer]
+
+    numeric_level = logging.getLevelName(level.value.upper())
+    structlog.configure(
+        processors=[
+            *_shared_processors(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
+    # asyncpg and aiohttp.access are routed through the same chain; keep their chatter at
+    # the daemon's level (aiohttp.access at info gives one line per request).
+    for name in ("asyncpg", "aiohttp.access", "aiohttp.server"):
+        logging.getLogger(name).setLevel(numeric_level)
+
+
+def get_logger(name: str | None = None, **initial: Any) -> Any:
+    return structlog.stdlib.get_logger(name, **initial)

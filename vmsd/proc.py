@@ -1,0 +1,65 @@
+"""Child-process helpers shared by every supervised child (PostgreSQL, MediaMTX, FFmpeg)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+_PR_SET_PDEATHSIG = 1
+
+
+def parent_death_signal(sig: signal.Signals) -> Callable[[], None]:
+    """A preexec_fn asking the kernel to send `sig` to the child when vmsd dies.
+
+    It runs in the child after the uid switch (CPython calls preexec_fn after setreuid), which
+    matters because a credential change clears the setting. The child must be spawned from the
+    event-loop (main) thread: the signal fires when the *thread* that forked it exits.
+    """
+
+    def _set() -> None:
+        if sys.platform == "linux":
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+    return _set
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the child's whole process group (it was started with start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+async def stop_process(
+    proc: asyncio.subprocess.Process,
+    *,
+    first_signal: signal.Signals,
+    grace_s: float,
+    kill_after_s: float = 5.0,
+) -> int:
+    """Send `first_signal`, wait `grace_s`, then SIGKILL the group, and always reap.
+
+    The kill-and-reap path also runs when the wait itself is cancelled: no zombie, no orphan.
+    """
+    if proc.returncode is not None:
+        return proc.returncode
+    try:
+        signal_group(proc.pid, first_signal)
+        try:
+            return await asyncio.wait_for(proc.wait(), timeout=grace_s)
+        except TimeoutError:
+            signal_group(proc.pid, signal.SIGKILL)
+            return await asyncio.wait_for(proc.wait(), timeout=kill_after_s)
+    except asyncio.CancelledError:
+        signal_group(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        # SIGKILL cannot be ignored, so this wait is short; it reaps the child before the
+        # cancellation goes on.
+        await proc.wait()
+        raise

@@ -1,0 +1,106 @@
+"""The asyncpg pool and the numbered SQL migrations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from vmsd.errors import StoreError
+from vmsd.log import get_logger
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+
+log = get_logger("vmsd.store")
+
+# pg_advisory_lock key: any constant that no other application on a shared database uses.
+MIGRATION_LOCK_KEY = 0x766D_7364_0001  # "vmsd" + 1
+_MIGRATION_NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """The migrations shipped in the package, in version order."""
+    migrations = []
+    for entry in resources.files("vmsd.store.migrations").iterdir():
+        match = _MIGRATION_NAME_RE.match(entry.name)
+        if match is None:
+            continue
+        migrations.append(
+            Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8"))
+        )
+    migrations.sort(key=lambda m: m.version)
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise StoreError("two migrations share a version number", [str(versions)])
+    return migrations
+
+
+async def apply_migrations(conn: Connection) -> list[int]:
+    """Apply what is missing, each in its own transaction, under an advisory lock.
+
+    Two daemons starting at once against one database serialise on the lock; the second finds
+    nothing left to do. Returns the versions applied by this call.
+    """
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        applied = []
+        for migration in load_migrations():
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            log.info("migration_applied", version=migration.version, name=migration.name)
+            applied.append(migration.version)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+async def create_pool(dsn: str, *, min_size: int, max_size: int, timeout_s: float) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            command_timeout=timeout_s,
+            server_settings={"application_name": "vmsd"},
+        )
+    except (OSError, asyncpg.PostgresError) as err:
+        raise StoreError(f"cannot connect to the database: {err}") from err
+    assert pool is not None
+    return pool
+
+
+async def ping(pool: asyncpg.Pool, timeout_s: float = 2.0) -> None:
+    """Raise StoreError unless the database answers within `timeout_s`."""
+    try:
+        async with pool.acquire(timeout=timeout_s) as conn:
+            await conn.fetchval("SELECT 1", timeout=timeout_s)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        raise StoreError(f"database unreachable: {type(err).__name__}") from err

@@ -1,0 +1,130 @@
+"""API tokens as a service: create/list/revoke, and the in-memory registry that authenticates
+requests without a database query per request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from vmsd.auth import Role, generate_token, hash_token
+from vmsd.backoff import Backoff
+from vmsd.errors import ValidationError
+from vmsd.log import get_logger
+from vmsd.store.tokens import TOKENS_CHANNEL, ActiveTokenHash, ApiToken, TokenStore
+
+log = get_logger("vmsd.tokens")
+
+TOKEN_NAME_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made a request."""
+
+    token_id: int
+    name: str
+    role: Role
+
+
+class TokenRegistry:
+    """Active token hashes in memory, reloaded when the api_tokens table changes (NOTIFY)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: TokenStore,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._by_hash: dict[bytes, ActiveTokenHash] = {}
+        self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
+        self._sleep = sleep
+        self.loaded = asyncio.Event()
+
+    def lookup(self, token: str) -> Principal | None:
+        entry = self._by_hash.get(hash_token(token))
+        if entry is None:
+            return None
+        return Principal(entry.token_id, entry.name, entry.role)
+
+    async def refresh(self) -> None:
+        hashes = await self._store.active_hashes()
+        self._by_hash = {h.token_hash: h for h in hashes}
+        self.loaded.set()
+
+    async def run(self) -> None:
+        """Listen for changes forever; on a lost connection, back off and listen again."""
+        attempt = 0
+        while True:
+            try:
+                await self._listen_once()
+                attempt = 0
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                delay = self._backoff.delay_s(attempt)
+                attempt += 1
+                log.warning("token_listener_lost", error=str(err), retry_in_s=round(delay, 2))
+                await self._sleep(delay)
+
+    async def _listen_once(self) -> None:
+        wake = asyncio.Event()
+        lost = False
+
+        def on_notify(*_args: object) -> None:
+            wake.set()
+
+        def on_terminate(*_args: object) -> None:
+            nonlocal lost
+            lost = True
+            wake.set()
+
+        async with self._pool.acquire() as conn:
+            await conn.add_listener(TOKENS_CHANNEL, on_notify)
+            conn.add_termination_listener(on_terminate)
+            try:
+                await self.refresh()
+                while True:
+                    await wake.wait()
+                    wake.clear()
+                    if lost:
+                        break
+                    await self.refresh()
+            finally:
+                conn.remove_termination_listener(on_terminate)
+                if not lost:
+                    with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                        await conn.remove_listener(TOKENS_CHANNEL, on_notify)
+        raise asyncpg.InterfaceError("token listener connection closed")
+
+
+class TokenService:
+    def __init__(self, store: TokenStore, registry: TokenRegistry | None = None) -> None:
+        self._store = store
+        self._registry = registry
+
+    async def create(self, name: str, role: Role) -> tuple[ApiToken, str]:
+        """Returns the token record and the secret, which is never retrievable again."""
+        name = name.strip()
+        if not 1 <= len(name) <= TOKEN_NAME_MAX:
+            raise ValidationError(
+                "invalid token name", [{"field": "name", "message": "must be 1-100 characters"}]
+            )
+        secret = generate_token()
+        token = await self._store.create(name, role, hash_token(secret))
+        if self._registry is not None:
+            await self._registry.refresh()  # usable at once, before the NOTIFY round trip
+        return token, secret
+
+    async def list(self, include_revoked: bool = False) -> list[ApiToken]:
+        return await self._store.list_tokens(include_revoked)
+
+    async def revoke(self, token_id: int) -> ApiToken:
+        token = await self._store.revoke(token_id)
+        if self._registry is not None:
+            await self._registry.refresh()
+        return token
