@@ -1,0 +1,1 @@
+"""MediaMTX: its configuration, its process, its Control API."""
