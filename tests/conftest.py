@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from cryptography.fernet import Fernet
 
+from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.registry import CameraRegistry
+from vmsd.cameras.service import CameraService
+from vmsd.cameras.state import CameraStates
+from vmsd.daemon import record_event
+from vmsd.metrics import Metrics
+from vmsd.secrets import CredentialCipher
+from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
+from vmsd.store.events import EventStore
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +67,29 @@ def free_port() -> int:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CameraStack:
+    """The camera registry's real parts over the per-test database."""
+
+    store: CameraStore
+    registry: CameraRegistry
+    service: CameraService
+    live: LiveCameras
+    metrics: Metrics
+    cipher: CredentialCipher
+
+
+@pytest.fixture
+async def camera_stack(db_pool: asyncpg.Pool) -> CameraStack:
+    cipher = CredentialCipher(Fernet.generate_key())
+    metrics = Metrics()
+    events = EventStore(db_pool)
+    record = functools.partial(record_event, events)
+    store = CameraStore(db_pool)
+    registry = CameraRegistry(db_pool, store, cipher)
+    await registry.refresh()
+    service = CameraService(store, cipher, registry, record)
+    live = LiveCameras(CameraStates(), metrics, record)
+    return CameraStack(store, registry, service, live, metrics, cipher)

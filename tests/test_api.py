@@ -18,10 +18,11 @@ from vmsd.api.services import ApiServices
 from vmsd.auth import Role
 from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.health import Health, Phase
-from vmsd.metrics import Metrics
 from vmsd.store.db import ping
 from vmsd.store.tokens import TokenStore
 from vmsd.tokens import TokenRegistry, TokenService
+
+from .conftest import CameraStack
 
 
 @dataclass
@@ -42,14 +43,14 @@ class Api:
 
 
 @pytest.fixture
-async def api(db_pool: asyncpg.Pool) -> AsyncIterator[Api]:
+async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator[Api]:
     store = TokenStore(db_pool)
     registry = TokenRegistry(db_pool, store)
     service = TokenService(store, registry)
     tokens = {}
     for role in Role:
         _, tokens[role.value] = await service.create(f"test-{role.value}", role)
-    metrics = Metrics()
+    metrics = camera_stack.metrics
     health = Health(metrics)
     health.set_phase(Phase.READY)
     holder = ConfigHolder(Config(server=ServerConfig(max_body_bytes=4096)), Path("unused.yml"))
@@ -57,7 +58,18 @@ async def api(db_pool: asyncpg.Pool) -> AsyncIterator[Api]:
     async def check_database() -> None:
         await ping(db_pool)
 
-    app = create_app(ApiServices(holder, health, metrics, registry, service, check_database))
+    app = create_app(
+        ApiServices(
+            holder,
+            health,
+            metrics,
+            registry,
+            service,
+            check_database,
+            camera_stack.service,
+            camera_stack.live,
+        )
+    )
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as session:

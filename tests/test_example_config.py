@@ -51,7 +51,8 @@ def test_example_values_are_the_defaults(repo_root: Path) -> None:
     mediamtx = raw["mediamtx"] | {"base_config": Path(raw["mediamtx"]["base_config"])}
     assert mediamtx == defaults.mediamtx.model_dump()
     assert [Path(p) for p in raw["storage"]["paths"]] == list(defaults.storage.paths)
-    camera = CameraConfig(name="x", source="publisher")
+    assert raw["secrets"] == {"key": "", "key_file": None}
+    camera = CameraConfig(name="x", source="rtsp://192.0.2.1/")
     example_camera = config.cameras[0]
     for key in CameraConfig.model_fields.keys() - {"name", "source"}:
         assert getattr(example_camera, key) == getattr(camera, key), key

@@ -22,30 +22,23 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from vmsd.cameras.source import PUBLISHER, is_synthetic, split_credentials, validate_source
 from vmsd.errors import ConfigError
+from vmsd.redact import redact_text
 from vmsd.units import parse_duration_s, parse_size_bytes
 
 CAMERA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-CAMERA_SOURCE_SCHEMES = (
-    "rtsp",
-    "rtsps",
-    "rtmp",
-    "rtmps",
-    "http",
-    "https",
-    "srt",
-    "udp+mpegts",
-    "test",
-)
 DEFAULT_CONFIG_PATHS = (Path("/etc/vmsd/vmsd.yml"), Path("config/vmsd.yml"))
 
 # Environment variables that override one key each, so secrets and the DSN need not be in
 # the file (systemd's EnvironmentFile=, or a container's environment).
 ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "VMSD_DATABASE_URL": ("database", "url"),
+    "VMSD_SECRETS_KEY": ("secrets", "key"),
     "VMSD_STATE_DIR": ("state_dir",),
     "VMSD_SERVER_HOST": ("server", "host"),
     "VMSD_SERVER_PORT": ("server", "port"),
@@ -127,6 +120,17 @@ class MediaMtxConfig(_Model):
     api_port: int = Field(default=9997, ge=1, le=65535)
     metrics_port: int = Field(default=9998, ge=1, le=65535)
     hook_names: HookNames = HookNames.AUTO
+    # MediaMTX-facing listener (auth requests, availability hooks): loopback only by default,
+    # separate from the API so it never carries the API's middleware or exposure.
+    hooks_host: str = "127.0.0.1"
+    hooks_port: int = Field(default=8481, ge=1, le=65535)
+    # Safety net for missed hooks, and the source of readers/bytes per camera.
+    poll_interval_seconds: float = Field(default=5.0, ge=1, le=300)
+    # Brute-force damping: this many failed credentialed attempts from one IP within the
+    # window deny that IP outright for auth_block_seconds.
+    auth_fail_limit: int = Field(default=10, ge=1, le=10_000)
+    auth_fail_window_seconds: float = Field(default=60.0, ge=1, le=86_400)
+    auth_block_seconds: float = Field(default=300.0, ge=1, le=86_400)
 
 
 class FfmpegConfig(_Model):
@@ -189,13 +193,30 @@ class CameraConfig(_Model):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        if value == "publisher":
-            return value
-        scheme = urlsplit(value).scheme.lower()
-        if scheme not in CAMERA_SOURCE_SCHEMES:
-            allowed = ", ".join(f"{s}://" for s in CAMERA_SOURCE_SCHEMES)
-            raise ValueError(f"must be 'publisher' or a URL starting with {allowed}")
-        return value
+        return validate_source(value)
+
+    @model_validator(mode="after")
+    def _credentials_fit_source(self) -> CameraConfig:
+        _, url_user, url_password = split_credentials(self.source)
+        if (url_user or url_password) and (self.username or self.password):
+            raise ValueError(
+                "credentials given twice: inside the source URL and as username/password"
+            )
+        if is_synthetic(self.source) and (self.username or self.password):
+            raise ValueError("a test:// source takes no username or password")
+        if self.source == PUBLISHER and not (self.username and self.password):
+            raise ValueError(
+                "a publisher camera needs username and password: the credentials it "
+                "publishes with"
+            )
+        return self
+
+
+class SecretsConfig(_Model):
+    # Fernet key for camera credentials at rest. Empty: read key_file, creating it (0600) on
+    # first start. Boxes sharing one database must share one key.
+    key: SecretStr = SecretStr("")
+    key_file: Path | None = None  # default: <state_dir>/credentials.key
 
 
 class LogLevel(StrEnum):
@@ -225,6 +246,7 @@ class Config(_Model):
     ffmpeg: FfmpegConfig = FfmpegConfig()
     recording: RecordingConfig = RecordingConfig()
     retention: RetentionConfig = RetentionConfig()
+    secrets: SecretsConfig = SecretsConfig()
     cameras: tuple[CameraConfig, ...] = ()
     log: LogConfig = LogConfig()
 
@@ -315,11 +337,23 @@ def resolve_paths(config: Config, base_dir: Path) -> Config:
             else state_dir / "mediamtx.yml",
         }
     )
+    secrets = config.secrets.model_copy(
+        update={
+            "key_file": absolute(config.secrets.key_file)
+            if config.secrets.key_file
+            else state_dir / "credentials.key"
+        }
+    )
     storage = config.storage.model_copy(
         update={"paths": tuple(absolute(p) for p in config.storage.paths)}
     )
     return config.model_copy(
-        update={"state_dir": state_dir, "mediamtx": mediamtx, "storage": storage}
+        update={
+            "state_dir": state_dir,
+            "mediamtx": mediamtx,
+            "storage": storage,
+            "secrets": secrets,
+        }
     )
 
 
@@ -335,7 +369,7 @@ def format_key_path(loc: tuple[int | str, ...]) -> str:
 
 def _got(value: Any) -> str:
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{redact_text(value)}"'
     if isinstance(value, SecretStr):
         return "(secret)"
     return repr(value)
@@ -348,7 +382,7 @@ def format_pydantic_error(error: Mapping[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     value = error.get("input")
     # Never echo a secret back, even in an error message.
-    secret = any(str(p) in ("password", "url") for p in loc)
+    secret = any(str(p) in ("password", "url", "key") for p in loc)
     got = "" if secret else f" (got {_got(value)})"
     if kind == "extra_forbidden":
         return f"{format_key_path(loc)}: unknown key"
@@ -374,6 +408,15 @@ def format_pydantic_error(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
     message = message[0].lower() + message[1:]
     return f"{format_key_path(loc)}: {message}{got}"
+
+
+def field_errors(err: PydanticValidationError) -> list[dict[str, str]]:
+    details = []
+    for e in err.errors():
+        line = format_pydantic_error(e)
+        key = format_key_path(tuple(e["loc"]))
+        details.append({"field": key, "message": line.removeprefix(f"{key}: ")})
+    return details
 
 
 def _duplicate_camera_names(raw: Mapping[str, Any]) -> list[str]:

@@ -7,7 +7,6 @@ a console renderer on a TTY. stdlib loggers (aiohttp.access, asyncpg) go through
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -16,14 +15,8 @@ import structlog
 from pydantic import SecretStr
 
 from vmsd.config import LogFormat, LogLevel
+from vmsd.redact import REDACTED, redact_text
 
-REDACTED = "***"
-
-# scheme://user:password@host  ->  scheme://user:***@host. The password part stops at the
-# last '@' before the host, so passwords containing '@' or ':' are covered too.
-_URL_CREDENTIALS_RE = re.compile(
-    r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s/]*)(?P<at>@)"
-)
 # Keys whose values are secrets wherever they appear in an event.
 SECRET_KEYS = frozenset(
     {
@@ -39,11 +32,6 @@ SECRET_KEYS = frozenset(
         "hook_secret",
     }
 )
-
-
-def redact_text(text: str) -> str:
-    """Strip URL credentials from free text (FFmpeg stderr, exception messages, URLs)."""
-    return _URL_CREDENTIALS_RE.sub(lambda m: f"{m.group('prefix')}{REDACTED}{m.group('at')}", text)
 
 
 def _redact_value(value: Any) -> Any:
@@ -102,6 +90,9 @@ def configure_logging(
     numeric_level = logging.getLevelName(level.value.upper())
     structlog.configure(
         processors=[
+            # First: a debug line below the configured level costs one check, not the chain
+            # (the auth hook logs every decision at debug).
+            structlog.stdlib.filter_by_level,
             *_shared_processors(),
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

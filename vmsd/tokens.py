@@ -4,7 +4,6 @@ requests without a database query per request."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,10 +12,8 @@ import asyncpg
 from vmsd.auth import Role, generate_token, hash_token
 from vmsd.backoff import Backoff
 from vmsd.errors import ValidationError
-from vmsd.log import get_logger
+from vmsd.store.listen import listen_forever
 from vmsd.store.tokens import TOKENS_CHANNEL, ActiveTokenHash, ApiToken, TokenStore
-
-log = get_logger("vmsd.tokens")
 
 TOKEN_NAME_MAX = 100
 
@@ -43,7 +40,7 @@ class TokenRegistry:
         self._pool = pool
         self._store = store
         self._by_hash: dict[bytes, ActiveTokenHash] = {}
-        self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
+        self._backoff = backoff
         self._sleep = sleep
         self.loaded = asyncio.Event()
 
@@ -59,47 +56,10 @@ class TokenRegistry:
         self.loaded.set()
 
     async def run(self) -> None:
-        """Listen for changes forever; on a lost connection, back off and listen again."""
-        attempt = 0
-        while True:
-            try:
-                await self._listen_once()
-                attempt = 0
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-                delay = self._backoff.delay_s(attempt)
-                attempt += 1
-                log.warning("token_listener_lost", error=str(err), retry_in_s=round(delay, 2))
-                await self._sleep(delay)
-
-    async def _listen_once(self) -> None:
-        wake = asyncio.Event()
-        lost = False
-
-        def on_notify(*_args: object) -> None:
-            wake.set()
-
-        def on_terminate(*_args: object) -> None:
-            nonlocal lost
-            lost = True
-            wake.set()
-
-        async with self._pool.acquire() as conn:
-            await conn.add_listener(TOKENS_CHANNEL, on_notify)
-            conn.add_termination_listener(on_terminate)
-            try:
-                await self.refresh()
-                while True:
-                    await wake.wait()
-                    wake.clear()
-                    if lost:
-                        break
-                    await self.refresh()
-            finally:
-                conn.remove_termination_listener(on_terminate)
-                if not lost:
-                    with contextlib.suppress(asyncpg.InterfaceError, OSError):
-                        await conn.remove_listener(TOKENS_CHANNEL, on_notify)
-        raise asyncpg.InterfaceError("token listener connection closed")
+        """Follow changes forever (NOTIFY from any box or CLI command)."""
+        await listen_forever(
+            self._pool, TOKENS_CHANNEL, self.refresh, backoff=self._backoff, sleep=self._sleep
+        )
 
 
 class TokenService:

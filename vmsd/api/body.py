@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from vmsd.config import format_key_path, format_pydantic_error
+from vmsd.config import field_errors
 from vmsd.errors import BadRequestError, UnsupportedMediaTypeError, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
@@ -33,15 +33,6 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except PydanticValidationError as err:
         raise ValidationError("invalid request body", field_errors(err)) from err
-
-
-def field_errors(err: PydanticValidationError) -> list[dict[str, str]]:
-    details = []
-    for e in err.errors():
-        line = format_pydantic_error(e)
-        key = format_key_path(tuple(e["loc"]))
-        details.append({"field": key, "message": line.removeprefix(f"{key}: ")})
-    return details
 
 
 def int_param(request: web.Request, name: str) -> int:

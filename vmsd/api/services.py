@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.service import CameraService
 from vmsd.config import ConfigHolder
 from vmsd.health import Health
 from vmsd.metrics import Metrics
@@ -21,6 +23,8 @@ class ApiServices:
     token_registry: TokenRegistry
     tokens: TokenService
     check_database: Callable[[], Awaitable[None]]
+    cameras: CameraService
+    live: LiveCameras
 
 
 SERVICES = web.AppKey("services", ApiServices)

@@ -1,0 +1,1 @@
+"""The camera registry: validation, storage, the in-memory snapshot and live state."""

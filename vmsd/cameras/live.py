@@ -1,0 +1,88 @@
+"""Camera state changes as the operator sees them: an events row and the metrics, for every
+transition computed by CameraStates."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+
+from vmsd.cameras.model import Camera
+from vmsd.cameras.registry import CameraRegistry
+from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
+from vmsd.log import get_logger
+from vmsd.metrics import Metrics
+
+log = get_logger("vmsd.cameras.live")
+
+RecordEvent = Callable[..., Awaitable[None]]
+_EVENT_TYPES = {
+    CameraState.ONLINE: "camera_online",
+    CameraState.OFFLINE: "camera_offline",
+    CameraState.DISABLED: "camera_disabled",
+    CameraState.UNKNOWN: "camera_enabled",
+}
+
+
+class LiveCameras:
+    def __init__(self, states: CameraStates, metrics: Metrics, record_event: RecordEvent) -> None:
+        self._states = states
+        self._metrics = metrics
+        self._record_event = record_event
+
+    def get(self, name: str) -> LiveState:
+        return self._states.get(name)
+
+    async def sync(self, cameras: Mapping[str, Camera]) -> None:
+        await self._apply(self._states.sync(cameras))
+
+    async def report(self, name: str, available: bool, reason: str) -> None:
+        await self._apply(self._states.report(name, available, reason))
+
+    def update_stats(self, name: str, readers: int, inbound_bytes: int) -> None:
+        self._states.update_stats(name, readers, inbound_bytes)
+        self._metrics.mediamtx_path_readers.labels(camera=name).set(readers)
+        self._metrics.mediamtx_path_inbound_bytes.labels(camera=name).set(inbound_bytes)
+
+    async def _apply(self, transitions: list[Transition]) -> None:
+        for t in transitions:
+            if t.reason == "removed":
+                self._forget_labels(t.camera)
+            self._metrics.camera_transitions.labels(state=t.new.value).inc()
+            level = "warning" if t.new is CameraState.OFFLINE else "info"
+            getattr(log, level)(
+                "camera_state_changed",
+                camera=t.camera,
+                old=t.old.value,
+                new=t.new.value,
+                reason=t.reason,
+            )
+            await self._record_event(
+                _EVENT_TYPES[t.new], camera=t.camera, previous=t.old.value, reason=t.reason
+            )
+        counts = dict.fromkeys(CameraState, 0)
+        for live in self._states.all().values():
+            counts[live.state] += 1
+        for state, count in counts.items():
+            self._metrics.cameras.labels(state=state.value).set(count)
+        # camera_up exists for every known camera from the start, not only after a transition.
+        for name, live in self._states.all().items():
+            self._metrics.camera_up.labels(camera=name).set(
+                1 if live.state is CameraState.ONLINE else 0
+            )
+
+    def _forget_labels(self, camera: str) -> None:
+        for gauge in (
+            self._metrics.camera_up,
+            self._metrics.mediamtx_path_readers,
+            self._metrics.mediamtx_path_inbound_bytes,
+        ):
+            with contextlib.suppress(KeyError):
+                gauge.remove(camera)
+
+    async def follow(self, registry: CameraRegistry) -> None:
+        """Keep the states in step with the registry (cameras added, disabled, removed)."""
+        changed = registry.subscribe()
+        while True:
+            await changed.wait()
+            changed.clear()
+            await self.sync(registry.cameras)

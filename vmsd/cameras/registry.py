@@ -1,0 +1,84 @@
+"""The camera registry in memory: what the auth hook, the renderer and the recorders read.
+
+Refreshed from the database at start, after every local write and on NOTIFY (any other
+writer). Readers get an immutable snapshot, so a request never sees a half-applied change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+
+import asyncpg
+
+from vmsd.backoff import Backoff
+from vmsd.cameras.model import Camera
+from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.secrets import CredentialCipher
+from vmsd.store.cameras import CAMERAS_CHANNEL, CameraRow, CameraStore
+from vmsd.store.listen import listen_forever
+
+
+def camera_from_row(row: CameraRow, cipher: CredentialCipher) -> Camera:
+    return Camera(
+        name=row.name,
+        source=row.source,
+        username=row.username,
+        password=cipher.decrypt(row.password_enc) if row.password_enc is not None else None,
+        rtsp_transport=RtspTransport(row.rtsp_transport),
+        enabled=row.enabled,
+        record=row.record,
+        recording=RecordingOverrides.model_validate(row.recording),
+        retention=RetentionOverrides.model_validate(row.retention),
+        description=row.description,
+        location=row.location,
+        managed_by=row.managed_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class CameraRegistry:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: CameraStore,
+        cipher: CredentialCipher,
+        *,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._cipher = cipher
+        self._backoff = backoff
+        self._sleep = sleep
+        self._cameras: Mapping[str, Camera] = MappingProxyType({})
+        self._subscribers: list[asyncio.Event] = []
+        self._refresh_lock = asyncio.Lock()
+
+    @property
+    def cameras(self) -> Mapping[str, Camera]:
+        return self._cameras
+
+    def subscribe(self) -> asyncio.Event:
+        """An Event set after every change of the snapshot; the subscriber clears it."""
+        event = asyncio.Event()
+        self._subscribers.append(event)
+        return event
+
+    async def refresh(self) -> None:
+        async with self._refresh_lock:
+            rows = await self._store.list_all()
+            cameras = {row.name: camera_from_row(row, self._cipher) for row in rows}
+            if cameras == dict(self._cameras):
+                return
+            self._cameras = MappingProxyType(cameras)
+        for event in self._subscribers:
+            event.set()
+
+    async def run(self) -> None:
+        await listen_forever(
+            self._pool, CAMERAS_CHANNEL, self.refresh, backoff=self._backoff, sleep=self._sleep
+        )

@@ -1,0 +1,143 @@
+"""Camera registry operations: what the API and the config sync call. Validation happens here
+(one rule set for the file and the API), SQL in the store, secrets through the cipher."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from pydantic import SecretStr
+from pydantic import ValidationError as PydanticValidationError
+
+from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_value
+from vmsd.cameras.registry import CameraRegistry, camera_from_row
+from vmsd.cameras.source import split_credentials
+from vmsd.config import CameraConfig, field_errors
+from vmsd.errors import NotFoundError, ValidationError
+from vmsd.log import get_logger
+from vmsd.secrets import CredentialCipher
+from vmsd.store.cameras import (
+    MANAGED_BY_API,
+    MANAGED_BY_CONFIG,
+    WRITABLE,
+    CameraRow,
+    CameraStore,
+)
+
+log = get_logger("vmsd.cameras")
+
+RecordEvent = Callable[..., Awaitable[None]]
+
+
+class CameraService:
+    def __init__(
+        self,
+        store: CameraStore,
+        cipher: CredentialCipher,
+        registry: CameraRegistry,
+        record_event: RecordEvent,
+    ) -> None:
+        self._store = store
+        self._cipher = cipher
+        self._registry = registry
+        self._record_event = record_event
+
+    def list(self) -> list[Camera]:
+        return list(self._registry.cameras.values())
+
+    def get(self, name: str) -> Camera:
+        camera = self._registry.cameras.get(name)
+        if camera is None:
+            raise NotFoundError(f"no camera named {name!r}")
+        return camera
+
+    async def create(self, wanted: CameraConfig) -> Camera:
+        row = self._row(normalized_input(wanted), MANAGED_BY_API, current=None)
+        created = await self._store.insert(row)
+        await self._registry.refresh()
+        log.info("camera_created", camera=created.name, source=row.source)
+        await self._record_event("camera_created", camera=created.name)
+        return camera_from_row(created, self._cipher)
+
+    async def update(self, name: str, patch: CameraPatch) -> Camera:
+        current = await self._store.get(name)
+        merged = camera_from_row(current, self._cipher).as_input()
+        changes: dict[str, Any] = {
+            key: secret_value(value) if isinstance(value, SecretStr) else value
+            for key, value in patch.model_dump().items()
+            if key in patch.model_fields_set
+        }
+        if "source" in changes and changes["source"] is not None:
+            _, url_user, url_password = split_credentials(changes["source"])
+            if url_user or url_password:  # new credentials come with the new URL
+                merged.update(username=None, password=None)
+        merged.update(changes)
+        wanted = normalized_input(validate_camera_input(merged))
+        row = self._row(wanted, MANAGED_BY_API, current=current)
+        updated = await self._store.update(name, {c: getattr(row, c) for c in WRITABLE})
+        await self._registry.refresh()
+        log.info("camera_updated", camera=name, keys=sorted(changes))
+        await self._record_event("camera_updated", camera=name, keys=sorted(changes))
+        return camera_from_row(updated, self._cipher)
+
+    async def delete(self, name: str) -> None:
+        await self._store.delete(name)
+        await self._registry.refresh()
+        log.info("camera_deleted", camera=name)
+        await self._record_event("camera_deleted", camera=name)
+
+    async def sync_config(self, cameras: Sequence[CameraConfig]) -> None:
+        """Make the database's config-managed cameras exactly those of the file."""
+        current = {row.name: row for row in await self._store.list_all()}
+        rows = [
+            self._row(normalized_input(c), MANAGED_BY_CONFIG, current=current.get(c.name))
+            for c in cameras
+        ]
+        for row in rows:
+            existing = current.get(row.name)
+            if existing is not None and existing.managed_by == MANAGED_BY_API:
+                log.warning("camera_taken_over_by_config", camera=row.name)
+        written, removed = await self._store.sync_config(rows)
+        await self._registry.refresh()
+        if written or removed:
+            log.info("cameras_synced_from_config", written=written, removed=removed)
+            await self._record_event("cameras_synced", written=written, removed=removed)
+
+    def _row(self, wanted: CameraConfig, managed_by: str, current: CameraRow | None) -> CameraRow:
+        password = secret_value(wanted.password)
+        return CameraRow(
+            name=wanted.name,
+            source=wanted.source,
+            username=wanted.username,
+            password_enc=self._encrypted(password, current),
+            rtsp_transport=wanted.rtsp_transport.value,
+            enabled=wanted.enabled,
+            record=wanted.record,
+            recording=wanted.recording.model_dump(exclude_none=True),
+            retention=wanted.retention.model_dump(exclude_none=True),
+            description=wanted.description,
+            location=wanted.location,
+            managed_by=managed_by,
+        )
+
+    def _encrypted(self, password: str | None, current: CameraRow | None) -> bytes | None:
+        """The stored ciphertext when the password is unchanged (Fernet output differs on every
+        call; reusing it keeps a no-op sync a no-op)."""
+        if password is None:
+            return None
+        unchanged = (
+            current is not None
+            and current.password_enc is not None
+            and self._cipher.decrypt(current.password_enc) == password
+        )
+        if unchanged:
+            assert current is not None
+            return current.password_enc
+        return self._cipher.encrypt(password)
+
+
+def validate_camera_input(data: dict[str, Any]) -> CameraConfig:
+    try:
+        return CameraConfig.model_validate(data)
+    except PydanticValidationError as err:
+        raise ValidationError("invalid camera", field_errors(err)) from err

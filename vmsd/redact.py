@@ -1,0 +1,19 @@
+"""Credential redaction for free text. Pure; used by logging and by every error message that
+echoes user input."""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "***"
+
+# scheme://user:password@host  ->  scheme://user:***@host. The password part stops at the
+# last '@' before the host, so passwords containing '@' or ':' are covered too.
+_URL_CREDENTIALS_RE = re.compile(
+    r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s/]*)(?P<at>@)"
+)
+
+
+def redact_text(text: str) -> str:
+    """Strip URL credentials from free text (FFmpeg stderr, exception messages, URLs)."""
+    return _URL_CREDENTIALS_RE.sub(lambda m: f"{m.group('prefix')}{REDACTED}{m.group('at')}", text)
