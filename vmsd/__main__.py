@@ -1,3 +1,3 @@
-from vmsd.cli import main
+from vmsd.entry import main
 
 raise SystemExit(main())

@@ -22,35 +22,60 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vmsd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    # --config is accepted anywhere after the subcommand, `vmsd token create ... --config F`
+    # included (SUPPRESS: a nested parser's default must not overwrite an earlier value).
+    config_option = argparse.ArgumentParser(add_help=False)
+    config_option.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="config file (default: $VMSD_CONFIG, else /etc/vmsd/vmsd.yml, "
+        "else ./config/vmsd.yml)",
+    )
+
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        cmd = sub.add_parser(name, help=help_, description=help_)
-        cmd.add_argument(
-            "--config",
-            type=Path,
-            default=None,
-            help="config file (default: $VMSD_CONFIG, else /etc/vmsd/vmsd.yml, "
-            "else ./config/vmsd.yml)",
-        )
-        return cmd
+        return sub.add_parser(name, help=help_, description=help_, parents=[config_option])
 
     add("run", "run the daemon in the foreground")
     add("check-config", "validate the config file; exit 78 with every problem if invalid")
     add("migrate", "apply database migrations and exit")
+    add("doctor", "report MediaMTX, FFmpeg, database and storage as vmsd will use them")
+    render = add("render-mediamtx", "print the mediamtx.yml vmsd would write now")
+    render.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print camera passwords and the hook secret instead of ***",
+    )
+    hook = sub.add_parser(
+        "hook", help="(run by MediaMTX) report a path's availability to the daemon"
+    )
+    hook.add_argument("hook", choices=["available", "unavailable"])
+    hook.add_argument("--url", required=True)
+    hook.add_argument("--key-file", required=True)
     token = add("token", "manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
-    create = token_sub.add_parser("create", help="create a token and print its secret once")
+    create = token_sub.add_parser(
+        "create", help="create a token and print its secret once", parents=[config_option]
+    )
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    listing = token_sub.add_parser("list", help="list tokens (never their secrets)")
+    listing = token_sub.add_parser(
+        "list", help="list tokens (never their secrets)", parents=[config_option]
+    )
     listing.add_argument("--all", action="store_true", help="include revoked tokens")
-    revoke = token_sub.add_parser("revoke", help="revoke a token by id")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id", parents=[config_option])
     revoke.add_argument("id", type=int)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    path: Path = args.config or default_config_path()
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["hook"]:
+        from vmsd.hookcli import main as hook_main
+
+        return hook_main(raw[1:])
+    args = build_parser().parse_args(raw)
+    path: Path = getattr(args, "config", None) or default_config_path()
     try:
         config = load_config(path)
     except ConfigError as err:
@@ -66,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return run_daemon(ConfigHolder(config, path))
+        if args.command == "doctor":
+            return asyncio.run(run_doctor(config))
+        if args.command == "render-mediamtx":
+            return asyncio.run(run_render(config, show_secrets=args.show_secrets))
         return asyncio.run(run_db_command(args, config))
     except VmsdError as err:
         print(f"vmsd: {err.message}", file=sys.stderr)
@@ -93,6 +122,65 @@ def run_daemon(holder: ConfigHolder) -> int:
         log.warning("daemon_cancelled")
         return EXIT_OK
     return EXIT_OK
+
+
+async def run_doctor(config: Config) -> int:
+    from vmsd.doctor import run_checks
+
+    checks = await run_checks(config)
+    for check in checks:
+        print(f"{check.status:<4}  {check.name:<18} {check.detail}")
+    return EXIT_CRASH if any(c.status == "fail" for c in checks) else EXIT_OK
+
+
+async def run_render(config: Config, *, show_secrets: bool) -> int:
+    """The file as the daemon would write it now (registry from the database)."""
+    from vmsd.cameras.registry import camera_from_row
+    from vmsd.database import cli_pool
+    from vmsd.ffmpeg import resolve_ffmpeg
+    from vmsd.mediamtx.controller import (
+        build_render_settings,
+        effective_mode,
+        hook_generation,
+        render_document,
+    )
+    from vmsd.mediamtx.process import mediamtx_version
+    from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
+    from vmsd.redact import REDACTED, redact_text
+    from vmsd.secrets import (
+        HOOK_SECRET_FILE_NAME,
+        CredentialCipher,
+        credential_key,
+        load_or_create_hook_secret,
+    )
+    from vmsd.store.cameras import CameraStore
+
+    async with cli_pool(config) as pool:
+        rows = await CameraStore(pool).list_all()
+    cipher = CredentialCipher(credential_key(config))
+    cameras = [camera_from_row(row, cipher) for row in rows]
+    version_text = await mediamtx_version(config.mediamtx.binary)
+    version = parse_mediamtx_version(version_text) if version_text else None
+    ffmpeg = resolve_ffmpeg(config.ffmpeg.binary) if any(c.is_synthetic for c in cameras) else ""
+    secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
+    settings = build_render_settings(
+        config, secret, hook_generation(config, version), ffmpeg or "ffmpeg"
+    )
+    doc, text = render_document(config, cameras, settings)
+    if not show_secrets:
+        text = redact_text(text).replace(secret, REDACTED)
+        for camera in cameras:
+            text = text.replace(settings.synthetic_password(camera.name), REDACTED)
+    print(text, end="")
+    print(
+        f"# mode {effective_mode(config).value}, MediaMTX {version_text or 'version unknown'}, "
+        f"hooks {settings.hook_generation.keys[0]}/{settings.hook_generation.keys[1]}",
+        file=sys.stderr,
+    )
+    problems = validate_mediamtx_document(doc, version)
+    for problem in problems:
+        print(f"invalid: {problem}", file=sys.stderr)
+    return EXIT_CRASH if problems else EXIT_OK
 
 
 async def run_db_command(args: argparse.Namespace, config: Config) -> int:

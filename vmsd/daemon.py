@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import secrets
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -20,14 +23,31 @@ from aiohttp import web
 
 from vmsd import __version__
 from vmsd.api.app import create_app
+from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.services import ApiServices
+from vmsd.auth import Role
+from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.registry import CameraRegistry
+from vmsd.cameras.service import CameraService
+from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, load_config
 from vmsd.database import Database
-from vmsd.errors import ConfigError
+from vmsd.errors import ConfigError, VmsdError
 from vmsd.health import Health, Phase
 from vmsd.log import configure_logging, get_logger
+from vmsd.mediamtx.authz import AuthContext
+from vmsd.mediamtx.controller import MediaMtxController
+from vmsd.mediamtx.damping import FailureDamper
 from vmsd.metrics import Metrics
+from vmsd.secrets import (
+    HOOK_SECRET_FILE_NAME,
+    CredentialCipher,
+    credential_key,
+    load_or_create_hook_secret,
+    synthetic_publish_password,
+)
 from vmsd.statelock import StateDirLock
+from vmsd.store.cameras import CameraStore
 from vmsd.store.events import EventStore
 from vmsd.store.tokens import TokenStore
 from vmsd.systemd import SystemdNotifier
@@ -39,7 +59,39 @@ HTTP_STOP_S = 5.0
 STAGE_TIMEOUT_S = 20.0
 EVENT_WRITE_TIMEOUT_S = 2.0
 # Settings read only at start; a reload that changes them is applied at the next restart.
-RESTART_ONLY_KEYS = ("server.host", "server.port", "server.max_body_bytes", "state_dir", "database")
+RESTART_ONLY_KEYS = (
+    "server.host",
+    "server.port",
+    "server.max_body_bytes",
+    "state_dir",
+    "database",
+    "secrets",
+    "mediamtx.mode",
+    "mediamtx.binary",
+    "mediamtx.config_path",
+    "mediamtx.api_port",
+    "mediamtx.hooks_host",
+    "mediamtx.hooks_port",
+    "mediamtx.auth_fail_limit",
+    "mediamtx.auth_fail_window_seconds",
+    "mediamtx.auth_block_seconds",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reloadable:
+    """What a SIGHUP re-applies: the file's cameras and the MediaMTX rendering."""
+
+    cameras: CameraService
+    mediamtx: MediaMtxController
+
+    async def apply(self, config: Config) -> None:
+        try:
+            await self.cameras.sync_config(config.cameras)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, VmsdError) as err:
+            # The rest of the reload stands; the next SIGHUP or restart retries the sync.
+            log.error("camera_sync_failed", error=str(err))
+        self.mediamtx.reconfigure(config)
 
 
 class _StopRequested(Exception):
@@ -55,6 +107,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._interrupts = 0
+        self._reloadable: _Reloadable | None = None
 
     @property
     def config(self) -> Config:
@@ -74,19 +127,72 @@ class Daemon:
             stack.push_async_callback(self._stage, "database", database.stop)
             await database.start()
             events = EventStore(database.pool)
+            record = functools.partial(record_event, events)
             token_store = TokenStore(database.pool)
             registry = TokenRegistry(database.pool, token_store)
             await registry.refresh()
 
-            runner = await self._start_http(
-                ApiServices(
-                    config=self._holder,
-                    health=self._health,
+            self._notifier.status("loading cameras")
+            cipher = CredentialCipher(credential_key(config))
+            hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
+            camera_store = CameraStore(database.pool)
+            cameras = CameraRegistry(database.pool, camera_store, cipher)
+            camera_service = CameraService(camera_store, cipher, cameras, record)
+            await camera_service.sync_config(config.cameras)
+            live = LiveCameras(CameraStates(), self._metrics, record)
+            await live.sync(cameras.cameras)
+
+            # vmsd's own readers and MediaMTX API calls: a new credential at every start.
+            internal_password = secrets.token_urlsafe(24)
+            mediamtx = MediaMtxController(
+                config,
+                cameras,
+                live,
+                self._health,
+                self._metrics,
+                hook_secret=hook_secret,
+                internal_password=internal_password,
+            )
+            hooks_app = create_hooks_app(
+                HookServices(
+                    secret=hook_secret,
+                    auth_context=_auth_context_factory(
+                        cameras, registry, hook_secret, internal_password
+                    ),
+                    damper=FailureDamper(
+                        config.mediamtx.auth_fail_limit,
+                        config.mediamtx.auth_fail_window_seconds,
+                        config.mediamtx.auth_block_seconds,
+                    ),
+                    registry=cameras,
+                    live=live,
                     metrics=self._metrics,
-                    token_registry=registry,
-                    tokens=TokenService(token_store, registry),
-                    check_database=database.check,
                 )
+            )
+            # Before MediaMTX starts: its first act is to ask the auth endpoint.
+            hooks_runner = await _start_site(
+                hooks_app, config.mediamtx.hooks_host, config.mediamtx.hooks_port
+            )
+            stack.push_async_callback(self._stage, "hooks", hooks_runner.cleanup)
+            self._notifier.status("writing the MediaMTX configuration")
+            await mediamtx.start()
+            self._reloadable = _Reloadable(camera_service, mediamtx)
+
+            runner = await _start_site(
+                create_app(
+                    ApiServices(
+                        config=self._holder,
+                        health=self._health,
+                        metrics=self._metrics,
+                        token_registry=registry,
+                        tokens=TokenService(token_store, registry),
+                        check_database=database.check,
+                        cameras=camera_service,
+                        live=live,
+                    )
+                ),
+                config.server.host,
+                config.server.port,
             )
             stack.push_async_callback(self._stage, "http", runner.cleanup)
 
@@ -105,6 +211,9 @@ class Daemon:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(database.run())
                     tg.create_task(registry.run())
+                    tg.create_task(cameras.run())
+                    tg.create_task(live.follow(cameras))
+                    tg.create_task(mediamtx.run())
                     tg.create_task(self._handle_reloads(events))
                     tg.create_task(self._watchdog())
                     await self._stop.wait()
@@ -117,23 +226,6 @@ class Daemon:
             log.info("daemon_stopping")
             await record_event(events, "daemon_stopped")
         log.info("daemon_stopped")
-
-    async def _start_http(self, services: ApiServices) -> web.AppRunner:
-        server = self.config.server
-        runner = web.AppRunner(
-            create_app(services),
-            access_log=None,
-            shutdown_timeout=HTTP_STOP_S,
-            handle_signals=False,
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, server.host, server.port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError:
-            await runner.cleanup()
-            raise
-        return runner
 
     async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         started = time.monotonic()
@@ -185,6 +277,8 @@ class Daemon:
         self._metrics.config_reloads.labels(result="applied").inc()
         if restart_needed:
             log.warning("config_reload_restart_needed", keys=restart_needed)
+        if self._reloadable is not None:
+            await self._reloadable.apply(new)
         log.info("config_reloaded", path=str(self._holder.path))
         await record_event(events, "config_reloaded", restart_needed=restart_needed)
         self._notifier.ready("configuration reloaded")
@@ -204,6 +298,37 @@ async def record_event(events: EventStore, type_: str, **data: Any) -> None:
         await asyncio.wait_for(events.record(type_, **data), EVENT_WRITE_TIMEOUT_S)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
         log.warning("event_record_failed", type=type_, error=str(err))
+
+
+async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_STOP_S, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+def _auth_context_factory(
+    cameras: CameraRegistry, tokens: TokenRegistry, hook_secret: str, internal_password: str
+) -> Callable[[], AuthContext]:
+    def token_role(token: str) -> Role | None:
+        principal = tokens.lookup(token)
+        return principal.role if principal is not None else None
+
+    def context() -> AuthContext:
+        # The registry's snapshot at this moment: a concurrent change is seen by the next one.
+        return AuthContext(
+            cameras.cameras,
+            token_role,
+            internal_password,
+            functools.partial(synthetic_publish_password, hook_secret),
+        )
+
+    return context
 
 
 def changed_restart_only_keys(old: Config, new: Config) -> list[str]:

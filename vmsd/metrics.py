@@ -28,6 +28,7 @@ from prometheus_client import (
 from vmsd import __version__
 
 HTTP_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+AUTH_LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05)
 
 
 class Metrics:
@@ -70,5 +71,69 @@ class Metrics:
             "vmsd_config_reloads_total",
             "Configuration reloads (SIGHUP), by result",
             ["result"],
+            registry=self.registry,
+        )
+        self.cameras = Gauge(
+            "vmsd_cameras",
+            "Cameras in the registry, by live state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.camera_up = Gauge(
+            "vmsd_camera_up",
+            "1 while the camera's source is available (online), else 0",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.camera_transitions = Counter(
+            "vmsd_camera_state_transitions_total",
+            "Camera state changes, by new state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.auth_requests = Counter(
+            "vmsd_auth_requests_total",
+            "MediaMTX auth requests answered, by action and result (allow, deny, blocked)",
+            ["action", "result"],
+            registry=self.registry,
+        )
+        self.auth_duration = Histogram(
+            "vmsd_auth_request_duration_seconds",
+            "Time to decide one MediaMTX auth request, body parsing included",
+            buckets=AUTH_LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.auth_blocked_ips = Gauge(
+            "vmsd_auth_blocked_ips",
+            "Source IPs currently denied outright after repeated failed attempts",
+            registry=self.registry,
+        )
+        self.hooks = Counter(
+            "vmsd_mediamtx_hooks_total",
+            "Availability hooks received from MediaMTX, by hook",
+            ["hook"],
+            registry=self.registry,
+        )
+        self.mediamtx_restarts = Counter(
+            "vmsd_mediamtx_restarts_total",
+            "Times the managed MediaMTX process exited and was started again",
+            registry=self.registry,
+        )
+        self.mediamtx_config_writes = Counter(
+            "vmsd_mediamtx_config_writes_total",
+            "Rendered mediamtx.yml writes, by result (written, unchanged, rejected)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.mediamtx_path_readers = Gauge(
+            "vmsd_mediamtx_path_readers",
+            "Readers of the camera's MediaMTX path (viewers and recorders)",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.mediamtx_path_inbound_bytes = Gauge(
+            "vmsd_mediamtx_path_inbound_bytes",
+            "Bytes MediaMTX received for the camera's path since the path started",
+            ["camera"],
             registry=self.registry,
         )

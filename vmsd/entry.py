@@ -1,0 +1,17 @@
+"""The `vmsd` console script. `vmsd hook ...` runs once per MediaMTX availability change and
+must start fast: it is dispatched before the rest of vmsd (pydantic, asyncpg, ...) is imported."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    if argv[:1] == ["hook"]:
+        from vmsd.hookcli import main as hook_main
+
+        return hook_main(argv[1:])
+    from vmsd.cli import main as cli_main
+
+    return cli_main(argv)

@@ -1,0 +1,173 @@
+"""The decision for one MediaMTX auth request. Pure: no I/O, no clock, no logging.
+
+MediaMTX asks before every publish and read (and api/metrics/pprof/playback unless excluded),
+synchronously in its path-manager loop, so this must be fast and must fail closed: anything
+unexpected is a denial (reference/mediamtx.md).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from vmsd.auth import Role
+
+SYNTHETIC_PUBLISH_USER = "vmsd-synthetic"
+INTERNAL_USER = "vmsd-internal"
+MAX_FIELD_CHARS = 4096
+_STRING_FIELDS = ("ip", "user", "password", "token", "action", "path", "protocol", "query")
+
+
+class AuthAction(StrEnum):
+    PUBLISH = "publish"
+    READ = "read"
+    PLAYBACK = "playback"
+    API = "api"
+    METRICS = "metrics"
+    PPROF = "pprof"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    ip: str
+    user: str
+    password: str
+    token: str
+    action: str
+    path: str
+    protocol: str
+    id: str | None
+    query: str
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.user or self.password or self.token)
+
+
+def parse_auth_request(body: bytes) -> AuthRequest:
+    """MediaMTX's body: keys missing in older versions default to empty, unknown keys (newer
+    versions) are ignored, `id` may be null. Raises ValueError when it is not that shape."""
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError("body is not JSON") from err
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    fields: dict[str, str] = {}
+    for key in _STRING_FIELDS:
+        value = data.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
+            raise ValueError(f"{key} must be a string")
+        fields[key] = value
+    request_id = data.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise ValueError("id must be a string or null")
+    return AuthRequest(id=request_id, **fields)
+
+
+class PathPolicy(Protocol):
+    """What the decision needs to know of a camera (vmsd.cameras.model.Camera fits)."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def is_publisher(self) -> bool: ...
+    @property
+    def is_synthetic(self) -> bool: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    cameras: Mapping[str, PathPolicy]
+    token_role: Callable[[str], Role | None]
+    internal_password: str  # generated at each start; vmsd's own readers and API calls
+    synthetic_password: Callable[[str], str]  # per path, stable per install
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allow: bool
+    reason: str
+    principal: str = "anonymous"
+
+
+def decide(request: AuthRequest, ctx: AuthContext) -> Decision:
+    try:
+        action = AuthAction(request.action)
+    except ValueError:
+        return Decision(False, "unknown_action")
+    if request.user == INTERNAL_USER:
+        return _internal(request, action, ctx)
+    if action is AuthAction.PUBLISH:
+        return _publish(request, ctx)
+    if action in (AuthAction.READ, AuthAction.PLAYBACK):
+        return _with_token(request, ctx, Role.VIEWER, needs_camera=True)
+    return _with_token(request, ctx, Role.ADMIN, needs_camera=False)
+
+
+def _internal(request: AuthRequest, action: AuthAction, ctx: AuthContext) -> Decision:
+    if not _equal(request.password, ctx.internal_password):
+        return Decision(False, "bad_internal_credential", INTERNAL_USER)
+    if action is AuthAction.PUBLISH:
+        return Decision(False, "internal_credential_cannot_publish", INTERNAL_USER)
+    if action in (AuthAction.READ, AuthAction.PLAYBACK) and request.path not in ctx.cameras:
+        return Decision(False, "unknown_path", INTERNAL_USER)
+    return Decision(True, "internal", INTERNAL_USER)
+
+
+def _publish(request: AuthRequest, ctx: AuthContext) -> Decision:
+    camera = ctx.cameras.get(request.path)
+    if camera is None:
+        return Decision(False, "unknown_path")
+    if not camera.enabled:
+        return Decision(False, "camera_disabled")
+    if camera.is_synthetic:
+        ok = request.user == SYNTHETIC_PUBLISH_USER and _equal(
+            request.password, ctx.synthetic_password(request.path)
+        )
+        return Decision(ok, "synthetic_publisher" if ok else "bad_credentials", request.user)
+    if not camera.is_publisher:
+        return Decision(False, "path_does_not_accept_publishers", request.user or "anonymous")
+    if not request.has_credentials:
+        return Decision(False, "anonymous")
+    ok = _equal(request.user, camera.username or "") & _equal(
+        request.password, camera.password or ""
+    )
+    return Decision(ok, "publisher" if ok else "bad_credentials", request.user)
+
+
+def _with_token(
+    request: AuthRequest, ctx: AuthContext, required: Role, *, needs_camera: bool
+) -> Decision:
+    if needs_camera:
+        camera = ctx.cameras.get(request.path)
+        if camera is None:
+            return Decision(False, "unknown_path")
+        if not camera.enabled:
+            return Decision(False, "camera_disabled")
+    # MediaMTX passes a bearer token as `token`, and takes one from the password too; a
+    # client may also send the token as the password with any user name (RTSP Basic).
+    token = request.token or request.password
+    if not token:
+        return Decision(False, "anonymous")
+    role = ctx.token_role(token)
+    if role is None:
+        return Decision(False, "bad_credentials", request.user or "token")
+    if not role.allows(required):
+        return Decision(False, "role_too_low", role.value)
+    return Decision(True, "token", role.value)
+
+
+def _equal(given: str, expected: str) -> bool:
+    """Constant-time; an empty expected secret never matches."""
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())

@@ -1,0 +1,145 @@
+"""Registry + base file -> the mediamtx.yml MediaMTX runs with. Pure.
+
+The base (top-level mediamtx.yml, the operator's) keeps every global setting it has; vmsd sets
+only what the integration depends on (auth through vmsd, the API and RTSP addresses it talks
+to) and adds one path per enabled camera. Globals depend on nothing that changes at runtime, so
+a camera change never restarts every path in MediaMTX (reference/mediamtx.md).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from vmsd.cameras.model import Camera
+from vmsd.cameras.source import PUBLISHER, parse_synthetic
+from vmsd.mediamtx.authz import SYNTHETIC_PUBLISH_USER
+
+HEADER = (
+    "# Written by vmsd from {base} and the camera registry: edit those, not this file.\n"
+    "# It holds camera credentials: keep it private (vmsd writes it with mode 0600).\n"
+)
+# First version with runOnAvailable/runOnUnavailable (runOnReady/runOnNotReady before; the old
+# names stay accepted afterwards, with a deprecation warning).
+AVAILABLE_HOOKS_SINCE = (1, 19, 3)
+
+
+class HookGeneration(StrEnum):
+    READY = "ready"
+    AVAILABLE = "available"
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        if self is HookGeneration.READY:
+            return "runOnReady", "runOnNotReady"
+        return "runOnAvailable", "runOnUnavailable"
+
+
+def hook_generation_for(version: tuple[int, int, int] | None) -> HookGeneration:
+    """Unknown version: the old names, which every supported MediaMTX accepts."""
+    if version is not None and version >= AVAILABLE_HOOKS_SINCE:
+        return HookGeneration.AVAILABLE
+    return HookGeneration.READY
+
+
+@dataclass(frozen=True, slots=True)
+class RenderSettings:
+    rtsp_port: int
+    api_port: int
+    metrics_port: int
+    hooks_base_url: str  # http://127.0.0.1:8481/hooks/mediamtx
+    hook_secret: str
+    hook_secret_file: str  # the hook command reads the secret here: argv is world-readable
+    hook_command: Sequence[str]  # argv prefix of `vmsd hook`, e.g. ("/usr/bin/vmsd", "hook")
+    hook_generation: HookGeneration
+    ffmpeg_binary: str
+    synthetic_password: Callable[[str], str]
+
+
+def render_mediamtx_config(
+    base: Mapping[str, Any], cameras: Sequence[Camera], settings: RenderSettings
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {k: v for k, v in base.items() if k != "paths"}
+    doc["authMethod"] = "http"
+    doc["authHTTPAddress"] = f"{settings.hooks_base_url}/auth?key={settings.hook_secret}"
+    # The default changed in v1.20.1: always explicit. vmsd's own API calls authenticate.
+    doc.setdefault("authHTTPExclude", [])
+    doc["api"] = True
+    doc["apiAddress"] = f"127.0.0.1:{settings.api_port}"
+    doc["rtspAddress"] = _with_port(base.get("rtspAddress"), settings.rtsp_port)
+    if doc.get("metrics"):
+        doc["metricsAddress"] = _with_port(base.get("metricsAddress"), settings.metrics_port)
+    paths: dict[str, Any] = dict(base.get("paths") or {})
+    for camera in sorted(cameras, key=lambda c: c.name):
+        if camera.enabled:
+            paths[camera.name] = render_path(camera, settings)
+    doc["paths"] = paths
+    return doc
+
+
+def render_path(camera: Camera, settings: RenderSettings) -> dict[str, Any]:
+    on_available, on_unavailable = settings.hook_generation.keys
+    path: dict[str, Any] = {}
+    if camera.is_synthetic:
+        path["source"] = PUBLISHER
+        # MediaMTX's documented runOnInit pattern: it runs the publisher and restarts it.
+        path["runOnInit"] = synthetic_publisher_command(camera, settings)
+        path["runOnInitRestart"] = True
+    elif camera.is_publisher:
+        path["source"] = PUBLISHER
+    else:
+        path["source"] = camera.connect_url
+        if urlsplit(camera.source).scheme.lower() in ("rtsp", "rtsps"):
+            path["rtspTransport"] = camera.rtsp_transport.value
+        # Recording cameras are pulled all the time; others only while someone watches.
+        path["sourceOnDemand"] = not camera.record
+    path[on_available] = _command([*settings.hook_command, "available", *_hook_args(settings)])
+    path[on_unavailable] = _command([*settings.hook_command, "unavailable", *_hook_args(settings)])
+    return path
+
+
+def synthetic_publisher_command(camera: Camera, settings: RenderSettings) -> str:
+    pattern = parse_synthetic(camera.source)
+    password = settings.synthetic_password(camera.name)
+    target = (
+        f"rtsp://{SYNTHETIC_PUBLISH_USER}:{password}@127.0.0.1:{settings.rtsp_port}/{camera.name}"
+    )
+    return _command(
+        [
+            settings.ffmpeg_binary,
+            *("-hide_banner", "-loglevel", "error", "-nostdin", "-re"),
+            *("-f", "lavfi", "-i"),
+            f"testsrc2=size={pattern.width}x{pattern.height}:rate={pattern.fps}",
+            *("-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"),
+            *("-pix_fmt", "yuv420p", "-g", str(pattern.fps * 2)),
+            *("-f", "rtsp", "-rtsp_transport", "tcp", target),
+        ]
+    )
+
+
+def dump_mediamtx_yaml(doc: Mapping[str, Any], base_name: str) -> str:
+    body = yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=False, width=1000)
+    return HEADER.format(base=base_name) + body
+
+
+def _hook_args(settings: RenderSettings) -> list[str]:
+    return ["--url", settings.hooks_base_url, "--key-file", settings.hook_secret_file]
+
+
+def _command(argv: Sequence[str]) -> str:
+    """MediaMTX splits commands with shell quoting rules and runs them without a shell."""
+    return " ".join(shlex.quote(arg) for arg in argv)
+
+
+def _with_port(address: object, port: int) -> str:
+    """Keep the base file's host (e.g. 127.0.0.1 or empty for all), use vmsd's port."""
+    host = ""
+    if isinstance(address, str) and ":" in address:
+        host = address.rsplit(":", 1)[0]
+    return f"{host}:{port}"
