@@ -9,21 +9,31 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
+from vmsd.api.app import create_app
+from vmsd.api.services import ApiServices
+from vmsd.auth import Role
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
+from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.daemon import record_event
+from vmsd.health import Health, Phase
 from vmsd.metrics import Metrics
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CameraStore
-from vmsd.store.db import apply_migrations
+from vmsd.store.db import apply_migrations, ping
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.events import EventStore
+from vmsd.store.tokens import TokenStore
+from vmsd.tokens import TokenRegistry, TokenService
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +103,58 @@ async def camera_stack(db_pool: asyncpg.Pool) -> CameraStack:
     service = CameraService(store, cipher, registry, record)
     live = LiveCameras(CameraStates(), metrics, record)
     return CameraStack(store, registry, service, live, metrics, cipher)
+
+
+@dataclass
+class Api:
+    url: str
+    session: aiohttp.ClientSession
+    tokens: dict[str, str]
+    holder: ConfigHolder
+    health: Health
+    app: web.Application
+    cameras: CameraStack
+
+    def headers(self, who: str) -> dict[str, str]:
+        if who == "none":
+            return {}
+        if who == "bad":
+            return {"Authorization": "Bearer vmsd_not-a-real-token-at-all-xxxxxxxxxxxxxxxxxxx"}
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+@pytest.fixture
+async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator[Api]:
+    """The real API app over loopback, with one token per role."""
+    store = TokenStore(db_pool)
+    registry = TokenRegistry(db_pool, store)
+    service = TokenService(store, registry)
+    tokens = {}
+    for role in Role:
+        _, tokens[role.value] = await service.create(f"test-{role.value}", role)
+    metrics = camera_stack.metrics
+    health = Health(metrics)
+    health.set_phase(Phase.READY)
+    holder = ConfigHolder(Config(server=ServerConfig(max_body_bytes=4096)), Path("unused.yml"))
+
+    async def check_database() -> None:
+        await ping(db_pool)
+
+    app = create_app(
+        ApiServices(
+            holder,
+            health,
+            metrics,
+            registry,
+            service,
+            check_database,
+            camera_stack.service,
+            camera_stack.live,
+        )
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        url = str(server.make_url("")).rstrip("/")
+        yield Api(url, session, tokens, holder, health, app, camera_stack)
+    await server.close()

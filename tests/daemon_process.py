@@ -31,7 +31,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
         "server": {"host": "127.0.0.1", "port": free_port()},
         "state_dir": str(directory / "state"),
         "storage": {"paths": [str(directory / "recordings")]},
-        "mediamtx": {"mode": "off"},
+        "mediamtx": {"mode": "off", "hooks_port": free_port()},
         "log": {"level": "debug", "format": "json"},
     }
     for key, value in overrides.items():

@@ -3,79 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import aiohttp
-import asyncpg
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from vmsd.api.app import all_routes, create_app
-from vmsd.api.services import ApiServices
+from vmsd.api.app import all_routes
 from vmsd.auth import Role
-from vmsd.config import Config, ConfigHolder, ServerConfig
-from vmsd.health import Health, Phase
-from vmsd.store.db import ping
-from vmsd.store.tokens import TokenStore
-from vmsd.tokens import TokenRegistry, TokenService
+from vmsd.config import ServerConfig
+from vmsd.health import Phase
 
-from .conftest import CameraStack
-
-
-@dataclass
-class Api:
-    url: str
-    session: aiohttp.ClientSession
-    tokens: dict[str, str]
-    holder: ConfigHolder
-    health: Health
-    app: web.Application
-
-    def headers(self, who: str) -> dict[str, str]:
-        if who == "none":
-            return {}
-        if who == "bad":
-            return {"Authorization": "Bearer vmsd_not-a-real-token-at-all-xxxxxxxxxxxxxxxxxxx"}
-        return {"Authorization": f"Bearer {self.tokens[who]}"}
-
-
-@pytest.fixture
-async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator[Api]:
-    store = TokenStore(db_pool)
-    registry = TokenRegistry(db_pool, store)
-    service = TokenService(store, registry)
-    tokens = {}
-    for role in Role:
-        _, tokens[role.value] = await service.create(f"test-{role.value}", role)
-    metrics = camera_stack.metrics
-    health = Health(metrics)
-    health.set_phase(Phase.READY)
-    holder = ConfigHolder(Config(server=ServerConfig(max_body_bytes=4096)), Path("unused.yml"))
-
-    async def check_database() -> None:
-        await ping(db_pool)
-
-    app = create_app(
-        ApiServices(
-            holder,
-            health,
-            metrics,
-            registry,
-            service,
-            check_database,
-            camera_stack.service,
-            camera_stack.live,
-        )
-    )
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession() as session:
-        yield Api(str(server.make_url("")).rstrip("/"), session, tokens, holder, health, app)
-    await server.close()
-
+from .conftest import Api
 
 WHO = ["none", "bad", "viewer", "operator", "admin"]
 

@@ -135,6 +135,7 @@ async def run_doctor(config: Config) -> int:
 
 async def run_render(config: Config, *, show_secrets: bool) -> int:
     """The file as the daemon would write it now (registry from the database)."""
+    from vmsd.cameras.model import camera_from_config
     from vmsd.cameras.registry import camera_from_row
     from vmsd.database import cli_pool
     from vmsd.ffmpeg import resolve_ffmpeg
@@ -153,12 +154,18 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
         credential_key,
         load_or_create_hook_secret,
     )
-    from vmsd.store.cameras import CameraStore
+    from vmsd.store.cameras import MANAGED_BY_API, MANAGED_BY_CONFIG, CameraStore
 
     async with cli_pool(config) as pool:
         rows = await CameraStore(pool).list_all()
     cipher = CredentialCipher(credential_key(config))
-    cameras = [camera_from_row(row, cipher) for row in rows]
+    # The file's cameras as the daemon will sync them, plus those created through the API.
+    from_file = {c.name for c in config.cameras}
+    cameras = [camera_from_config(c, MANAGED_BY_CONFIG) for c in config.cameras] + [
+        camera_from_row(row, cipher)
+        for row in rows
+        if row.managed_by == MANAGED_BY_API and row.name not in from_file
+    ]
     version_text = await mediamtx_version(config.mediamtx.binary)
     version = parse_mediamtx_version(version_text) if version_text else None
     ffmpeg = resolve_ffmpeg(config.ffmpeg.binary) if any(c.is_synthetic for c in cameras) else ""

@@ -383,7 +383,9 @@ def format_pydantic_error(error: Mapping[str, Any]) -> str:
     value = error.get("input")
     # Never echo a secret back, even in an error message.
     secret = any(str(p) in ("password", "url", "key") for p in loc)
-    got = "" if secret else f" (got {_got(value)})"
+    # Nor a whole mapping or list (a model-level error's input is the entire camera).
+    echo = not secret and not isinstance(value, Mapping | list | tuple)
+    got = f" (got {_got(value)})" if echo else ""
     if kind == "extra_forbidden":
         return f"{format_key_path(loc)}: unknown key"
     if kind == "missing":

@@ -7,10 +7,11 @@ import re
 
 REDACTED = "***"
 
-# scheme://user:password@host  ->  scheme://user:***@host. The password part stops at the
-# last '@' before the host, so passwords containing '@' or ':' are covered too.
+# scheme://user:password@host  ->  scheme://user:***@host. The password part runs to the
+# last '@' before whitespace, so passwords containing '@', ':' or even an unencoded '/' are
+# covered; a path containing '@' is over-redacted, which is the safe side.
 _URL_CREDENTIALS_RE = re.compile(
-    r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s/]*)(?P<at>@)"
+    r"(?P<prefix>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)(?P<secret>\S*)(?P<at>@)"
 )
 
 

@@ -126,3 +126,22 @@ def normalized_input(config: CameraConfig) -> CameraConfig:
             "password": SecretStr(password) if password is not None else None,
         }
     )
+
+
+def camera_from_config(config: CameraConfig, managed_by: str) -> Camera:
+    """A camera as the registry will hold it once `config` is stored (no timestamps yet)."""
+    wanted = normalized_input(config)
+    return Camera(
+        name=wanted.name,
+        source=wanted.source,
+        username=wanted.username,
+        password=secret_value(wanted.password),
+        rtsp_transport=wanted.rtsp_transport,
+        enabled=wanted.enabled,
+        record=wanted.record,
+        recording=wanted.recording,
+        retention=wanted.retention,
+        description=wanted.description,
+        location=wanted.location,
+        managed_by=managed_by,
+    )
