@@ -63,7 +63,7 @@ async def test_crud_round_trip(api: Api) -> None:
     assert patched["location"] == "porch"
 
     status, cleared = await _call(
-        api, "PATCH", "/api/v1/cameras/front-door", body={"password": None}
+        api, "PATCH", "/api/v1/cameras/front-door", body={"username": None, "password": None}
     )
     assert status == 200 and cleared["has_password"] is False
 
@@ -124,7 +124,7 @@ async def test_no_response_error_or_log_line_carries_the_password(api: Api) -> N
                 api,
                 "POST",
                 "/api/v1/cameras",
-                body={"name": "cam", "source": SOURCE, "password": PASSWORD},
+                body={"name": "cam", "source": SOURCE, "username": "v", "password": PASSWORD},
             ),
             # Invalid: the password rides on a bad URL and on a bad field next to it.
             await _call(

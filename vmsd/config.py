@@ -32,6 +32,8 @@ from vmsd.redact import redact_text
 from vmsd.units import parse_duration_s, parse_size_bytes
 
 CAMERA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+# MediaMTX reads these path names as its catch-all pattern; a camera's name is its path.
+RESERVED_CAMERA_NAMES = frozenset({"all", "all_others"})
 DEFAULT_CONFIG_PATHS = (Path("/etc/vmsd/vmsd.yml"), Path("config/vmsd.yml"))
 
 # Environment variables that override one key each, so secrets and the DSN need not be in
@@ -190,6 +192,13 @@ class CameraConfig(_Model):
     recording: RecordingOverrides = RecordingOverrides()
     retention: RetentionOverrides = RetentionOverrides()
 
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_CAMERA_NAMES:
+            raise ValueError(f'"{value}" is reserved (MediaMTX reads it as "every path")')
+        return value
+
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
@@ -204,6 +213,11 @@ class CameraConfig(_Model):
             )
         if is_synthetic(self.source) and (self.username or self.password):
             raise ValueError("a test:// source takes no username or password")
+        # MediaMTX refuses a source URL with only one half ("username and password must be
+        # both provided"); a publisher publishes with both.
+        has_password = self.password is not None and bool(self.password.get_secret_value())
+        if not is_synthetic(self.source) and bool(self.username) != has_password:
+            raise ValueError("username and password go together: give both or neither")
         if self.source == PUBLISHER and not (self.username and self.password):
             raise ValueError(
                 "a publisher camera needs username and password: the credentials it "

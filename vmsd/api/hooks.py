@@ -61,8 +61,9 @@ async def auth(request: web.Request) -> web.Response:
     if decision.reason in _CREDENTIAL_FAILURES and svc.damper.record_failure(ip):
         svc.metrics.auth_blocked_ips.set(svc.damper.blocked_count)
         log.warning("auth_ip_blocked", ip=ip)
-    # The first anonymous RTSP attempt is normal (the client then sends credentials).
-    level = "debug" if decision.reason == "anonymous" else "info"
+    # The first anonymous RTSP attempt is normal (the client then sends credentials); a blocked
+    # IP was logged once when its block began, not once per attempt.
+    level = "debug" if decision.reason in ("anonymous", "blocked") else "info"
     getattr(log, level)(
         "auth_denied", action=action, ip=ip, reason=decision.reason, principal=decision.principal
     )

@@ -39,7 +39,8 @@ class SyntheticPattern:
 
 
 def validate_source(source: str) -> str:
-    """The source itself if valid; raises ValueError with an operator-readable message."""
+    """The source (scheme lower-cased) if valid; raises ValueError with an operator-readable
+    message."""
     if source == PUBLISHER:
         return source
     if any(ch.isspace() for ch in source) or len(source) > 2048:
@@ -53,6 +54,8 @@ def validate_source(source: str) -> str:
     if scheme not in SOURCE_SCHEMES:
         allowed = ", ".join(f"{s}://" for s in SOURCE_SCHEMES)
         raise ValueError(f"must be 'publisher' or a URL starting with {allowed}")
+    # MediaMTX matches schemes case-sensitively: store them lower-case.
+    source = scheme + source[len(parts.scheme) :]
     if scheme == SYNTHETIC_SCHEME:
         parse_synthetic(source)
         return source

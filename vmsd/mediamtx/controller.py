@@ -104,7 +104,8 @@ class MediaMtxController:
         self._client = MediaMtxClient(config.mediamtx.api_port, internal_password)
         self._version: Version | None = None
         self._last_write = -MIN_WRITE_INTERVAL_S
-        self._kick = asyncio.Event()
+        # Set by a registry change, a reload, or a newly learned MediaMTX version.
+        self._dirty = registry.subscribe()
         self._ffmpeg: str | None = None
 
     @property
@@ -114,7 +115,7 @@ class MediaMtxController:
     def reconfigure(self, config: Config) -> None:
         """SIGHUP: the base file and camera settings are re-read on the next write."""
         self._config = config
-        self._kick.set()
+        self._dirty.set()
 
     async def start(self) -> None:
         """Fail fast: a base file MediaMTX would reject stops vmsd at start, not MediaMTX later."""
@@ -197,21 +198,13 @@ class MediaMtxController:
                 self._live.update_stats(status.name, status.readers, status.inbound_bytes)
 
     async def _write_loop(self) -> None:
-        changed = self._registry.subscribe()
         while True:
-            wait_changed = asyncio.ensure_future(changed.wait())
-            wait_kick = asyncio.ensure_future(self._kick.wait())
-            try:
-                await asyncio.wait({wait_changed, wait_kick}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in (wait_changed, wait_kick):
-                    waiter.cancel()
+            await self._dirty.wait()
             # Coalesce a burst of changes into one write, at most one per MIN_WRITE_INTERVAL_S.
             delay = self._last_write + MIN_WRITE_INTERVAL_S - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            changed.clear()
-            self._kick.clear()
+            self._dirty.clear()
             await self.write()
 
     async def _poll_loop(self) -> None:
@@ -230,7 +223,7 @@ class MediaMtxController:
             self._version = version
             log.info("mediamtx_version", version=_version_text(version))
             if self._hook_generation() is not old_generation:
-                self._kick.set()
+                self._dirty.set()
 
     def _process(self) -> MediaMtxProcess:
         mm = self._config.mediamtx

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 
 from vmsd.cameras.model import Camera
 from vmsd.cameras.source import PUBLISHER, parse_synthetic
+from vmsd.errors import ConfigError
 from vmsd.mediamtx.authz import SYNTHETIC_PUBLISH_USER
 
 HEADER = (
@@ -67,29 +68,37 @@ def render_mediamtx_config(
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {k: v for k, v in base.items() if k != "paths"}
     doc["authMethod"] = "http"
-    doc["authHTTPAddress"] = f"{settings.hooks_base_url}/auth?key={settings.hook_secret}"
+    doc["authHTTPAddress"] = (
+        f"{settings.hooks_base_url}/auth?key={quote(settings.hook_secret, safe='')}"
+    )
     # The default changed in v1.20.1: always explicit. vmsd's own API calls authenticate.
     doc.setdefault("authHTTPExclude", [])
     doc["api"] = True
     doc["apiAddress"] = f"127.0.0.1:{settings.api_port}"
-    doc["rtspAddress"] = _with_port(base.get("rtspAddress"), settings.rtsp_port)
+    rtsp_host = listen_host(base.get("rtspAddress"), "rtspAddress")
+    doc["rtspAddress"] = f"{rtsp_host}:{settings.rtsp_port}"
     if doc.get("metrics"):
-        doc["metricsAddress"] = _with_port(base.get("metricsAddress"), settings.metrics_port)
+        metrics_host = listen_host(base.get("metricsAddress"), "metricsAddress")
+        doc["metricsAddress"] = f"{metrics_host}:{settings.metrics_port}"
     paths: dict[str, Any] = dict(base.get("paths") or {})
     for camera in sorted(cameras, key=lambda c: c.name):
         if camera.enabled:
-            paths[camera.name] = render_path(camera, settings)
+            paths[camera.name] = render_path(camera, settings, _connect_host(rtsp_host))
     doc["paths"] = paths
     return doc
 
 
-def render_path(camera: Camera, settings: RenderSettings) -> dict[str, Any]:
+def render_path(
+    camera: Camera, settings: RenderSettings, rtsp_connect_host: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """One camera's path. `rtsp_connect_host`: where a local publisher reaches MediaMTX's RTSP
+    listener (its bind address, loopback for a wildcard bind)."""
     on_available, on_unavailable = settings.hook_generation.keys
     path: dict[str, Any] = {}
     if camera.is_synthetic:
         path["source"] = PUBLISHER
         # MediaMTX's documented runOnInit pattern: it runs the publisher and restarts it.
-        path["runOnInit"] = synthetic_publisher_command(camera, settings)
+        path["runOnInit"] = synthetic_publisher_command(camera, settings, rtsp_connect_host)
         path["runOnInitRestart"] = True
     elif camera.is_publisher:
         path["source"] = PUBLISHER
@@ -104,11 +113,13 @@ def render_path(camera: Camera, settings: RenderSettings) -> dict[str, Any]:
     return path
 
 
-def synthetic_publisher_command(camera: Camera, settings: RenderSettings) -> str:
+def synthetic_publisher_command(
+    camera: Camera, settings: RenderSettings, host: str = "127.0.0.1"
+) -> str:
     pattern = parse_synthetic(camera.source)
     password = settings.synthetic_password(camera.name)
     target = (
-        f"rtsp://{SYNTHETIC_PUBLISH_USER}:{password}@127.0.0.1:{settings.rtsp_port}/{camera.name}"
+        f"rtsp://{SYNTHETIC_PUBLISH_USER}:{password}@{host}:{settings.rtsp_port}/{camera.name}"
     )
     return _command(
         [
@@ -137,9 +148,23 @@ def _command(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(arg) for arg in argv)
 
 
-def _with_port(address: object, port: int) -> str:
-    """Keep the base file's host (e.g. 127.0.0.1 or empty for all), use vmsd's port."""
-    host = ""
-    if isinstance(address, str) and ":" in address:
-        host = address.rsplit(":", 1)[0]
-    return f"{host}:{port}"
+def listen_host(address: object, key: str) -> str:
+    """The host part of a base listener address (`127.0.0.1:8554` -> `127.0.0.1`, `:8554` ->
+    ""). An address without a port is refused, not widened to every interface."""
+    if address is None:
+        return ""
+    if not isinstance(address, str) or ":" not in address:
+        raise ConfigError(
+            "the MediaMTX base config has an invalid listener address",
+            [f'{key}: must be host:port or :port (got "{address}")'],
+        )
+    return address.rsplit(":", 1)[0]
+
+
+def _connect_host(host: str) -> str:
+    """Where a local client reaches a listener bound to `host`."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind is reached on loopback
+        return "127.0.0.1"
+    if host == "[::]":
+        return "[::1]"
+    return host
