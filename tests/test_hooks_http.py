@@ -279,3 +279,22 @@ async def test_vmsd_hook_subprocess_as_mediamtx_runs_it(hooks: Hooks, tmp_path: 
     proc = await asyncio.create_subprocess_exec(*argv, env=env, stderr=asyncio.subprocess.PIPE)
     _, err = await proc.communicate()
     assert proc.returncode == 1 and b"401" in err
+
+
+async def test_a_blocked_loopback_still_serves_vmsd_itself(hooks: Hooks) -> None:
+    """A local brute force must not cut off the recorders and test-pattern publishers."""
+    local = functools.partial(mediamtx_body, ip="127.0.0.1", user="x")
+    for _ in range(3):
+        assert await hooks.auth(local(password="vmsd_guess")) == 401
+    assert await hooks.auth(local(password=hooks.viewer)) == 401  # blocked
+    internal = mediamtx_body(ip="127.0.0.1", user=INTERNAL_USER, password=INTERNAL_PASSWORD)
+    assert await hooks.auth(internal) == 200
+    synthetic = synthetic_publish_password(HOOK_SECRET, "demo")
+    publish = mediamtx_body(
+        ip="127.0.0.1",
+        action="publish",
+        path="demo",
+        user=SYNTHETIC_PUBLISH_USER,
+        password=synthetic,
+    )
+    assert await hooks.auth(publish) == 200

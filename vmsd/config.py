@@ -34,6 +34,8 @@ from vmsd.units import parse_duration_s, parse_size_bytes
 CAMERA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 # MediaMTX reads these path names as its catch-all pattern; a camera's name is its path.
 RESERVED_CAMERA_NAMES = frozenset({"all", "all_others"})
+# vmsd's own MediaMTX users (vmsd.mediamtx.authz): a camera may not claim them.
+RESERVED_USERS = frozenset({"vmsd-internal", "vmsd-synthetic"})
 DEFAULT_CONFIG_PATHS = (Path("/etc/vmsd/vmsd.yml"), Path("config/vmsd.yml"))
 
 # Environment variables that override one key each, so secrets and the DSN need not be in
@@ -207,17 +209,22 @@ class CameraConfig(_Model):
     @model_validator(mode="after")
     def _credentials_fit_source(self) -> CameraConfig:
         _, url_user, url_password = split_credentials(self.source)
-        if (url_user or url_password) and (self.username or self.password):
+        in_url = url_user is not None or url_password is not None
+        if in_url and (self.username or self.password):
             raise ValueError(
                 "credentials given twice: inside the source URL and as username/password"
             )
-        if is_synthetic(self.source) and (self.username or self.password):
+        field_password = self.password.get_secret_value() if self.password else None
+        user = url_user if in_url else self.username
+        password = url_password if in_url else field_password
+        if is_synthetic(self.source) and (user or password):
             raise ValueError("a test:// source takes no username or password")
         # MediaMTX refuses a source URL with only one half ("username and password must be
         # both provided"); a publisher publishes with both.
-        has_password = self.password is not None and bool(self.password.get_secret_value())
-        if not is_synthetic(self.source) and bool(self.username) != has_password:
+        if bool(user) != bool(password):
             raise ValueError("username and password go together: give both or neither")
+        if user in RESERVED_USERS:
+            raise ValueError(f'username "{user}" is reserved for vmsd itself')
         if self.source == PUBLISHER and not (self.username and self.password):
             raise ValueError(
                 "a publisher camera needs username and password: the credentials it "
@@ -396,7 +403,8 @@ def format_pydantic_error(error: Mapping[str, Any]) -> str:
     ctx = error.get("ctx") or {}
     value = error.get("input")
     # Never echo a secret back, even in an error message.
-    secret = any(str(p) in ("password", "url", "key") for p in loc)
+    # A source may carry credentials in a shape redaction cannot recognise (spaces, bad URL).
+    secret = any(str(p) in ("password", "url", "key", "source") for p in loc)
     # Nor a whole mapping or list (a model-level error's input is the entire camera).
     echo = not secret and not isinstance(value, Mapping | list | tuple)
     got = f" (got {_got(value)})" if echo else ""

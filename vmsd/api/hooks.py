@@ -82,16 +82,20 @@ async def _decide(request: web.Request, svc: HookServices) -> tuple[Decision, st
     except ValueError as err:
         return Decision(False, f"malformed: {err}"), "unknown", request.remote or ""
     action = req.action if req.action in _ACTIONS else "unknown"
-    if svc.damper.blocked(req.ip):
-        return Decision(False, "blocked"), action, req.ip
     try:
-        return decide(req, svc.auth_context()), action, req.ip
+        decision = decide(req, svc.auth_context())
     except Exception:  # the one place a bug must become a denial, not a 500
         log.exception("auth_decision_failed", action=action)
         return Decision(False, "internal_error"), action, req.ip
+    # vmsd's own per-start credentials are unguessable: a block of the IP they come from
+    # (loopback) must not stop the recorders or the test-pattern publishers.
+    if decision.reason not in _OWN_CREDENTIALS and svc.damper.blocked(req.ip):
+        return Decision(False, "blocked"), action, req.ip
+    return decision, action, req.ip
 
 
 _ACTIONS = frozenset({"publish", "read", "playback", "api", "metrics", "pprof"})
+_OWN_CREDENTIALS = frozenset({"internal", "synthetic_publisher"})
 
 
 def _availability(available: bool) -> Callable[[web.Request], Awaitable[web.Response]]:

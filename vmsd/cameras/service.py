@@ -13,7 +13,7 @@ from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_val
 from vmsd.cameras.registry import CameraRegistry, camera_from_row
 from vmsd.cameras.source import split_credentials
 from vmsd.config import CameraConfig, field_errors
-from vmsd.errors import NotFoundError, ValidationError
+from vmsd.errors import ConflictError, NotFoundError, ValidationError
 from vmsd.log import get_logger
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import (
@@ -61,6 +61,10 @@ class CameraService:
 
     async def update(self, name: str, patch: CameraPatch) -> Camera:
         current = await self._store.get(name)
+        if current.managed_by == MANAGED_BY_CONFIG:
+            raise ConflictError(
+                f"camera {name!r} is managed by the config file; change it there and reload"
+            )
         merged = camera_from_row(current, self._cipher).as_input()
         changes: dict[str, Any] = {
             key: secret_value(value) if isinstance(value, SecretStr) else value

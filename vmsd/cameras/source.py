@@ -23,10 +23,10 @@ SOURCE_SCHEMES = (
     "udp+mpegts",
     SYNTHETIC_SCHEME,
 )
-_SIZE_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$")
+_SIZE_RE = re.compile(r"^(\d{2,4})x(\d{2,4})$", re.ASCII)
 SYNTHETIC_DEFAULT_SIZE = (640, 360)
 SYNTHETIC_DEFAULT_FPS = 15
-SYNTHETIC_MAX_PIXELS = 1920 * 1080
+SYNTHETIC_MAX_SIZE = (1920, 1080)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +43,25 @@ def validate_source(source: str) -> str:
     message."""
     if source == PUBLISHER:
         return source
-    if any(ch.isspace() for ch in source) or len(source) > 2048:
-        raise ValueError("must be a URL without spaces, at most 2048 characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in source):
+        raise ValueError("must be a URL without spaces or control characters")
+    if len(source) > 2048:
+        raise ValueError("must be at most 2048 characters")
+    # urllib's own messages can quote parts of the URL (a password among them): never echoed.
     try:
         parts = urlsplit(source)
         port = parts.port
     except ValueError as err:
-        raise ValueError(f"is not a valid URL: {err}") from err
+        raise ValueError(
+            "is not a valid URL (characters such as / ? # @ in a password must be "
+            "percent-encoded: %2F %3F %23 %40)"
+        ) from err
+    if "@" not in parts.netloc and "@" in source.partition("://")[2]:
+        # rtsp://user:pa/ss@host parses as host "user"; the password would stay in the URL.
+        raise ValueError(
+            "has an '@' after the host: a password containing / ? or # must be "
+            "percent-encoded (%2F %3F %23)"
+        )
     scheme = parts.scheme.lower()
     if scheme not in SOURCE_SCHEMES:
         allowed = ", ".join(f"{s}://" for s in SOURCE_SCHEMES)
@@ -83,14 +95,15 @@ def parse_synthetic(source: str) -> SyntheticPattern:
         if (
             width % 2
             or height % 2
-            or width * height > SYNTHETIC_MAX_PIXELS
+            or width > SYNTHETIC_MAX_SIZE[0]
+            or height > SYNTHETIC_MAX_SIZE[1]
             or min(width, height) < 16
         ):
             raise ValueError("test:// size must be even, at least 16x16 and at most 1920x1080")
     fps = SYNTHETIC_DEFAULT_FPS
     if "fps" in query:
         raw = query["fps"][-1]
-        if not raw.isdigit() or not 1 <= int(raw) <= 60:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 60:
             raise ValueError(f'test:// fps must be a whole number from 1 to 60 (got "{raw}")')
         fps = int(raw)
     return SyntheticPattern(width, height, fps)

@@ -53,7 +53,7 @@ def parse_auth_request(body: bytes) -> AuthRequest:
     versions) are ignored, `id` may be null. Raises ValueError when it is not that shape."""
     try:
         data: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError("body is not JSON") from err
     if not isinstance(data, dict):
         raise ValueError("body is not a JSON object")
@@ -62,8 +62,15 @@ def parse_auth_request(body: bytes) -> AuthRequest:
         value = data.get(key, "")
         if value is None:
             value = ""
-        if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
+        if not isinstance(value, str):
             raise ValueError(f"{key} must be a string")
+        if len(value) > MAX_FIELD_CHARS:
+            raise ValueError(f"{key} is longer than {MAX_FIELD_CHARS} characters")
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError as err:  # a lone surrogate from a JSON \ud800 escape
+                raise ValueError(f"{key} is not valid Unicode") from err
         fields[key] = value
     request_id = data.get("id")
     if request_id is not None and not isinstance(request_id, str):
@@ -131,6 +138,9 @@ def _publish(request: AuthRequest, ctx: AuthContext) -> Decision:
         return Decision(False, "unknown_path")
     if not camera.enabled:
         return Decision(False, "camera_disabled")
+    if not request.has_credentials:
+        # Every RTSP publisher's first attempt, vmsd's own FFmpeg included: not a failure.
+        return Decision(False, "anonymous")
     if camera.is_synthetic:
         ok = request.user == SYNTHETIC_PUBLISH_USER and _equal(
             request.password, ctx.synthetic_password(request.path)
@@ -138,8 +148,6 @@ def _publish(request: AuthRequest, ctx: AuthContext) -> Decision:
         return Decision(ok, "synthetic_publisher" if ok else "bad_credentials", request.user)
     if not camera.is_publisher:
         return Decision(False, "path_does_not_accept_publishers", request.user or "anonymous")
-    if not request.has_credentials:
-        return Decision(False, "anonymous")
     ok = _equal(request.user, camera.username or "") & _equal(
         request.password, camera.password or ""
     )

@@ -58,6 +58,9 @@ class FailureDamper:
             del self._failures[ip]
             if len(self._blocked_until) > self._max_tracked:
                 self._expire_blocks(now)
+                # Every block lasts block_s, so insertion order is expiry order.
+                while len(self._blocked_until) > self._max_tracked:
+                    del self._blocked_until[next(iter(self._blocked_until))]
             return True
         return False
 
