@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vmsd.cameras.model import Camera
+from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
-from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config import CameraConfig
 
 UNKNOWN, ONLINE, OFFLINE, DISABLED = (
     CameraState.UNKNOWN,
@@ -32,20 +32,8 @@ class FakeClock:
 
 
 def camera(name: str, *, enabled: bool = True) -> Camera:
-    return Camera(
-        name=name,
-        source="rtsp://10.0.0.5/stream",
-        username=None,
-        password=None,
-        rtsp_transport=RtspTransport.TCP,
-        enabled=enabled,
-        record=True,
-        recording=RecordingOverrides(),
-        retention=RetentionOverrides(),
-        description="",
-        location="",
-        managed_by="config",
-    )
+    config = CameraConfig(name=name, source="rtsp://10.0.0.5/stream", enabled=enabled)
+    return camera_from_config(config, "config")
 
 
 def registry(*cameras: Camera) -> dict[str, Camera]:

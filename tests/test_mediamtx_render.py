@@ -32,7 +32,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from vmsd.cameras.model import Camera, normalized_input
+from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.config import CameraConfig, Config, HookNames, MediaMtxMode, RtspTransport
 from vmsd.errors import ConfigError
 from vmsd.mediamtx.authz import SYNTHETIC_PUBLISH_USER
@@ -80,22 +80,7 @@ SHELL_META = frozenset("|&;<>()$`\\\"'*?[]{}#~!\t\n")
 
 def make_camera(managed_by: str = "config", **fields: Any) -> Camera:
     """A camera the way the registry holds it: validated by CameraConfig first."""
-    config = normalized_input(CameraConfig.model_validate(fields))
-    password = config.password.get_secret_value() if config.password is not None else None
-    return Camera(
-        name=config.name,
-        source=config.source,
-        username=config.username,
-        password=password,
-        rtsp_transport=config.rtsp_transport,
-        enabled=config.enabled,
-        record=config.record,
-        recording=config.recording,
-        retention=config.retention,
-        description=config.description,
-        location=config.location,
-        managed_by=managed_by,
-    )
+    return camera_from_config(CameraConfig.model_validate(fields), managed_by)
 
 
 # name -> (camera fields). Credentials with characters that need percent-encoding in a URL
