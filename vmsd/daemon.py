@@ -133,14 +133,10 @@ class Daemon:
             await registry.refresh()
 
             self._notifier.status("loading cameras")
-            cipher = CredentialCipher(credential_key(config))
+            cameras, camera_service, live = await self._start_cameras(
+                database.pool, config, record
+            )
             hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
-            camera_store = CameraStore(database.pool)
-            cameras = CameraRegistry(database.pool, camera_store, cipher)
-            camera_service = CameraService(camera_store, cipher, cameras, record)
-            await camera_service.sync_config(config.cameras)
-            live = LiveCameras(CameraStates(), self._metrics, record)
-            await live.sync(cameras.cameras)
 
             # vmsd's own readers and MediaMTX API calls: a new credential at every start.
             internal_password = secrets.token_urlsafe(24)
@@ -159,11 +155,7 @@ class Daemon:
                     auth_context=_auth_context_factory(
                         cameras, registry, hook_secret, internal_password
                     ),
-                    damper=FailureDamper(
-                        config.mediamtx.auth_fail_limit,
-                        config.mediamtx.auth_fail_window_seconds,
-                        config.mediamtx.auth_block_seconds,
-                    ),
+                    damper=_damper(config),
                     registry=cameras,
                     live=live,
                     metrics=self._metrics,
@@ -226,6 +218,19 @@ class Daemon:
             log.info("daemon_stopping")
             await record_event(events, "daemon_stopped")
         log.info("daemon_stopped")
+
+    async def _start_cameras(
+        self, pool: asyncpg.Pool, config: Config, record: Callable[..., Awaitable[None]]
+    ) -> tuple[CameraRegistry, CameraService, LiveCameras]:
+        """The registry in memory, the file's cameras synced into it, their live states."""
+        cipher = CredentialCipher(credential_key(config))
+        store = CameraStore(pool)
+        registry = CameraRegistry(pool, store, cipher)
+        service = CameraService(store, cipher, registry, record)
+        await service.sync_config(config.cameras)
+        live = LiveCameras(CameraStates(), self._metrics, record)
+        await live.sync(registry.cameras)
+        return registry, service, live
 
     async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         started = time.monotonic()
@@ -310,6 +315,11 @@ async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunn
         await runner.cleanup()
         raise
     return runner
+
+
+def _damper(config: Config) -> FailureDamper:
+    mm = config.mediamtx
+    return FailureDamper(mm.auth_fail_limit, mm.auth_fail_window_seconds, mm.auth_block_seconds)
 
 
 def _auth_context_factory(
