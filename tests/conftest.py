@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+import imageio_ffmpeg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -20,18 +21,24 @@ from vmsd.api.app import create_app
 from vmsd.api.services import ApiServices
 from vmsd.auth import Role
 from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.daemon import record_event
 from vmsd.health import Health, Phase
+from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
+from vmsd.recorder.ffmpeg import RecorderInput
+from vmsd.recorder.fleet import RecorderFleet
 from vmsd.secrets import CredentialCipher
+from vmsd.snapshot import Snapshots
 from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.events import EventStore
+from vmsd.store.recordings import RecordingStore
 from vmsd.store.tokens import TokenStore
 from vmsd.tokens import TokenRegistry, TokenService
 
@@ -89,10 +96,11 @@ class CameraStack:
     live: LiveCameras
     metrics: Metrics
     cipher: CredentialCipher
+    fleet: RecorderFleet
 
 
 @pytest.fixture
-async def camera_stack(db_pool: asyncpg.Pool) -> CameraStack:
+async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
     cipher = CredentialCipher(Fernet.generate_key())
     metrics = Metrics()
     events = EventStore(db_pool)
@@ -102,7 +110,30 @@ async def camera_stack(db_pool: asyncpg.Pool) -> CameraStack:
     await registry.refresh()
     service = CameraService(store, cipher, registry, record)
     live = LiveCameras(CameraStates(), metrics, record)
-    return CameraStack(store, registry, service, live, metrics, cipher)
+    index = SegmentIndex(RecordingStore(db_pool), tmp_path, metrics)
+    holder = ConfigHolder(Config(state_dir=tmp_path), Path("unused.yml"))
+    fleet = RecorderFleet(
+        holder,
+        registry,
+        live,
+        index,
+        metrics,
+        record,
+        ffmpeg=ffmpeg_binary(),
+        input_for=reader_input,
+        via_mediamtx=False,
+    )
+    return CameraStack(store, registry, service, live, metrics, cipher, fleet)
+
+
+def ffmpeg_binary() -> str:
+    """The measured FFmpeg (reference/ffmpeg.md), whatever else is on PATH."""
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def reader_input(camera: Camera) -> RecorderInput:
+    """Without MediaMTX: read the source itself."""
+    return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
 
 
 @dataclass
@@ -150,6 +181,8 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             check_database,
             camera_stack.service,
             camera_stack.live,
+            camera_stack.fleet,
+            Snapshots(ffmpeg_binary(), reader_input, cache_s=1.0, timeout_s=10.0),
         )
     )
     server = TestServer(app, host="127.0.0.1")

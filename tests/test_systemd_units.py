@@ -68,7 +68,7 @@ def test_vmsd_unit_contract(repo_root: Path) -> None:
     assert "ReadWritePaths" in settings
     # The daemon pings at half the interval; the stop timeout is above its internal budget.
     assert int(settings["WatchdogSec"][0]) >= 10
-    assert int(settings["TimeoutStopSec"][0]) > 45
+    assert int(settings["TimeoutStopSec"][0]) > 80
 
 
 def test_mediamtx_unit_restarts_after_clean_exit(repo_root: Path) -> None:

@@ -151,6 +151,11 @@ class RecordingConfig(_Model):
     format: SegmentFormat = SegmentFormat.MP4
     stall_seconds: float = Field(default=15.0, ge=2, le=600)
     audio: bool = True
+    # Restart backoff after a failed run: exponential with jitter from 1 s up to this.
+    retry_max_seconds: float = Field(default=30.0, ge=1, le=600)
+    # Snapshots (GET /api/v1/cameras/{name}/snapshot): one grab per camera at a time, cached.
+    snapshot_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    snapshot_timeout_seconds: float = Field(default=10.0, ge=1, le=60)
 
 
 class RecordingOverrides(_Model):

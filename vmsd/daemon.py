@@ -1,9 +1,11 @@
 """The composition root: builds every component, starts them in order, stops them in reverse.
 
-Start: state-dir lock -> database (embedded server, pool, migrations) -> token registry ->
-HTTP site -> READY=1. Stop is the exact reverse, each stage under its own timeout; their sum
-(HTTP_STOP_S + POOL_CLOSE_TIMEOUT_S + embedded STOP_GRACE_S + kill) stays below the unit's
-TimeoutStopSec=45. A second SIGINT skips to cancellation.
+Start: state-dir lock -> database -> token registry -> camera registry (config synced) -> hook
+listener -> MediaMTX config written -> leftover recorders ended, journal replayed, index
+reconciled with the disk -> HTTP site -> READY=1 -> MediaMTX, index and recorders run.
+Stop: not ready -> recorders finalise their segments -> index drained -> background tasks
+cancelled -> HTTP -> hooks -> database, each stage under its own timeout (STAGE_TIMEOUT_S); the
+sum stays below the unit's TimeoutStopSec=90. A second SIGINT skips to cancellation.
 """
 
 from __future__ import annotations
@@ -30,15 +32,20 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
-from vmsd.config import Config, ConfigHolder, load_config
+from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
 from vmsd.database import Database
 from vmsd.errors import ConfigError, VmsdError
+from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health, Phase
+from vmsd.index import SegmentIndex
 from vmsd.log import configure_logging, get_logger
 from vmsd.mediamtx.authz import AuthContext
 from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.mediamtx.damping import FailureDamper
 from vmsd.metrics import Metrics
+from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recorder.pidfile import end_leftovers
+from vmsd.recorder.recovery import recover
 from vmsd.secrets import (
     HOOK_SECRET_FILE_NAME,
     CredentialCipher,
@@ -46,9 +53,11 @@ from vmsd.secrets import (
     load_or_create_hook_secret,
     synthetic_publish_password,
 )
+from vmsd.snapshot import Snapshots
 from vmsd.statelock import StateDirLock
 from vmsd.store.cameras import CameraStore
 from vmsd.store.events import EventStore
+from vmsd.store.recordings import RecordingStore
 from vmsd.store.tokens import TokenStore
 from vmsd.systemd import SystemdNotifier
 from vmsd.tokens import TokenRegistry, TokenService
@@ -80,10 +89,11 @@ RESTART_ONLY_KEYS = (
 
 @dataclass(frozen=True, slots=True)
 class _Reloadable:
-    """What a SIGHUP re-applies: the file's cameras and the MediaMTX rendering."""
+    """What a SIGHUP re-applies: the file's cameras, the MediaMTX rendering, the recorders."""
 
     cameras: CameraService
     mediamtx: MediaMtxController
+    recorders: RecorderFleet
 
     async def apply(self, config: Config) -> None:
         try:
@@ -92,6 +102,7 @@ class _Reloadable:
             # The rest of the reload stands; the next SIGHUP or restart retries the sync.
             log.error("camera_sync_failed", error=str(err))
         self.mediamtx.reconfigure(config)
+        self.recorders.reconfigure()
 
 
 class _StopRequested(Exception):
@@ -168,7 +179,19 @@ class Daemon:
             stack.push_async_callback(self._stage, "hooks", hooks_runner.cleanup)
             self._notifier.status("writing the MediaMTX configuration")
             await mediamtx.start()
-            self._reloadable = _Reloadable(camera_service, mediamtx)
+
+            self._notifier.status("reconciling recordings")
+            ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
+            index, fleet = await self._start_recording(
+                config, database.pool, cameras, live, mediamtx, ffmpeg, record
+            )
+            snapshots = Snapshots(
+                ffmpeg,
+                mediamtx.reader_input,
+                cache_s=config.recording.snapshot_cache_seconds,
+                timeout_s=config.recording.snapshot_timeout_seconds,
+            )
+            self._reloadable = _Reloadable(camera_service, mediamtx, fleet)
 
             runner = await _start_site(
                 create_app(
@@ -181,6 +204,8 @@ class Daemon:
                         check_database=database.check,
                         cameras=camera_service,
                         live=live,
+                        recorders=fleet,
+                        snapshots=snapshots,
                     )
                 ),
                 config.server.host,
@@ -206,15 +231,21 @@ class Daemon:
                     tg.create_task(cameras.run())
                     tg.create_task(live.follow(cameras))
                     tg.create_task(mediamtx.run())
+                    tg.create_task(index.run())
+                    tg.create_task(fleet.run())
                     tg.create_task(self._handle_reloads(events))
                     tg.create_task(self._watchdog())
                     await self._stop.wait()
+                    # Orderly: stop accepting (not ready), recorders finalise their open
+                    # segments, the index takes every one of them, then everything else ends.
+                    self._health.set_phase(Phase.STOPPING)
+                    self._notifier.stopping()
+                    await self._stage("recorders", fleet.stop)
+                    await self._stage("index", index.wait_idle)
                     raise _StopRequested
             except* _StopRequested:
                 pass
 
-            self._health.set_phase(Phase.STOPPING)
-            self._notifier.stopping()
             log.info("daemon_stopping")
             await record_event(events, "daemon_stopped")
         log.info("daemon_stopped")
@@ -231,6 +262,38 @@ class Daemon:
         live = LiveCameras(CameraStates(), self._metrics, record)
         await live.sync(registry.cameras)
         return registry, service, live
+
+    async def _start_recording(
+        self,
+        config: Config,
+        pool: asyncpg.Pool,
+        cameras: CameraRegistry,
+        live: LiveCameras,
+        mediamtx: MediaMtxController,
+        ffmpeg: str,
+        record: Callable[..., Awaitable[None]],
+    ) -> tuple[SegmentIndex, RecorderFleet]:
+        """Leftover FFmpeg of a previous run ended, the journal replayed, the index reconciled
+        with the disk: only then may new recorders write."""
+        store = RecordingStore(pool)
+        index = SegmentIndex(store, config.state_dir, self._metrics)
+        fleet = RecorderFleet(
+            self._holder,
+            cameras,
+            live,
+            index,
+            self._metrics,
+            record,
+            ffmpeg=ffmpeg,
+            input_for=mediamtx.reader_input,
+            via_mediamtx=mediamtx.mode is not MediaMtxMode.OFF,
+        )
+        await asyncio.to_thread(end_leftovers, fleet.pid_dir)
+        await index.start()
+        await recover(
+            config.storage.paths, store, ffmpeg, record, exclude=await index.journal_paths()
+        )
+        return index, fleet
 
     async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         started = time.monotonic()

@@ -29,6 +29,7 @@ from vmsd import __version__
 
 HTTP_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 AUTH_LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05)
+INDEX_LAG_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 class Metrics:
@@ -135,5 +136,64 @@ class Metrics:
             "vmsd_mediamtx_path_inbound_bytes",
             "Bytes MediaMTX received for the camera's path since the path started",
             ["camera"],
+            registry=self.registry,
+        )
+        self.recorder_up = Gauge(
+            "vmsd_recorder_up",
+            "1 while the camera's recorder is recording, else 0",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.recorder_state = Gauge(
+            "vmsd_recorder_state",
+            "1 for the recorder's current state (starting, recording, backoff, stopping, stopped)",
+            ["camera", "state"],
+            registry=self.registry,
+        )
+        self.recorder_restarts = Counter(
+            "vmsd_recorder_restarts_total",
+            "Recorder restarts, by reason (source_lost, crashed, stalled, requested, changed)",
+            ["camera", "reason"],
+            registry=self.registry,
+        )
+        self.segments = Counter(
+            "vmsd_segments_total",
+            "Segments finished by the recorder",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.recorded_bytes = Counter(
+            "vmsd_recorded_bytes_total",
+            "Bytes in finished segments",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.recorder_fps = Gauge(
+            "vmsd_recorder_fps",
+            "Frames per second the recorder writes (FFmpeg -progress)",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.recorder_bitrate = Gauge(
+            "vmsd_recorder_bitrate_bits",
+            "Bits per second the recorder writes (FFmpeg -progress)",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.last_segment_timestamp = Gauge(
+            "vmsd_last_segment_timestamp_seconds",
+            "Unix time at which the camera's last finished segment ends",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.index_lag = Histogram(
+            "vmsd_index_lag_seconds",
+            "Time from FFmpeg closing a segment to its row in the database",
+            buckets=INDEX_LAG_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.journal_pending = Gauge(
+            "vmsd_journal_pending_segments",
+            "Finished segments in the local journal, waiting for the database",
             registry=self.registry,
         )

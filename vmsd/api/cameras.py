@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from vmsd.auth import Role
 from vmsd.cameras.model import Camera, CameraPatch, camera_json
 from vmsd.config import CAMERA_NAME_PATTERN, CameraConfig
 from vmsd.errors import NotFoundError
+from vmsd.recorder.camera import RecorderStatus
 
 _NAME = re.compile(CAMERA_NAME_PATTERN)
 
@@ -26,7 +28,8 @@ def _name(request: web.Request) -> str:
 
 
 def _with_live(request: web.Request, camera: Camera) -> dict[str, Any]:
-    live = services(request).live.get(camera.name)
+    svc = services(request)
+    live = svc.live.get(camera.name)
     return {
         **camera_json(camera),
         "state": live.state.value,
@@ -34,7 +37,27 @@ def _with_live(request: web.Request, camera: Camera) -> dict[str, Any]:
         "state_reason": live.reason,
         "readers": live.readers,
         "inbound_bytes": live.inbound_bytes,
+        "recorder": recorder_json(svc.recorders.status(camera.name)),
     }
+
+
+def recorder_json(status: RecorderStatus | None) -> dict[str, Any]:
+    if status is None:
+        return {"state": "stopped"}
+    return {
+        "state": status.state.value,
+        "pid": status.pid,
+        "started_at": _iso(status.started_at),
+        "restarts_total": status.restarts_total,
+        "restarts_last_hour": status.restarts_last_hour,
+        "last_segment_end": _iso(status.last_segment_end),
+        "fps": status.fps,
+        "bitrate_bits": status.bitrate_bits,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 async def list_cameras(request: web.Request) -> web.Response:
@@ -58,6 +81,22 @@ async def patch_camera(request: web.Request) -> web.Response:
     patch = await read_json(request, CameraPatch)
     camera = await services(request).cameras.update(name, patch)
     return web.json_response(_with_live(request, camera))
+
+
+async def restart_recorder(request: web.Request) -> web.Response:
+    name = _name(request)
+    services(request).cameras.get(name)  # 404 for an unknown camera
+    services(request).recorders.restart(name)
+    return web.json_response({"camera": name, "restart": "requested"}, status=202)
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    svc = services(request)
+    camera = svc.cameras.get(_name(request))
+    jpeg = await svc.snapshots.grab(camera)
+    return web.Response(
+        body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def delete_camera(request: web.Request) -> web.Response:
@@ -103,6 +142,30 @@ ROUTES = [
         tag="cameras",
         request_model=CameraPatch,
         responses={200: "OK", 404: "no such camera", 409: _READ_ONLY, 422: "invalid input"},
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/cameras/{name}/restart",
+        restart_recorder,
+        "Restart the camera's recorder (its open segment is finalised and indexed first)",
+        role=Role.OPERATOR,
+        tag="cameras",
+        responses={202: "restart scheduled", 404: "no such camera", 409: "not recording"},
+    ),
+    ApiRoute(
+        "GET",
+        "/api/v1/cameras/{name}/snapshot",
+        snapshot,
+        "A JPEG of the live picture (cached for a second or two)",
+        role=Role.VIEWER,
+        tag="cameras",
+        responses={
+            200: "image/jpeg",
+            404: "no such camera",
+            409: "camera disabled",
+            503: "no picture from the camera",
+            504: "timed out",
+        },
     ),
     ApiRoute(
         "DELETE",

@@ -12,6 +12,8 @@ from vmsd.cameras.service import CameraService
 from vmsd.config import ConfigHolder
 from vmsd.health import Health
 from vmsd.metrics import Metrics
+from vmsd.recorder.fleet import RecorderFleet
+from vmsd.snapshot import Snapshots
 from vmsd.tokens import TokenRegistry, TokenService
 
 
@@ -25,6 +27,8 @@ class ApiServices:
     check_database: Callable[[], Awaitable[None]]
     cameras: CameraService
     live: LiveCameras
+    recorders: RecorderFleet
+    snapshots: Snapshots
 
 
 SERVICES = web.AppKey("services", ApiServices)

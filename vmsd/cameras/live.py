@@ -28,6 +28,11 @@ class LiveCameras:
         self._states = states
         self._metrics = metrics
         self._record_event = record_event
+        self._listeners: list[Callable[[Transition], None]] = []
+
+    def add_listener(self, listener: Callable[[Transition], None]) -> None:
+        """Called for every transition (the recorder fleet follows availability)."""
+        self._listeners.append(listener)
 
     def get(self, name: str) -> LiveState:
         return self._states.get(name)
@@ -48,6 +53,8 @@ class LiveCameras:
             if t.reason == "removed":
                 self._forget_labels(t.camera)
             self._metrics.camera_transitions.labels(state=t.new.value).inc()
+            for listener in self._listeners:
+                listener(t)
             level = "warning" if t.new is CameraState.OFFLINE else "info"
             getattr(log, level)(
                 "camera_state_changed",

@@ -22,18 +22,22 @@ from vmsd.errors import ConfigError
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health
 from vmsd.log import get_logger
+from vmsd.mediamtx.authz import INTERNAL_USER
 from vmsd.mediamtx.client import MediaMtxClient
 from vmsd.mediamtx.process import MediaMtxProcess, mediamtx_version, resolve_mediamtx_binary
 from vmsd.mediamtx.render import (
     HookGeneration,
     RenderSettings,
+    connect_host,
     dump_mediamtx_yaml,
     hook_generation_for,
+    listen_host,
     render_mediamtx_config,
 )
 from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
 from vmsd.mediamtx.writer import write_if_changed
 from vmsd.metrics import Metrics
+from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_password
 
 log = get_logger("vmsd.mediamtx")
@@ -102,6 +106,8 @@ class MediaMtxController:
         self._hook_secret = hook_secret
         self.mode = effective_mode(config)
         self._client = MediaMtxClient(config.mediamtx.api_port, internal_password)
+        self._internal_password = internal_password
+        self._reader_host = "127.0.0.1"  # where MediaMTX's RTSP listener is reached locally
         self._version: Version | None = None
         self._last_write = -MIN_WRITE_INTERVAL_S
         # Set by a registry change, a reload, or a newly learned MediaMTX version.
@@ -112,9 +118,23 @@ class MediaMtxController:
     def version(self) -> Version | None:
         return self._version
 
+    def reader_input(self, camera: Camera) -> RecorderInput:
+        """Where vmsd's own readers (recorders, snapshots) read a camera: through MediaMTX with
+        the internal credential, or straight from the source when MediaMTX is off."""
+        if self.mode is MediaMtxMode.OFF:
+            return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
+        host, port = self._reader_host, self._config.mediamtx.rtsp_port
+        url = f"rtsp://{INTERNAL_USER}:{self._internal_password}@{host}:{port}/{camera.name}"
+        return RecorderInput(url, "tcp")
+
     def reconfigure(self, config: Config) -> None:
         """SIGHUP: the base file and camera settings are re-read on the next write."""
         self._config = config
+        if self.mode is not MediaMtxMode.OFF:
+            try:
+                self._reader_host = _reader_host(config.mediamtx.base_config)
+            except ConfigError as err:  # the write reports it too, and keeps the old file
+                log.error("mediamtx_base_invalid", problems=[err.message, *err.details])
         self._dirty.set()
 
     async def start(self) -> None:
@@ -134,6 +154,7 @@ class MediaMtxController:
             self._version = parse_mediamtx_version(text) if text else None
         else:
             await self._learn_version_from_api()
+        self._reader_host = _reader_host(mm.base_config)
         log.info("mediamtx_mode", mode=self.mode.value, version=_version_text(self._version))
         if not await self.write():
             raise ConfigError(
@@ -280,6 +301,11 @@ def render_document(
     base_path = config.mediamtx.base_config
     doc = render_mediamtx_config(load_base(base_path), cameras, settings)
     return doc, dump_mediamtx_yaml(doc, str(base_path))
+
+
+def _reader_host(base_config: Path) -> str:
+    base = load_base(base_config)
+    return connect_host(listen_host(base.get("rtspAddress"), "rtspAddress"))
 
 
 def _version_text(version: Version | None) -> str:

@@ -83,7 +83,7 @@ def render_mediamtx_config(
     paths: dict[str, Any] = dict(base.get("paths") or {})
     for camera in sorted(cameras, key=lambda c: c.name):
         if camera.enabled:
-            paths[camera.name] = render_path(camera, settings, _connect_host(rtsp_host))
+            paths[camera.name] = render_path(camera, settings, connect_host(rtsp_host))
     doc["paths"] = paths
     return doc
 
@@ -161,7 +161,7 @@ def listen_host(address: object, key: str) -> str:
     return address.rsplit(":", 1)[0]
 
 
-def _connect_host(host: str) -> str:
+def connect_host(host: str) -> str:
     """Where a local client reaches a listener bound to `host`."""
     if host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind is reached on loopback
         return "127.0.0.1"

@@ -1,0 +1,168 @@
+"""The segment index: finished segment -> database row, through a local journal whenever the
+database is away. Recording never waits for the database.
+
+Segments are indexed in the order they finished. While the database is unreachable (or the
+journal still holds anything, to keep that order) new segments are appended to an append-only
+journal in the state dir, fsynced; when the database answers again the journal is inserted in
+one transaction and then emptied. Inserts are idempotent on the path, so a journal replayed
+again after a crash between insert and truncate indexes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import asyncpg
+
+from vmsd.log import get_logger
+from vmsd.metrics import Metrics
+from vmsd.store.recordings import RecordingStore, SegmentRecord
+
+log = get_logger("vmsd.index")
+
+JOURNAL_NAME = "segment-journal.jsonl"
+RETRY_S = 2.0
+DB_TIMEOUT_S = 5.0
+_DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# A row the database refuses (not a database that is away): retrying cannot help. The file stays
+# on disk; startup recovery probes and indexes it from the file itself.
+_REJECTED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+class SegmentIndex:
+    def __init__(self, store: RecordingStore, state_dir: Path, metrics: Metrics) -> None:
+        self._store = store
+        self._journal = state_dir / JOURNAL_NAME
+        self._metrics = metrics
+        self._queue: asyncio.Queue[tuple[SegmentRecord, float | None]] = asyncio.Queue()
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        """Segments in the journal, waiting for the database."""
+        return self._pending
+
+    def add(self, record: SegmentRecord, closed_monotonic: float | None = None) -> None:
+        """Never blocks: the recorder hands over and goes on."""
+        self._idle.clear()
+        self._queue.put_nowait((record, closed_monotonic))
+
+    async def start(self) -> None:
+        """Count what a previous run left in the journal and try to index it now."""
+        self._pending = await asyncio.to_thread(_count_lines, self._journal)
+        self._metrics.journal_pending.set(self._pending)
+        if self._pending:
+            log.warning("segment_journal_found", pending=self._pending)
+            await self._replay()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                timeout = RETRY_S if self._pending else None
+                record, closed = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                await self._replay()
+                continue
+            await self._index(record, closed)
+            if self._queue.empty():
+                self._idle.set()
+
+    async def journal_paths(self) -> set[str]:
+        lines = await asyncio.to_thread(_read_lines, self._journal)
+        return {SegmentRecord.from_json(line).path for line in lines}
+
+    async def wait_idle(self) -> None:
+        """Everything handed over so far is in the database or the journal (shutdown)."""
+        await self._idle.wait()
+
+    async def _index(self, record: SegmentRecord, closed: float | None) -> None:
+        if self._pending:
+            await self._replay()
+        if not self._pending:
+            try:
+                await asyncio.wait_for(self._store.insert([record]), DB_TIMEOUT_S)
+            except _REJECTED as err:
+                log.error("segment_index_rejected", error=str(err), path=record.path)
+                return
+            except _DB_ERRORS as err:
+                log.warning("segment_index_deferred", error=str(err), path=record.path)
+            else:
+                self._indexed(record, closed)
+                return
+        await asyncio.to_thread(_append_line, self._journal, record.to_json())
+        self._pending += 1
+        self._metrics.journal_pending.set(self._pending)
+
+    def _indexed(self, record: SegmentRecord, closed: float | None) -> None:
+        if closed is not None:
+            self._metrics.index_lag.observe(time.monotonic() - closed)
+        log.debug("segment_indexed", camera=record.camera, path=record.path)
+
+    async def _replay(self) -> None:
+        lines = await asyncio.to_thread(_read_lines, self._journal)
+        if not lines:
+            self._pending = 0
+            return
+        records = [SegmentRecord.from_json(line) for line in lines]
+        try:
+            await asyncio.wait_for(self._store.insert(records), DB_TIMEOUT_S * 4)
+        except _REJECTED:
+            if not await self._insert_one_by_one(records):
+                return
+        except _DB_ERRORS:
+            return  # still away; the next segment or retry tries again
+        await asyncio.to_thread(_truncate, self._journal)
+        self._pending = 0
+        self._metrics.journal_pending.set(0)
+        for record in records:
+            self._indexed(record, None)
+        log.info("segment_journal_replayed", segments=len(records))
+
+
+    async def _insert_one_by_one(self, records: list[SegmentRecord]) -> bool:
+        """A batch with a refused row: index the others; False if the database went away."""
+        for record in records:
+            try:
+                await asyncio.wait_for(self._store.insert([record]), DB_TIMEOUT_S)
+            except _REJECTED as err:
+                log.error("segment_index_rejected", error=str(err), path=record.path)
+            except _DB_ERRORS:
+                return False
+        return True
+
+
+def _append_line(path: Path, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    # A line cut short by a power loss (no newline) cannot be trusted: it is the segment being
+    # journalled at that moment, which startup recovery indexes from the file itself.
+    lines = text.split("\n")
+    return [line for line in lines[:-1] if line.strip()]
+
+
+def _count_lines(path: Path) -> int:
+    return len(_read_lines(path))
+
+
+def _truncate(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

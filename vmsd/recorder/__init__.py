@@ -1,0 +1,1 @@
+"""The recorder fleet: one supervised FFmpeg segment recorder per recording camera."""

@@ -1,0 +1,177 @@
+"""The recorder fleet: the desired recorders (enabled, recording cameras) against the running
+ones. Each camera has one slot task, owned by the fleet's TaskGroup, that runs the camera's
+recorder and replaces it when its plan changes, so start, stop and restart never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from vmsd.backoff import Backoff
+from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.model import Camera
+from vmsd.cameras.registry import CameraRegistry
+from vmsd.cameras.state import CameraState, Transition
+from vmsd.config import Config, ConfigHolder
+from vmsd.errors import ConflictError, NotFoundError
+from vmsd.index import SegmentIndex
+from vmsd.log import get_logger
+from vmsd.metrics import Metrics
+from vmsd.recorder.camera import CameraRecorder, RecorderPlan, RecorderStatus
+from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+
+log = get_logger("vmsd.recorder.fleet")
+
+PID_DIR_NAME = "recorders"
+RecordEvent = Callable[..., Awaitable[None]]
+InputFor = Callable[[Camera], RecorderInput]
+
+
+def storage_root(roots: tuple[Path, ...], camera: str) -> Path:
+    """A stable root per camera, spreading cameras over the configured roots."""
+    return roots[zlib.crc32(camera.encode()) % len(roots)]
+
+
+def build_plan(
+    config: Config, camera: Camera, source: RecorderInput, via_mediamtx: bool
+) -> RecorderPlan:
+    defaults, own = config.recording, camera.recording
+    return RecorderPlan(
+        camera=camera.name,
+        source=source,
+        segments=SegmentSpec(
+            directory=storage_root(config.storage.paths, camera.name) / camera.name,
+            segment_seconds=own.segment_seconds or defaults.segment_seconds,
+            format=own.format or defaults.format,
+            audio=defaults.audio if own.audio is None else own.audio,
+        ),
+        stall_s=own.stall_seconds or defaults.stall_seconds,
+        via_mediamtx=via_mediamtx,
+    )
+
+
+class RecorderFleet:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        registry: CameraRegistry,
+        live: LiveCameras,
+        index: SegmentIndex,
+        metrics: Metrics,
+        record_event: RecordEvent,
+        *,
+        ffmpeg: str,
+        input_for: InputFor,
+        via_mediamtx: bool,
+    ) -> None:
+        self._holder = holder
+        self._registry = registry
+        self._live = live
+        self._index = index
+        self._metrics = metrics
+        self._record_event = record_event
+        self._ffmpeg = ffmpeg
+        self._input_for = input_for
+        self._via_mediamtx = via_mediamtx
+        self._pid_dir = holder.current.state_dir / PID_DIR_NAME
+        self._desired: dict[str, RecorderPlan] = {}
+        self._recorders: dict[str, CameraRecorder] = {}
+        self._slots: set[str] = set()
+        self._changed = registry.subscribe()
+        self._stopping = False
+        self._done = asyncio.Event()
+        live.add_listener(self._on_transition)
+
+    @property
+    def pid_dir(self) -> Path:
+        return self._pid_dir
+
+    def status(self, camera: str) -> RecorderStatus | None:
+        recorder = self._recorders.get(camera)
+        return recorder.status() if recorder is not None else None
+
+    def restart(self, camera: str) -> None:
+        recorder = self._recorders.get(camera)
+        if recorder is None:
+            if camera in self._registry.cameras:
+                raise ConflictError(
+                    f"camera {camera!r} is not recording (disabled, or record is off)"
+                )
+            raise NotFoundError(f"no camera named {camera!r}")
+        log.info("recorder_restart_requested", camera=camera)
+        recorder.request_restart()
+
+    def reconfigure(self) -> None:
+        """SIGHUP: recording defaults may have changed."""
+        self._changed.set()
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while not self._stopping:
+                    self._reconcile(tg)
+                    await self._changed.wait()
+                    self._changed.clear()
+        finally:
+            self._done.set()
+
+    async def stop(self) -> None:
+        """Graceful: every recorder finalises its open segment and hands it to the index."""
+        self._stopping = True
+        self._desired = {}
+        for recorder in list(self._recorders.values()):
+            recorder.request_stop()
+        self._changed.set()
+        await self._done.wait()
+
+    def _reconcile(self, tg: asyncio.TaskGroup) -> None:
+        config = self._holder.current
+        self._desired = {
+            camera.name: build_plan(
+                config, camera, self._input_for(camera), self._via_mediamtx
+            )
+            for camera in self._registry.cameras.values()
+            if camera.enabled and camera.record
+        }
+        for name, recorder in list(self._recorders.items()):
+            if self._desired.get(name) != recorder.plan:
+                recorder.request_stop()  # its slot starts the new plan, or ends
+        for name in self._desired.keys() - self._slots:
+            self._slots.add(name)
+            tg.create_task(self._slot(name))
+
+    async def _slot(self, name: str) -> None:
+        try:
+            while (plan := self._desired.get(name)) is not None:
+                recorder = CameraRecorder(
+                    plan,
+                    ffmpeg=self._ffmpeg,
+                    index=self._index,
+                    metrics=self._metrics,
+                    record_event=self._record_event,
+                    report_availability=self._report,
+                    pid_dir=self._pid_dir,
+                    backoff=Backoff(
+                        initial_s=1.0, max_s=self._holder.current.recording.retry_max_seconds
+                    ),
+                )
+                self._recorders[name] = recorder
+                try:
+                    await recorder.run()
+                finally:
+                    del self._recorders[name]
+        finally:
+            self._slots.discard(name)
+
+    async def _report(self, camera: str, available: bool, reason: str) -> None:
+        await self._live.report(camera, available, reason)
+
+    def _on_transition(self, transition: Transition) -> None:
+        if not self._via_mediamtx:
+            return
+        recorder = self._recorders.get(transition.camera)
+        if recorder is not None and transition.new in (CameraState.ONLINE, CameraState.OFFLINE):
+            recorder.set_available(transition.new is CameraState.ONLINE)

@@ -1,0 +1,251 @@
+"""One FFmpeg recorder run: spawn, read its three outputs, watch for stalls, stop it.
+
+stdout carries the segment list (one csv line per closed segment), a pipe of our own carries
+`-progress` blocks, stderr is drained continuously into a bounded, redacted buffer (an unread
+pipe would stall FFmpeg) and tells which file the muxer opened. The run ends when FFmpeg exits,
+for whatever reason; the caller decides what the exit means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from vmsd.proc import parent_death_signal, signal_group, stop_process
+from vmsd.recorder.ffmpeg import (
+    Progress,
+    ProgressParser,
+    parse_opening,
+    parse_segment_line,
+)
+from vmsd.redact import redact_text
+
+STDERR_TAIL_LINES = 40
+QUIT_GRACE_S = 10.0  # 'q' finalises the open segment; a healthy FFmpeg needs well under 1 s
+TERM_GRACE_S = 3.0
+WATCHDOG_TICK_S = 0.5
+# FFmpeg lists the open segment on its way out and exits within milliseconds: a segment whose
+# listing is followed by the exit within this window is the run's last one.
+FINAL_WINDOW_S = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSegment:
+    path: Path
+    start: datetime
+    end: datetime
+    closed_monotonic: float  # when FFmpeg said so: the start of the index lag
+    final: bool  # FFmpeg exited right after listing it: the run's last segment
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int | None = None
+    stop_requested: bool = False
+    stalled: bool = False
+    # Opened by the muxer but not listed as closed when FFmpeg ended (a kill cuts it short).
+    unlisted: list[Path] = field(default_factory=list)
+    stderr_tail: list[str] = field(default_factory=list)
+    anchor: datetime | None = None  # wall clock of the run's time zero
+    last_end_s: float = 0.0  # run time at which the last listed segment ended
+    healthy_s: float = 0.0  # how long the run produced progress
+
+
+SegmentCallback = Callable[[ClosedSegment], Awaitable[None]]
+ProgressCallback = Callable[[Progress], Awaitable[None]]
+
+
+class FfmpegRun:
+    def __init__(
+        self,
+        argv_for_fd: Callable[[int], Sequence[str]],
+        *,
+        stall_s: float,
+        on_segment: SegmentCallback,
+        on_progress: ProgressCallback,
+        on_started: Callable[[int], None] = lambda _pid: None,
+    ) -> None:
+        self._argv_for_fd = argv_for_fd
+        self._stall_s = stall_s
+        self._on_segment = on_segment
+        self._on_progress = on_progress
+        self._on_started = on_started
+        self._proc: asyncio.subprocess.Process | None = None
+        self._outcome = RunOutcome()
+        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self._opened: dict[str, Path] = {}  # basename -> full path, from "Opening '...'"
+        self._open_order: list[Path] = []
+        self._listed: list[Path] = []
+        self._last_progress_at = time.monotonic()
+        self._last_out_time_us = -1
+        self._first_progress_at: float | None = None
+        self._stop = asyncio.Event()
+        self._exited = asyncio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> RunOutcome:
+        read_fd, write_fd = os.pipe()
+        try:
+            argv = list(self._argv_for_fd(write_fd))
+            self._proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                preexec_fn=parent_death_signal(signal.SIGKILL),
+                env={**os.environ, "TZ": "UTC"},
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self._on_started(self._proc.pid)
+        progress_reader, transport = await _read_pipe(read_fd)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._read_segments())
+                tg.create_task(self._read_progress(progress_reader))
+                tg.create_task(self._drain_stderr())
+                supervisor = tg.create_task(self._supervise())
+                await self._proc.wait()
+                self._exited.set()
+                supervisor.cancel()
+        finally:
+            transport.close()
+            if self._proc.returncode is None:  # cancelled: never leave FFmpeg behind
+                await stop_process(self._proc, first_signal=signal.SIGKILL, grace_s=1.0)
+        return self._finish()
+
+    def outcome_so_far(self) -> RunOutcome:
+        """How the run is ending, for a segment FFmpeg listed on its way out."""
+        assert self._proc is not None
+        self._outcome.exit_code = self._proc.returncode
+        return self._outcome
+
+    def _finish(self) -> RunOutcome:
+        assert self._proc is not None
+        outcome = self._outcome
+        outcome.exit_code = self._proc.returncode
+        outcome.stderr_tail = list(self._stderr)
+        listed = set(self._listed)
+        outcome.unlisted = [p for p in self._open_order if p not in listed]
+        if self._first_progress_at is not None:
+            outcome.healthy_s = self._last_progress_at - self._first_progress_at
+        return outcome
+
+    async def _read_segments(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        async for raw in self._proc.stdout:
+            line = parse_segment_line(raw.decode(errors="replace"))
+            if line is None:
+                continue
+            path = self._opened.get(line.path) or self._opened.get(Path(line.path).name)
+            if path is None or self._outcome.anchor is None:
+                continue  # cannot happen with FFmpeg's order of output; never guess a path
+            self._listed.append(path)
+            self._outcome.last_end_s = line.end_s
+            anchor = self._outcome.anchor
+            closed = time.monotonic()
+            final = self._stop.is_set() or await self._exits_within(FINAL_WINDOW_S)
+            await self._on_segment(
+                ClosedSegment(
+                    path=path,
+                    start=anchor + timedelta(seconds=line.start_s),
+                    end=anchor + timedelta(seconds=line.end_s),
+                    closed_monotonic=closed,
+                    final=final,
+                )
+            )
+
+    async def _exits_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._exited.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _read_progress(self, reader: asyncio.StreamReader) -> None:
+        parser = ProgressParser()
+        async for raw in reader:
+            progress = parser.feed(raw.decode(errors="replace"))
+            if progress is None:
+                continue
+            if progress.out_time_us > self._last_out_time_us:
+                self._last_out_time_us = progress.out_time_us
+                self._last_progress_at = time.monotonic()
+                if self._first_progress_at is None:
+                    self._first_progress_at = self._last_progress_at
+            await self._on_progress(progress)
+
+    async def _drain_stderr(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        async for raw in self._proc.stderr:
+            line = redact_text(raw.decode(errors="replace").rstrip())
+            opened = parse_opening(line)
+            if opened is not None and opened != "pipe:1":
+                path = Path(opened)
+                if self._outcome.anchor is None:
+                    # The muxer opens the first file on the first packet: the run's time zero.
+                    self._outcome.anchor = datetime.now(UTC)
+                self._opened[path.name] = path
+                self._open_order.append(path)
+                continue
+            if line:
+                self._stderr.append(line)
+
+    async def _supervise(self) -> None:
+        """Stall watchdog and graceful stop; ends by cancellation when FFmpeg exits."""
+        assert self._proc is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), WATCHDOG_TICK_S)
+            if self._stop.is_set():
+                self._outcome.stop_requested = True
+                await self._quit()
+                return
+            if time.monotonic() - self._last_progress_at > self._stall_s:
+                self._outcome.stalled = True
+                signal_group(self._proc.pid, signal.SIGKILL)
+                return
+
+    async def _quit(self) -> None:
+        """'q' lets FFmpeg finalise and list the open segment; then SIGTERM, then SIGKILL."""
+        assert self._proc is not None
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError, ConnectionError):
+                self._proc.stdin.write(b"q")
+                await self._proc.stdin.drain()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._proc.wait(), QUIT_GRACE_S)
+            return
+        signal_group(self._proc.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._proc.wait(), TERM_GRACE_S)
+            return
+        signal_group(self._proc.pid, signal.SIGKILL)
+
+
+async def _read_pipe(read_fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    pipe = os.fdopen(read_fd, "rb", buffering=0)
+    transport, _ = await loop.connect_read_pipe(lambda: protocol, pipe)
+    return reader, transport

@@ -1,0 +1,88 @@
+"""Snapshots: one JPEG of a camera's live picture, grabbed by FFmpeg from MediaMTX (or the
+source itself without MediaMTX). At most one grab per camera at a time; a fresh result is
+served from a short cache, so a dashboard polling every camera costs one FFmpeg per camera."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vmsd.cameras.model import Camera
+from vmsd.errors import ConflictError, UnavailableError, VmsdError
+from vmsd.proc import parent_death_signal
+from vmsd.recorder.ffmpeg import RecorderInput, build_snapshot_argv
+from vmsd.redact import redact_text
+
+MAX_JPEG_BYTES = 20 * 1024 * 1024
+
+
+class SnapshotTimeoutError(VmsdError):
+    code = "snapshot_timeout"
+    http_status = 504
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    jpeg: bytes
+    taken_monotonic: float
+
+
+class Snapshots:
+    def __init__(
+        self,
+        ffmpeg: str,
+        input_for: Callable[[Camera], RecorderInput],
+        *,
+        cache_s: float,
+        timeout_s: float,
+    ) -> None:
+        self._ffmpeg = ffmpeg
+        self._input_for = input_for
+        self._cache_s = cache_s
+        self._timeout_s = timeout_s
+        self._cache: dict[str, Snapshot] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def grab(self, camera: Camera) -> bytes:
+        if not camera.enabled:
+            raise ConflictError(f"camera {camera.name!r} is disabled")
+        lock = self._locks.setdefault(camera.name, asyncio.Lock())
+        async with lock:  # a second caller waits for the grab in flight, then hits the cache
+            cached = self._cache.get(camera.name)
+            if cached is not None and time.monotonic() - cached.taken_monotonic < self._cache_s:
+                return cached.jpeg
+            jpeg = await self._run(camera)
+            self._cache[camera.name] = Snapshot(jpeg, time.monotonic())
+            return jpeg
+
+    def forget(self, camera: str) -> None:
+        self._cache.pop(camera, None)
+
+    async def _run(self, camera: Camera) -> bytes:
+        proc = await asyncio.create_subprocess_exec(
+            *build_snapshot_argv(self._ffmpeg, self._input_for(camera)),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=parent_death_signal(signal.SIGKILL),
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), self._timeout_s)
+        except TimeoutError as exc:
+            raise SnapshotTimeoutError(
+                f"no picture from camera {camera.name!r} within {self._timeout_s:g} s"
+            ) from exc
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if proc.returncode != 0 or not out.startswith(b"\xff\xd8") or len(out) > MAX_JPEG_BYTES:
+            tail = redact_text(err.decode(errors="replace")).strip().splitlines()[-3:]
+            raise UnavailableError(f"no picture from camera {camera.name!r}", tail)
+        return out

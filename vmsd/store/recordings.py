@@ -1,0 +1,105 @@
+"""SQL for the segment index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+
+
+class EndReason(StrEnum):
+    SEGMENT_COMPLETE = "segment_complete"
+    RECORDER_STOPPED = "recorder_stopped"
+    RECORDER_CRASHED = "recorder_crashed"
+    SOURCE_LOST = "source_lost"
+    RECOVERED = "recovered"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    camera: str
+    path: str
+    start: datetime
+    end: datetime
+    duration_s: float
+    bytes: int
+    end_reason: EndReason
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = asdict(self)
+        data["start"] = self.start.isoformat()
+        data["end"] = self.end.isoformat()
+        data["end_reason"] = self.end_reason.value
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> SegmentRecord:
+        data = json.loads(line)
+        return cls(
+            camera=data["camera"],
+            path=data["path"],
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            duration_s=float(data["duration_s"]),
+            bytes=int(data["bytes"]),
+            end_reason=EndReason(data["end_reason"]),
+        )
+
+
+_INSERT = """INSERT INTO recordings
+    (camera, path, start_time, end_time, duration_s, bytes, end_reason)
+    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (path) DO NOTHING"""
+
+
+def _args(r: SegmentRecord) -> tuple[Any, ...]:
+    return (r.camera, r.path, r.start, r.end, r.duration_s, r.bytes, r.end_reason.value)
+
+
+class RecordingStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def insert(self, records: Sequence[SegmentRecord]) -> None:
+        """Idempotent: a path already indexed is left as it is (a journal replayed twice)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(_INSERT, [_args(r) for r in records])
+
+    async def paths(self, camera: str | None = None) -> set[str]:
+        rows = await self._pool.fetch(
+            "SELECT path FROM recordings WHERE $1::text IS NULL OR camera = $1", camera
+        )
+        return {r["path"] for r in rows}
+
+    async def cameras_with_recordings(self) -> list[str]:
+        rows = await self._pool.fetch("SELECT DISTINCT camera FROM recordings")
+        return [r["camera"] for r in rows]
+
+    async def delete_paths(self, paths: Sequence[str]) -> int:
+        status = await self._pool.execute(
+            "DELETE FROM recordings WHERE path = ANY($1::text[])", list(paths)
+        )
+        return int(status.split()[-1])
+
+    async def for_camera(self, camera: str) -> list[SegmentRecord]:
+        rows = await self._pool.fetch(
+            """SELECT camera, path, start_time, end_time, duration_s, bytes, end_reason
+               FROM recordings WHERE camera = $1 ORDER BY start_time, path""",
+            camera,
+        )
+        return [
+            SegmentRecord(
+                r["camera"],
+                r["path"],
+                r["start_time"],
+                r["end_time"],
+                r["duration_s"],
+                r["bytes"],
+                EndReason(r["end_reason"]),
+            )
+            for r in rows
+        ]
