@@ -332,10 +332,14 @@ class CameraRecorder:
 
 
 def _restart_reason(outcome: RunOutcome | None) -> str:
+    """Exit statuses say little (reference/ffmpeg.md): 0 is a lost source, a connection refused
+    is 145 in FFmpeg 9; what the run achieved says more."""
     if outcome is None:
         return "cannot_start"
     if outcome.stalled:
         return "stalled"
+    if not outcome.recorded and (outcome.exit_code or 0) >= 0:
+        return "cannot_connect"  # never wrote a segment: the source refused or is not there
     if outcome.exit_code == 0:
         return "source_lost"
     return "crashed"

@@ -21,6 +21,7 @@ from vmsd.config import SegmentFormat
 RTSP_SOCKET_TIMEOUT_US = 5_000_000
 # Other network inputs (HTTP, RTMP, SRT, UDP): read timeout in µs.
 READ_TIMEOUT_US = 5_000_000
+ANALYZE_DURATION_US = 500_000
 SEGMENT_NAME_FORMAT = "%Y-%m-%d/%H-%M-%S"
 _OPENING_RE = re.compile(r"Opening '(?P<path>[^']+)' for writing")
 # frag_duration: a new fragment at least every second, so a kill loses at most about one
@@ -68,7 +69,9 @@ def input_args(source: RecorderInput) -> list[str]:
             *("-re", "-f", "lavfi", "-i"),
             f"testsrc2=size={pattern.width}x{pattern.height}:rate={pattern.fps}",
         ]
-    args = ["-fflags", "+genpts+discardcorrupt"]
+    # FFmpeg probes a live input for ~3 s by default before writing anything; half a second
+    # is enough for the stream layout (RTSP's SDP has it) and makes a resume that much faster.
+    args = ["-fflags", "+genpts+discardcorrupt", "-analyzeduration", str(ANALYZE_DURATION_US)]
     scheme = source.url.split("://", 1)[0].lower()
     if scheme in ("rtsp", "rtsps"):
         if source.rtsp_transport in ("tcp", "udp"):

@@ -15,7 +15,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,8 +32,8 @@ STDERR_TAIL_LINES = 40
 QUIT_GRACE_S = 10.0  # 'q' finalises the open segment; a healthy FFmpeg needs well under 1 s
 TERM_GRACE_S = 3.0
 WATCHDOG_TICK_S = 0.5
-# FFmpeg lists the open segment on its way out and exits within milliseconds: a segment whose
-# listing is followed by the exit within this window is the run's last one.
+# FFmpeg lists the open segment on its way out and exits within milliseconds: a listed segment
+# followed by neither another line nor the exit within this window was an ordinary close.
 FINAL_WINDOW_S = 0.3
 
 
@@ -57,6 +57,7 @@ class RunOutcome:
     anchor: datetime | None = None  # wall clock of the run's time zero
     last_end_s: float = 0.0  # run time at which the last listed segment ended
     healthy_s: float = 0.0  # how long the run produced progress
+    recorded: bool = False  # the run wrote media at all
 
 
 SegmentCallback = Callable[[ClosedSegment], Awaitable[None]]
@@ -89,6 +90,8 @@ class FfmpegRun:
         self._first_progress_at: float | None = None
         self._stop = asyncio.Event()
         self._exited = asyncio.Event()
+        self._anchor_estimate: datetime | None = None
+        self._first_opened_at: datetime | None = None  # a fallback anchor, late by the probe
 
     @property
     def pid(self) -> int | None:
@@ -147,39 +150,58 @@ class FfmpegRun:
         listed = set(self._listed)
         outcome.unlisted = [p for p in self._open_order if p not in listed]
         if self._first_progress_at is not None:
+            outcome.recorded = True
             outcome.healthy_s = self._last_progress_at - self._first_progress_at
+        if outcome.anchor is None:  # no segment was listed: a cut one may still need it
+            outcome.anchor = self._anchor_estimate or self._first_opened_at
         return outcome
 
     async def _read_segments(self) -> None:
+        """A listed segment is held until the next line, FFmpeg's exit, or FINAL_WINDOW_S of
+        quiet: only then is it known whether it was the run's last (listed on the way out)."""
         assert self._proc is not None and self._proc.stdout is not None
-        async for raw in self._proc.stdout:
-            line = parse_segment_line(raw.decode(errors="replace"))
-            if line is None:
+        stdout = self._proc.stdout
+        held: ClosedSegment | None = None
+        while True:
+            try:
+                raw = await asyncio.wait_for(stdout.readline(), FINAL_WINDOW_S if held else None)
+            except TimeoutError:
+                if held is not None and not self._exited.is_set():
+                    await self._on_segment(held)
+                    held = None
                 continue
-            path = self._opened.get(line.path) or self._opened.get(Path(line.path).name)
-            if path is None or self._outcome.anchor is None:
-                continue  # cannot happen with FFmpeg's order of output; never guess a path
-            self._listed.append(path)
-            self._outcome.last_end_s = line.end_s
-            anchor = self._outcome.anchor
-            closed = time.monotonic()
-            final = self._stop.is_set() or await self._exits_within(FINAL_WINDOW_S)
-            await self._on_segment(
-                ClosedSegment(
-                    path=path,
-                    start=anchor + timedelta(seconds=line.start_s),
-                    end=anchor + timedelta(seconds=line.end_s),
-                    closed_monotonic=closed,
-                    final=final,
-                )
-            )
+            if not raw:
+                break
+            segment = self._closed_segment(raw.decode(errors="replace"))
+            if segment is None:
+                continue
+            if held is not None:
+                await self._on_segment(held)
+            held = segment
+        if held is not None:
+            await self._on_segment(replace(held, final=True))
 
-    async def _exits_within(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self._exited.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+    def _closed_segment(self, text: str) -> ClosedSegment | None:
+        line = parse_segment_line(text)
+        if line is None:
+            return None
+        path = self._opened.get(line.path) or self._opened.get(Path(line.path).name)
+        if path is None:
+            return None  # cannot happen with FFmpeg's order of output; never guess a path
+        if self._outcome.anchor is None:  # fixed at the first segment: one run, one clock
+            self._outcome.anchor = self._anchor_estimate or self._first_opened_at
+        anchor = self._outcome.anchor
+        if anchor is None:
+            return None
+        self._listed.append(path)
+        self._outcome.last_end_s = line.end_s
+        return ClosedSegment(
+            path=path,
+            start=anchor + timedelta(seconds=line.start_s),
+            end=anchor + timedelta(seconds=line.end_s),
+            closed_monotonic=time.monotonic(),
+            final=False,
+        )
 
     async def _read_progress(self, reader: asyncio.StreamReader) -> None:
         parser = ProgressParser()
@@ -187,6 +209,13 @@ class FfmpegRun:
             progress = parser.feed(raw.decode(errors="replace"))
             if progress is None:
                 continue
+            if progress.out_time_us > 0 and self._outcome.anchor is None:
+                # Wall clock of the run's time zero: the earliest (now - out_time) seen. After
+                # FFmpeg's initial burst through the probed packets, out_time tracks the live
+                # stream, so the minimum converges on the first packet's arrival.
+                estimate = datetime.now(UTC) - timedelta(microseconds=progress.out_time_us)
+                if self._anchor_estimate is None or estimate < self._anchor_estimate:
+                    self._anchor_estimate = estimate
             if progress.out_time_us > self._last_out_time_us:
                 self._last_out_time_us = progress.out_time_us
                 self._last_progress_at = time.monotonic()
@@ -201,9 +230,8 @@ class FfmpegRun:
             opened = parse_opening(line)
             if opened is not None and opened != "pipe:1":
                 path = Path(opened)
-                if self._outcome.anchor is None:
-                    # The muxer opens the first file on the first packet: the run's time zero.
-                    self._outcome.anchor = datetime.now(UTC)
+                if self._first_opened_at is None:
+                    self._first_opened_at = datetime.now(UTC)
                 self._opened[path.name] = path
                 self._open_order.append(path)
                 continue
@@ -222,7 +250,7 @@ class FfmpegRun:
                 return
             if time.monotonic() - self._last_progress_at > self._stall_s:
                 self._outcome.stalled = True
-                signal_group(self._proc.pid, signal.SIGKILL)
+                await self._terminate()
                 return
 
     async def _quit(self) -> None:
@@ -235,6 +263,12 @@ class FfmpegRun:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._proc.wait(), QUIT_GRACE_S)
             return
+        await self._terminate()
+
+    async def _terminate(self) -> None:
+        """SIGTERM interrupts even a blocked read, and FFmpeg still finalises and lists the
+        open segment; SIGKILL only if that does not end it."""
+        assert self._proc is not None
         signal_group(self._proc.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._proc.wait(), TERM_GRACE_S)

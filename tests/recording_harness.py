@@ -1,0 +1,134 @@
+"""The recorder fleet in-process over a real database, real FFmpeg and real RTSP sources."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from cryptography.fernet import Fernet
+
+from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.registry import CameraRegistry
+from vmsd.cameras.service import CameraService
+from vmsd.cameras.state import CameraStates
+from vmsd.config import CameraConfig, Config, ConfigHolder
+from vmsd.index import SegmentIndex
+from vmsd.metrics import Metrics
+from vmsd.recorder.fleet import RecorderFleet
+from vmsd.secrets import CredentialCipher
+from vmsd.store.cameras import CameraStore
+from vmsd.store.recordings import RecordingStore, SegmentRecord
+
+from .conftest import ffmpeg_binary, reader_input
+
+
+@dataclass
+class Recording:
+    fleet: RecorderFleet
+    index: SegmentIndex
+    store: RecordingStore
+    live: LiveCameras
+    metrics: Metrics
+    root: Path
+    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+
+    def event_names(self, camera: str | None = None) -> list[str]:
+        return [n for _, n, d in self.events if camera is None or d.get("camera") == camera]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> float:
+        """Seconds until `predicate` held; fails the test on timeout."""
+        started = time.monotonic()
+        while not predicate():
+            assert time.monotonic() - started < timeout, "condition not reached in time"
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    async def wait_event(
+        self, name: str, camera: str, after: float = 0.0, timeout: float = 30.0
+    ) -> float:
+        """Monotonic time of the first `name` event for `camera` at or after `after`."""
+
+        def found() -> bool:
+            return any(
+                n == name and d.get("camera") == camera and t >= after for t, n, d in self.events
+            )
+
+        await self.wait_for(found, timeout)
+        return min(
+            t for t, n, d in self.events if n == name and d.get("camera") == camera and t >= after
+        )
+
+    async def rows(self, camera: str) -> list[SegmentRecord]:
+        return await self.store.for_camera(camera)
+
+    def files(self, camera: str) -> list[Path]:
+        return sorted((self.root / camera).glob("*/*.mp4"))
+
+
+@asynccontextmanager
+async def recording(
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    cameras: list[CameraConfig],
+    *,
+    segment_seconds: int = 2,
+    stall_seconds: float = 4.0,
+    retry_max_seconds: float = 30.0,
+) -> AsyncIterator[Recording]:
+    root = tmp_path / "recordings"
+    config = Config.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "storage": {"paths": [str(root)]},
+            "recording": {
+                "segment_seconds": segment_seconds,
+                "stall_seconds": stall_seconds,
+                "retry_max_seconds": retry_max_seconds,
+            },
+        }
+    )
+    (tmp_path / "state").mkdir(exist_ok=True)
+    events: list[tuple[float, str, dict[str, Any]]] = []
+
+    async def record(type_: str, **data: Any) -> None:
+        events.append((time.monotonic(), type_, data))
+
+    metrics = Metrics()
+    cipher = CredentialCipher(Fernet.generate_key())
+    camera_store = CameraStore(pool)
+    registry = CameraRegistry(pool, camera_store, cipher)
+    service = CameraService(camera_store, cipher, registry, record)
+    await service.sync_config(cameras)
+    live = LiveCameras(CameraStates(), metrics, record)
+    await live.sync(registry.cameras)
+    store = RecordingStore(pool)
+    index = SegmentIndex(store, config.state_dir, metrics)
+    fleet = RecorderFleet(
+        ConfigHolder(config, Path("unused.yml")),
+        registry,
+        live,
+        index,
+        metrics,
+        record,
+        ffmpeg=ffmpeg_binary(),
+        input_for=reader_input,
+        via_mediamtx=False,
+    )
+    await index.start()
+    state = Recording(fleet, index, store, live, metrics, root, events)
+    async with asyncio.TaskGroup() as tg:
+        index_task = tg.create_task(index.run())
+        fleet_task = tg.create_task(fleet.run())
+        try:
+            yield state
+        finally:
+            await asyncio.wait_for(fleet.stop(), 30)
+            await asyncio.wait_for(index.wait_idle(), 30)
+            index_task.cancel()
+            await fleet_task
