@@ -154,3 +154,25 @@ async def test_stalled_source_detected_within_stall_seconds(
     assert EndReason.SOURCE_LOST in {r.end_reason for r in rows}
     stalled = rec.metrics.recorder_restarts.labels(camera="cam", reason="stalled")
     assert stalled._value.get() == 1
+
+
+async def test_restart_request_finalises_and_starts_again(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    cameras = [CameraConfig(name="pattern", source="test://?size=320x240&fps=10")]
+    async with recording(db_pool, tmp_path, cameras, segment_seconds=4) as rec:
+        await rec.wait_for(lambda: len(rec.files("pattern")) >= 1, 20)
+        first = rec.fleet.status("pattern")
+        assert first is not None and first.pid is not None
+        asked = time.monotonic()
+        rec.fleet.restart("pattern")
+        await rec.wait_event("recording_resumed", "pattern", after=asked, timeout=15)
+        second = rec.fleet.status("pattern")
+        assert second is not None and second.pid != first.pid
+        await rec.wait_for(lambda: rec.index.pending == 0 and len(rec.files("pattern")) >= 3)
+    rows = await rec.rows("pattern")
+    reasons = [r.end_reason for r in rows]
+    assert reasons.count(EndReason.RECORDER_STOPPED) == 2  # the restart, then the final stop
+    requested = rec.metrics.recorder_restarts.labels(camera="pattern", reason="requested")
+    assert requested._value.get() == 1
+    assert all(probe(Path(r.path)).playable for r in rows)
