@@ -151,7 +151,11 @@ async def test_stalled_source_detected_within_stall_seconds(
                 proxy.thaw()
                 await rec.wait_event("recording_resumed", "cam", after=detected, timeout=20)
     rows = await _indexed_everything(rec, "cam")
-    assert EndReason.SOURCE_LOST in {r.end_reason for r in rows}
+    # The segment open at the stall ends as source_lost, or, when the stall came before its
+    # first fragment was flushed, nothing in it plays and it is quarantined (with an event).
+    assert EndReason.SOURCE_LOST in {r.end_reason for r in rows} or (
+        "segment_quarantined" in rec.event_names("cam")
+    )
     stalled = rec.metrics.recorder_restarts.labels(camera="cam", reason="stalled")
     assert stalled._value.get() == 1
 

@@ -54,6 +54,7 @@ class SegmentIndex:
 
     async def start(self) -> None:
         """Count what a previous run left in the journal and try to index it now."""
+        await asyncio.to_thread(_drop_partial_tail, self._journal)
         self._pending = await asyncio.to_thread(_count_lines, self._journal)
         self._metrics.journal_pending.set(self._pending)
         if self._pending:
@@ -74,7 +75,7 @@ class SegmentIndex:
 
     async def journal_paths(self) -> set[str]:
         lines = await asyncio.to_thread(_read_lines, self._journal)
-        return {SegmentRecord.from_json(line).path for line in lines}
+        return {record.path for record in _parse_journal(lines)}
 
     async def wait_idle(self) -> None:
         """Everything handed over so far is in the database or the journal (shutdown)."""
@@ -107,8 +108,9 @@ class SegmentIndex:
         lines = await asyncio.to_thread(_read_lines, self._journal)
         if not lines:
             self._pending = 0
+            self._metrics.journal_pending.set(0)
             return
-        records = [SegmentRecord.from_json(line) for line in lines]
+        records = _parse_journal(lines)
         try:
             await asyncio.wait_for(self._store.insert(records), DB_TIMEOUT_S * 4)
         except _REJECTED:
@@ -134,6 +136,36 @@ class SegmentIndex:
             except _DB_ERRORS:
                 return False
         return True
+
+
+def _parse_journal(lines: list[str]) -> list[SegmentRecord]:
+    records = []
+    for line in lines:
+        try:
+            records.append(SegmentRecord.from_json(line))
+        except (ValueError, KeyError, TypeError) as err:
+            # Not indexable; the file itself is found and indexed by startup recovery.
+            log.error("segment_journal_line_invalid", error=str(err), line=line[:200])
+    return records
+
+
+def _drop_partial_tail(path: Path) -> None:
+    """A power loss can leave a last line without its newline; appending to it would merge two
+    records into garbage. Cut the file back to its last complete line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if not data or data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    log.warning("segment_journal_partial_line_dropped", bytes=len(data) - keep)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _append_line(path: Path, line: str) -> None:

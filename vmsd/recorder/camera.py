@@ -24,7 +24,13 @@ from vmsd.backoff import Backoff
 from vmsd.index import SegmentIndex
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
-from vmsd.recorder.ffmpeg import Progress, RecorderInput, SegmentSpec, build_recorder_argv
+from vmsd.recorder.ffmpeg import (
+    UNSUPPORTED_CODEC_MARK,
+    Progress,
+    RecorderInput,
+    SegmentSpec,
+    build_recorder_argv,
+)
 from vmsd.recorder.pidfile import remove_pidfile, write_pidfile
 from vmsd.recorder.probe import probe_duration
 from vmsd.recorder.recovery import quarantine_file
@@ -104,6 +110,8 @@ class CameraRecorder:
         self._progress: Progress | None = None
         self._pid: int | None = None
         self._was_recording = False
+        self._transcode_audio = False
+        self._bitrate_bits: float | None = None
 
     @property
     def name(self) -> str:
@@ -122,7 +130,7 @@ class CameraRecorder:
             restarts_last_hour=len(self._restarts),
             last_segment_end=self._last_segment_end,
             fps=progress.fps if progress else None,
-            bitrate_bits=progress.bitrate_bits if progress else None,
+            bitrate_bits=self._bitrate_bits if progress else None,
         )
 
     def set_available(self, available: bool) -> None:
@@ -179,11 +187,18 @@ class CameraRecorder:
         await asyncio.to_thread(_ensure_date_dirs, self.plan.segments.directory)
         await _avoid_name_collision(self.plan.segments.directory)
         run = FfmpegRun(
-            lambda fd: build_recorder_argv(self._ffmpeg, self.plan.source, self.plan.segments, fd),
+            lambda fd: build_recorder_argv(
+                self._ffmpeg,
+                self.plan.source,
+                self.plan.segments,
+                fd,
+                transcode_audio=self._transcode_audio,
+            ),
             stall_s=self.plan.stall_s,
             on_segment=self._segment_closed,
             on_progress=self._on_progress,
             on_started=self._on_started,
+            on_stalled=self._on_stalled,
         )
         self._run = run
         try:
@@ -202,15 +217,18 @@ class CameraRecorder:
 
     async def _after_run(self, outcome: RunOutcome) -> None:
         reason = _restart_reason(outcome)
+        if not self._transcode_audio and any(
+            UNSUPPORTED_CODEC_MARK in line for line in outcome.stderr_tail
+        ):
+            # The camera's audio cannot be copied into this container: AAC from now on.
+            self._transcode_audio = True
+            self._log.warning("recorder_audio_transcoded", detail=outcome.stderr_tail[-3:])
         for path in outcome.unlisted:  # cut short by a kill: probe, index or quarantine
             await self._index_cut_segment(path, outcome)
         if outcome.stop_requested:
             return
         if not self.plan.via_mediamtx:
             await self._report(self.name, False, reason)
-        if outcome.stalled:
-            self._log.warning("recorder_stalled", stall_s=self.plan.stall_s)
-            await self._record_event("recorder_stalled", camera=self.name)
         tail = outcome.stderr_tail[-10:]
         self._log.warning(
             "recorder_failed", reason=reason, exit_code=outcome.exit_code, stderr_tail=tail
@@ -229,6 +247,8 @@ class CameraRecorder:
         if segment.final and run is not None:
             end_reason = _final_reason(run)
         size = await asyncio.to_thread(_fsync_and_size, segment.path)
+        # A run can outlive two midnights: keep tomorrow's directory ahead of the muxer.
+        await asyncio.to_thread(_ensure_date_dirs, self.plan.segments.directory)
         self._hand_over(
             SegmentRecord(
                 camera=self.name,
@@ -266,10 +286,18 @@ class CameraRecorder:
     def _hand_over(self, record: SegmentRecord, closed_monotonic: float) -> None:
         self._index.add(record, closed_monotonic)
         self._last_segment_end = record.end
+        if record.duration_s > 0:
+            # The segment muxer reports no bitrate in -progress: measure it per segment.
+            self._bitrate_bits = record.bytes * 8 / record.duration_s
+            self._metrics.recorder_bitrate.labels(camera=self.name).set(self._bitrate_bits)
         self._metrics.segments.labels(camera=self.name).inc()
         self._metrics.recorded_bytes.labels(camera=self.name).inc(record.bytes)
         self._metrics.last_segment_timestamp.labels(camera=self.name).set(record.end.timestamp())
         self._log.debug("segment_closed", path=record.path, end_reason=record.end_reason.value)
+
+    async def _on_stalled(self) -> None:
+        self._log.warning("recorder_stalled", stall_s=self.plan.stall_s)
+        await self._record_event("recorder_stalled", camera=self.name)
 
     def _on_started(self, pid: int) -> None:
         self._pid = pid
@@ -279,8 +307,6 @@ class CameraRecorder:
     async def _on_progress(self, progress: Progress) -> None:
         self._progress = progress
         self._metrics.recorder_fps.labels(camera=self.name).set(progress.fps)
-        if progress.bitrate_bits is not None:
-            self._metrics.recorder_bitrate.labels(camera=self.name).set(progress.bitrate_bits)
         if progress.out_time_us > 0 and not self._was_recording:
             self._was_recording = True
             self._set_state(RecorderState.RECORDING)

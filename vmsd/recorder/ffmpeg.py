@@ -23,13 +23,14 @@ RTSP_SOCKET_TIMEOUT_US = 5_000_000
 READ_TIMEOUT_US = 5_000_000
 ANALYZE_DURATION_US = 500_000
 SEGMENT_NAME_FORMAT = "%Y-%m-%d/%H-%M-%S"
-_OPENING_RE = re.compile(r"Opening '(?P<path>[^']+)' for writing")
+_OPENING_RE = re.compile(r"Opening '(?P<path>.+)' for writing")
 # frag_duration: a new fragment at least every second, so a kill loses at most about one
 # second of the open segment, not a whole keyframe interval.
 _INNER_OPTIONS = {
     SegmentFormat.MP4: "movflags=+frag_keyframe+empty_moov+default_base_moof"
     ":frag_duration=1000000:flush_packets=1",
-    SegmentFormat.MKV: "flush_packets=1",
+    # Matroska's equivalent of frag_duration: a cluster at least every second.
+    SegmentFormat.MKV: "flush_packets=1:cluster_time_limit=1000",
 }
 _MUXERS = {SegmentFormat.MP4: "mp4", SegmentFormat.MKV: "matroska"}
 
@@ -59,7 +60,9 @@ class SegmentSpec:
 
     @property
     def template(self) -> str:
-        return str(self.directory / f"{SEGMENT_NAME_FORMAT}.{self.extension}")
+        # The whole name goes through strftime: a '%' in the directory must stay a '%'.
+        directory = str(self.directory).replace("%", "%%")
+        return f"{directory}/{SEGMENT_NAME_FORMAT}.{self.extension}"
 
 
 def input_args(source: RecorderInput) -> list[str]:
@@ -85,7 +88,13 @@ def input_args(source: RecorderInput) -> list[str]:
     return [*args, "-i", url]
 
 
-def codec_args(source: RecorderInput, audio: bool) -> list[str]:
+# FFmpeg's message when the container has no tag for a copied codec (G.711 audio in MP4).
+UNSUPPORTED_CODEC_MARK = "Could not find tag for codec"
+
+
+def codec_args(source: RecorderInput, audio: bool, transcode_audio: bool = False) -> list[str]:
+    """Stream copy. `transcode_audio`: AAC instead of copying audio the container cannot hold
+    (G.711 from many IP cameras cannot go into MP4); video is always copied."""
     pattern = source.synthetic
     if pattern is not None:
         # The pattern has no codec to copy: encode it cheaply, a keyframe every 2 s.
@@ -94,20 +103,29 @@ def codec_args(source: RecorderInput, audio: bool) -> list[str]:
             *("-pix_fmt", "yuv420p", "-g", str(pattern.fps * 2)),
         ]
     maps = ["-map", "0:v:0"] + (["-map", "0:a:0?"] if audio else [])
+    if audio and transcode_audio:
+        return [*maps, "-c:v", "copy", "-c:a", "aac", "-b:a", "64k"]
     return [*maps, "-c", "copy"]
 
 
 def build_recorder_argv(
-    ffmpeg: str, source: RecorderInput, spec: SegmentSpec, progress_fd: int
+    ffmpeg: str,
+    source: RecorderInput,
+    spec: SegmentSpec,
+    progress_fd: int,
+    *,
+    transcode_audio: bool = False,
 ) -> list[str]:
     """Stream copy into fixed-length, crash-safe segments named by their UTC start time.
     Closed segments are listed on stdout; progress blocks go to `progress_fd` (inherited)."""
     return [
         ffmpeg,
         *("-hide_banner", "-nostats", "-loglevel", "info"),
-        *("-progress", f"pipe:{progress_fd}", "-stats_period", "0.5"),
+        # One progress block a second per camera: enough for a stall watchdog counted in
+        # seconds, and cheap for the daemon with dozens of cameras.
+        *("-progress", f"pipe:{progress_fd}", "-stats_period", "1"),
         *input_args(source),
-        *codec_args(source, spec.audio),
+        *codec_args(source, spec.audio, transcode_audio),
         *("-f", "segment", "-segment_time", str(spec.segment_seconds)),
         *("-segment_atclocktime", "1", "-reset_timestamps", "1", "-strftime", "1"),
         *("-segment_format", _MUXERS[spec.format]),

@@ -64,7 +64,8 @@ def _end(process: psutil.Process) -> None:
     deadline = time.monotonic() + END_GRACE_S
     while time.monotonic() < deadline:
         if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
-            return
+            break
         time.sleep(0.05)
+    # Whatever of the group is still there (the leader or any other member) goes now.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)

@@ -74,7 +74,11 @@ async def recover(
     on_disk = await asyncio.to_thread(find_segments, roots)
     indexed = await store.paths()
     report = RecoveryReport()
-    under_roots = {p for p in indexed if any(Path(p).is_relative_to(r) for r in roots)}
+    # A root that is not there (an unmounted disk) says nothing about its files: its rows stay.
+    present = [r for r in roots if await asyncio.to_thread(r.is_dir)]
+    for root in set(roots) - set(present):
+        log.warning("storage_root_missing", root=str(root))
+    under_roots = {p for p in indexed if any(Path(p).is_relative_to(r) for r in present)}
     for path in sorted(under_roots - on_disk.keys()):
         report.missing.append(path)
     if report.missing:
@@ -132,5 +136,9 @@ def quarantine_file(path: Path) -> Path:
     root = path.parent.parent.parent
     target = root / QUARANTINE_DIR / path.parent.parent.name / path.parent.name / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    path.replace(target)
-    return target
+    candidate, n = target, 1
+    while candidate.exists():  # never overwrite an earlier quarantined file
+        candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
+        n += 1
+    path.replace(candidate)
+    return candidate

@@ -73,12 +73,14 @@ class FfmpegRun:
         on_segment: SegmentCallback,
         on_progress: ProgressCallback,
         on_started: Callable[[int], None] = lambda _pid: None,
+        on_stalled: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._argv_for_fd = argv_for_fd
         self._stall_s = stall_s
         self._on_segment = on_segment
         self._on_progress = on_progress
         self._on_started = on_started
+        self._on_stalled = on_stalled
         self._proc: asyncio.subprocess.Process | None = None
         self._outcome = RunOutcome()
         self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -250,6 +252,8 @@ class FfmpegRun:
                 return
             if time.monotonic() - self._last_progress_at > self._stall_s:
                 self._outcome.stalled = True
+                if self._on_stalled is not None:
+                    await self._on_stalled()  # reported when seen, not once FFmpeg has ended
                 await self._terminate()
                 return
 
