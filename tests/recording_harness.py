@@ -80,7 +80,10 @@ async def recording(
     segment_seconds: int = 2,
     stall_seconds: float = 4.0,
     retry_max_seconds: float = 30.0,
+    via_mediamtx: bool = False,
 ) -> AsyncIterator[Recording]:
+    """`via_mediamtx`: the recorders follow availability reports (MediaMTX's hooks); the test
+    then makes those reports itself through `live.report`."""
     root = tmp_path / "recordings"
     config = Config.model_validate(
         {
@@ -118,7 +121,7 @@ async def recording(
         record,
         ffmpeg=ffmpeg_binary(),
         input_for=reader_input,
-        via_mediamtx=False,
+        via_mediamtx=via_mediamtx,
     )
     await index.start()
     state = Recording(fleet, index, store, live, metrics, root, events)

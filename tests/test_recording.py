@@ -180,3 +180,30 @@ async def test_restart_request_finalises_and_starts_again(
     requested = rec.metrics.recorder_restarts.labels(camera="pattern", reason="requested")
     assert requested._value.get() == 1
     assert all(probe(Path(r.path)).playable for r in rows)
+
+
+@pytest.mark.slow
+async def test_availability_hooks_hold_and_release_the_recorder(
+    rtsp: object, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Behind MediaMTX: 'unavailable' holds the recorder (no retry storm), 'available' starts
+    it at once instead of after its backoff."""
+    with RtspServer(["/cam"], fps=FPS, gop=FPS) as server:
+        cameras = [CameraConfig(name="cam", source=server.url("cam"))]
+        async with recording(
+            db_pool, tmp_path, cameras, segment_seconds=2, via_mediamtx=True
+        ) as rec:
+            await rec.wait_for(lambda: len(rec.files("cam")) >= 1, 30)
+            await rec.live.report("cam", True, "hook_available")
+            await server.stop_async()
+            await rec.live.report("cam", False, "hook_unavailable")
+            down = time.monotonic()
+            await rec.wait_event("recorder_failed", "cam", after=down, timeout=10)
+            await asyncio.sleep(6)
+            failures = rec.event_names("cam").count("recorder_failed")
+            assert failures <= 2, "held while unavailable, not retrying on its backoff"
+            await server.start_async()
+            hook = time.monotonic()
+            await rec.live.report("cam", True, "hook_available")
+            resumed = await rec.wait_event("recording_resumed", "cam", after=hook, timeout=10)
+            assert resumed - hook < 2.0
