@@ -34,6 +34,7 @@ from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
 from vmsd.database import Database
+from vmsd.deletion import SegmentDeleter
 from vmsd.errors import ConfigError, VmsdError
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health, Phase
@@ -46,6 +47,7 @@ from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.pidfile import end_leftovers
 from vmsd.recorder.recovery import recover
+from vmsd.retention.service import RetentionService
 from vmsd.secrets import (
     HOOK_SECRET_FILE_NAME,
     CredentialCipher,
@@ -182,7 +184,7 @@ class Daemon:
 
             self._notifier.status("reconciling recordings")
             ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
-            index, fleet = await self._start_recording(
+            index, fleet, retention = await self._start_recording(
                 config, database.pool, cameras, live, mediamtx, ffmpeg, record
             )
             snapshots = Snapshots(
@@ -233,6 +235,7 @@ class Daemon:
                     tg.create_task(mediamtx.run())
                     tg.create_task(index.run())
                     tg.create_task(fleet.run())
+                    tg.create_task(retention.run())
                     tg.create_task(self._handle_reloads(events))
                     tg.create_task(self._watchdog())
                     await self._stop.wait()
@@ -272,7 +275,7 @@ class Daemon:
         mediamtx: MediaMtxController,
         ffmpeg: str,
         record: Callable[..., Awaitable[None]],
-    ) -> tuple[SegmentIndex, RecorderFleet]:
+    ) -> tuple[SegmentIndex, RecorderFleet, RetentionService]:
         """Leftover FFmpeg of a previous run ended, the journal replayed, the index reconciled
         with the disk: only then may new recorders write."""
         store = RecordingStore(pool)
@@ -290,10 +293,14 @@ class Daemon:
         )
         await asyncio.to_thread(end_leftovers, fleet.pid_dir)
         await index.start()
+        deleter = SegmentDeleter(store)
+        await deleter.finish_interrupted()
         await recover(
             config.storage.paths, store, ffmpeg, record, exclude=await index.journal_paths()
         )
-        return index, fleet
+        retention = RetentionService(self._holder, store, deleter, cameras, self._metrics, record)
+        fleet.on_no_space(retention.kick)
+        return index, fleet, retention
 
     async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         started = time.monotonic()

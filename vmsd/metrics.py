@@ -197,3 +197,39 @@ class Metrics:
             "Finished segments in the local journal, waiting for the database",
             registry=self.registry,
         )
+        self.retention_deleted_segments = Counter(
+            "vmsd_retention_deleted_segments_total",
+            "Segments deleted by retention, by camera and the rule that chose them",
+            ["camera", "rule"],
+            registry=self.registry,
+        )
+        self.retention_deleted_bytes = Counter(
+            "vmsd_retention_deleted_bytes_total",
+            "Bytes deleted by retention, by camera and rule",
+            ["camera", "rule"],
+            registry=self.registry,
+        )
+        self.storage_free = Gauge(
+            "vmsd_storage_free_bytes",
+            "Free bytes on the filesystem of a storage path",
+            ["path"],
+            registry=self.registry,
+        )
+        self.storage_used = Gauge(
+            "vmsd_storage_used_bytes",
+            "Used bytes on the filesystem of a storage path",
+            ["path"],
+            registry=self.registry,
+        )
+        self.camera_recorded_bytes = Gauge(
+            "vmsd_camera_recorded_bytes",
+            "Bytes of the camera's indexed recordings",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.oldest_recording = Gauge(
+            "vmsd_oldest_recording_timestamp_seconds",
+            "Unix time at which the camera's oldest indexed recording starts",
+            ["camera"],
+            registry=self.registry,
+        )

@@ -40,6 +40,7 @@ from vmsd.store.recordings import EndReason, SegmentRecord
 UNAVAILABLE_RETRY_S = 30.0  # the slow safety retry while MediaMTX says the source is gone
 PORT_WATCH_INTERVAL_S = 0.5
 RESTARTS_WINDOW_S = 3600.0
+NO_SPACE_MARK = "No space left on device"
 RecordEvent = Callable[..., Awaitable[None]]
 ReportAvailability = Callable[[str, bool, str], Awaitable[None]]
 
@@ -87,6 +88,7 @@ class CameraRecorder:
         report_availability: ReportAvailability,
         pid_dir: Path,
         backoff: Backoff,
+        no_space: Callable[[], None] = lambda: None,
     ) -> None:
         self.plan = plan
         self._ffmpeg = ffmpeg
@@ -96,6 +98,7 @@ class CameraRecorder:
         self._report = report_availability
         self._pid_dir = pid_dir
         self._backoff = backoff
+        self._no_space = no_space
         self._log = get_logger("vmsd.recorder", camera=plan.camera)
         self._state = RecorderState.STOPPED
         self._run: FfmpegRun | None = None
@@ -227,6 +230,9 @@ class CameraRecorder:
             await self._index_cut_segment(path, outcome)
         if outcome.stop_requested:
             return
+        if any(NO_SPACE_MARK in line for line in outcome.stderr_tail):
+            self._log.error("recorder_disk_full", directory=str(self.plan.segments.directory))
+            self._no_space()
         if not self.plan.via_mediamtx:
             await self._report(self.name, False, reason)
         tail = outcome.stderr_tail[-10:]

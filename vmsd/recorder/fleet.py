@@ -83,6 +83,7 @@ class RecorderFleet:
         self._changed = registry.subscribe()
         self._stopping = False
         self._done = asyncio.Event()
+        self._no_space: Callable[[], None] = lambda: None
         live.add_listener(self._on_transition)
 
     @property
@@ -103,6 +104,10 @@ class RecorderFleet:
             raise NotFoundError(f"no camera named {camera!r}")
         log.info("recorder_restart_requested", camera=camera)
         recorder.request_restart()
+
+    def on_no_space(self, callback: Callable[[], None]) -> None:
+        """Called when a recorder's FFmpeg found its disk full (retention runs at once)."""
+        self._no_space = callback
 
     def reconfigure(self) -> None:
         """SIGHUP: recording defaults may have changed."""
@@ -153,6 +158,7 @@ class RecorderFleet:
                     metrics=self._metrics,
                     record_event=self._record_event,
                     report_availability=self._report,
+                    no_space=lambda: self._no_space(),
                     pid_dir=self._pid_dir,
                     backoff=Backoff(
                         initial_s=1.0, max_s=self._holder.current.recording.retry_max_seconds

@@ -79,16 +79,60 @@ class RecordingStore:
         rows = await self._pool.fetch("SELECT DISTINCT camera FROM recordings")
         return [r["camera"] for r in rows]
 
+    async def mark_deleting(self, ids: Sequence[int]) -> list[tuple[int, str, str, int]]:
+        """Step 1 of a deletion: (id, camera, path, bytes) of the rows now marked. A row already
+        gone or marked by someone else is not returned."""
+        rows = await self._pool.fetch(
+            """UPDATE recordings SET deleting_since = now()
+               WHERE id = ANY($1::bigint[]) AND deleting_since IS NULL
+               RETURNING id, camera, path, bytes""",
+            list(ids),
+        )
+        return [(r["id"], r["camera"], r["path"], r["bytes"]) for r in rows]
+
+    async def marked_deleting(self) -> list[tuple[int, str, str, int]]:
+        rows = await self._pool.fetch(
+            """SELECT id, camera, path, bytes FROM recordings
+               WHERE deleting_since IS NOT NULL ORDER BY id"""
+        )
+        return [(r["id"], r["camera"], r["path"], r["bytes"]) for r in rows]
+
+    async def delete_ids(self, ids: Sequence[int]) -> None:
+        """The last step of a deletion, once the files are gone."""
+        await self._pool.execute("DELETE FROM recordings WHERE id = ANY($1::bigint[])", list(ids))
+
     async def delete_paths(self, paths: Sequence[str]) -> int:
         status = await self._pool.execute(
             "DELETE FROM recordings WHERE path = ANY($1::text[])", list(paths)
         )
         return int(status.split()[-1])
 
+    async def camera_totals(self) -> list[CameraTotals]:
+        rows = await self._pool.fetch(
+            """SELECT camera, count(*) AS n, coalesce(sum(bytes), 0) AS b,
+                      min(start_time) AS oldest, max(end_time) AS newest
+               FROM recordings WHERE deleting_since IS NULL GROUP BY camera ORDER BY camera"""
+        )
+        return [CameraTotals(r["camera"], r["n"], r["b"], r["oldest"], r["newest"]) for r in rows]
+
+    async def oldest_segments(self, camera: str, limit: int) -> list[OldSegment]:
+        rows = await self._pool.fetch(
+            """SELECT id, camera, path, start_time, end_time, bytes FROM recordings
+               WHERE camera = $1 AND deleting_since IS NULL
+               ORDER BY start_time, id LIMIT $2""",
+            camera,
+            limit,
+        )
+        return [
+            OldSegment(r["id"], r["camera"], r["path"], r["start_time"], r["end_time"], r["bytes"])
+            for r in rows
+        ]
+
     async def for_camera(self, camera: str) -> list[SegmentRecord]:
         rows = await self._pool.fetch(
             """SELECT camera, path, start_time, end_time, duration_s, bytes, end_reason
-               FROM recordings WHERE camera = $1 ORDER BY start_time, path""",
+               FROM recordings WHERE camera = $1 AND deleting_since IS NULL
+               ORDER BY start_time, path""",
             camera,
         )
         return [
@@ -103,3 +147,22 @@ class RecordingStore:
             )
             for r in rows
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraTotals:
+    camera: str
+    segments: int
+    bytes: int
+    oldest_start: datetime
+    newest_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OldSegment:
+    id: int
+    camera: str
+    path: str
+    start: datetime
+    end: datetime
+    bytes: int

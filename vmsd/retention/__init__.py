@@ -1,0 +1,1 @@
+"""Retention: which recordings go, and the periodic job that deletes them."""

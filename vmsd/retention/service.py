@@ -1,0 +1,182 @@
+"""The retention job: gather the candidates and the disk usage, plan, delete, report. Runs every
+`retention.interval_seconds`, and at once when kicked (a recorder found no space left)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vmsd.cameras.registry import CameraRegistry
+from vmsd.config import Config, ConfigHolder
+from vmsd.deletion import Deleted, SegmentDeleter
+from vmsd.log import get_logger
+from vmsd.metrics import Metrics
+from vmsd.retention.planner import (
+    CameraRules,
+    CameraSegments,
+    Candidate,
+    Deletion,
+    RootUsage,
+    plan_retention,
+    watermarks,
+)
+from vmsd.store.recordings import CameraTotals, RecordingStore
+
+log = get_logger("vmsd.retention")
+
+BATCH_PER_CAMERA = 2000
+MAX_BATCHES_PER_PASS = 50
+RecordEvent = Callable[..., Awaitable[None]]
+
+
+def root_of(path: str, roots: tuple[Path, ...]) -> str | None:
+    for root in roots:
+        if Path(path).is_relative_to(root):
+            return str(root)
+    return None
+
+
+def camera_rules(
+    config: Config, registry: CameraRegistry, cameras: list[str]
+) -> dict[str, CameraRules]:
+    """Each camera's own retention over the defaults; a deleted camera's recordings follow the
+    defaults."""
+    defaults = config.retention
+    rules = {}
+    for name in cameras:
+        camera = registry.cameras.get(name)
+        own = camera.retention if camera is not None else None
+        max_age = own.max_age if own is not None and own.max_age is not None else defaults.max_age
+        max_bytes = (
+            own.max_bytes if own is not None and own.max_bytes is not None else defaults.max_bytes
+        )
+        rules[name] = CameraRules(max_age, max_bytes)
+    return rules
+
+
+class RetentionService:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        store: RecordingStore,
+        deleter: SegmentDeleter,
+        registry: CameraRegistry,
+        metrics: Metrics,
+        record_event: RecordEvent,
+        pinned: Callable[[], frozenset[int]] = frozenset,
+    ) -> None:
+        self._holder = holder
+        self._store = store
+        self._deleter = deleter
+        self._registry = registry
+        self._metrics = metrics
+        self._record_event = record_event
+        self._pinned = pinned
+        self._kick = asyncio.Event()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # a periodic job: log, and try again next interval
+                log.exception("retention_pass_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._kick.wait(), self._holder.current.retention.interval_seconds
+                )
+            self._kick.clear()
+
+    async def run_once(self) -> list[tuple[Deletion, Deleted]]:
+        done: list[tuple[Deletion, Deleted]] = []
+        for _ in range(MAX_BATCHES_PER_PASS):
+            config = self._holder.current
+            totals = await self._store.camera_totals()
+            usage = await asyncio.to_thread(_usage, config)
+            self._publish(config, totals, usage)
+            plan = plan_retention(
+                await self._candidates(config, totals),
+                camera_rules(config, self._registry, [t.camera for t in totals]),
+                usage,
+                datetime.now(UTC),
+                self._pinned(),
+            )
+            if not plan.deletions:
+                break
+            deleted = await self._deleter.delete([d.segment.id for d in plan.deletions])
+            by_id = {d.id: d for d in deleted}
+            done += [(p, by_id[p.segment.id]) for p in plan.deletions if p.segment.id in by_id]
+            if not plan.more:
+                break
+        if done:
+            await self._report(done)
+        return done
+
+    async def _candidates(
+        self, config: Config, totals: list[CameraTotals]
+    ) -> dict[str, CameraSegments]:
+        out = {}
+        for total in totals:
+            oldest = await self._store.oldest_segments(total.camera, BATCH_PER_CAMERA)
+            candidates = [
+                Candidate(s.id, s.camera, root, s.start, s.end, s.bytes)
+                for s in oldest
+                if (root := root_of(s.path, config.storage.paths)) is not None
+            ]
+            out[total.camera] = CameraSegments(
+                candidates, total.bytes, complete=len(oldest) < BATCH_PER_CAMERA
+            )
+        return out
+
+    def _publish(
+        self, config: Config, totals: list[CameraTotals], usage: Mapping[str, RootUsage]
+    ) -> None:
+        for root, use in usage.items():
+            self._metrics.storage_free.labels(path=root).set(use.free_bytes)
+            self._metrics.storage_used.labels(path=root).set(use.total_bytes - use.free_bytes)
+        for total in totals:
+            self._metrics.camera_recorded_bytes.labels(camera=total.camera).set(total.bytes)
+            self._metrics.oldest_recording.labels(camera=total.camera).set(
+                total.oldest_start.timestamp()
+            )
+
+    async def _report(self, done: list[tuple[Deletion, Deleted]]) -> None:
+        summary: dict[str, dict[str, dict[str, int]]] = {}
+        for plan, deleted in done:
+            rule = plan.rule.value
+            self._metrics.retention_deleted_segments.labels(camera=deleted.camera, rule=rule).inc()
+            self._metrics.retention_deleted_bytes.labels(camera=deleted.camera, rule=rule).inc(
+                deleted.bytes
+            )
+            per_rule = summary.setdefault(deleted.camera, {}).setdefault(
+                rule, {"segments": 0, "bytes": 0}
+            )
+            per_rule["segments"] += 1
+            per_rule["bytes"] += deleted.bytes
+        log.info("retention_pass", segments=len(done), deleted=summary)
+        await self._record_event("retention_pass", segments=len(done), deleted=summary)
+
+
+def _usage(config: Config) -> dict[str, RootUsage]:
+    """Blocking (in a thread): each storage root's filesystem and watermarks."""
+    retention = config.retention
+    usage = {}
+    for root in config.storage.paths:
+        try:
+            disk = shutil.disk_usage(root)
+        except OSError:
+            continue  # not there (yet): nothing to free on it
+        low, target = watermarks(
+            disk.total,
+            retention.min_free_percent,
+            retention.min_free_bytes,
+            retention.target_free_percent,
+        )
+        usage[str(root)] = RootUsage(disk.total, disk.free, low, target)
+    return usage
