@@ -26,6 +26,7 @@ log = get_logger("vmsd.index")
 JOURNAL_NAME = "segment-journal.jsonl"
 RETRY_S = 2.0
 DB_TIMEOUT_S = 5.0
+MAX_BATCH = 256
 _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 # A row the database refuses (not a database that is away): retrying cannot help. The file stays
 # on disk; startup recovery probes and indexes it from the file itself.
@@ -65,11 +66,16 @@ class SegmentIndex:
         while True:
             try:
                 timeout = RETRY_S if self._pending else None
-                record, closed = await asyncio.wait_for(self._queue.get(), timeout)
+                first = await asyncio.wait_for(self._queue.get(), timeout)
             except TimeoutError:
                 await self._replay()
                 continue
-            await self._index(record, closed)
+            # Cameras cut on the clock, so segments arrive together: one transaction for all
+            # that are waiting, in order.
+            batch = [first]
+            while not self._queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+            await self._index(batch)
             if self._queue.empty():
                 self._idle.set()
 
@@ -81,22 +87,32 @@ class SegmentIndex:
         """Everything handed over so far is in the database or the journal (shutdown)."""
         await self._idle.wait()
 
-    async def _index(self, record: SegmentRecord, closed: float | None) -> None:
+    async def _index(self, batch: list[tuple[SegmentRecord, float | None]]) -> None:
         if self._pending:
             await self._replay()
         if not self._pending:
             try:
-                await asyncio.wait_for(self._store.insert([record]), DB_TIMEOUT_S)
-            except _REJECTED as err:
-                log.error("segment_index_rejected", error=str(err), path=record.path)
-                return
+                await asyncio.wait_for(self._store.insert([r for r, _ in batch]), DB_TIMEOUT_S)
+            except _REJECTED:
+                # One refused row must not take the others with it.
+                if await self._insert_one_by_one([r for r, _ in batch]):
+                    for record, closed in batch:
+                        self._indexed(record, closed)
+                    return
             except _DB_ERRORS as err:
-                log.warning("segment_index_deferred", error=str(err), path=record.path)
+                log.warning(
+                    "segment_index_deferred",
+                    error=str(err),
+                    path=batch[0][0].path,
+                    segments=len(batch),
+                )
             else:
-                self._indexed(record, closed)
+                for record, closed in batch:
+                    self._indexed(record, closed)
                 return
-        await asyncio.to_thread(_append_line, self._journal, record.to_json())
-        self._pending += 1
+        lines = [record.to_json() for record, _ in batch]
+        await asyncio.to_thread(_append_lines, self._journal, lines)
+        self._pending += len(lines)
         self._metrics.journal_pending.set(self._pending)
 
     def _indexed(self, record: SegmentRecord, closed: float | None) -> None:
@@ -168,10 +184,10 @@ def _drop_partial_tail(path: Path) -> None:
         os.close(fd)
 
 
-def _append_line(path: Path, line: str) -> None:
+def _append_lines(path: Path, lines: list[str]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        os.write(fd, (line + "\n").encode())
+        os.write(fd, "".join(line + "\n" for line in lines).encode())
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -31,7 +31,8 @@ from vmsd.redact import redact_text
 STDERR_TAIL_LINES = 40
 QUIT_GRACE_S = 10.0  # 'q' finalises the open segment; a healthy FFmpeg needs well under 1 s
 TERM_GRACE_S = 3.0
-WATCHDOG_TICK_S = 0.5
+WATCHDOG_MIN_WAIT_S = 0.1
+PROGRESS_READ_BYTES = 65536
 # FFmpeg lists the open segment on its way out and exits within milliseconds: a listed segment
 # followed by neither another line nor the exit within this window was an ordinary close.
 FINAL_WINDOW_S = 0.3
@@ -207,23 +208,31 @@ class FfmpegRun:
 
     async def _read_progress(self, reader: asyncio.StreamReader) -> None:
         parser = ProgressParser()
-        async for raw in reader:
-            progress = parser.feed(raw.decode(errors="replace"))
-            if progress is None:
-                continue
-            if progress.out_time_us > 0 and self._outcome.anchor is None:
-                # Wall clock of the run's time zero: the earliest (now - out_time) seen. After
-                # FFmpeg's initial burst through the probed packets, out_time tracks the live
-                # stream, so the minimum converges on the first packet's arrival.
-                estimate = datetime.now(UTC) - timedelta(microseconds=progress.out_time_us)
-                if self._anchor_estimate is None or estimate < self._anchor_estimate:
-                    self._anchor_estimate = estimate
-            if progress.out_time_us > self._last_out_time_us:
-                self._last_out_time_us = progress.out_time_us
-                self._last_progress_at = time.monotonic()
-                if self._first_progress_at is None:
-                    self._first_progress_at = self._last_progress_at
-            await self._on_progress(progress)
+        pending = b""
+        while chunk := await reader.read(PROGRESS_READ_BYTES):
+            # A block (a dozen lines) arrives at once: split it here rather than awaiting
+            # every line.
+            *lines, pending = (pending + chunk).split(b"\n")
+            for raw in lines:
+                progress = parser.feed(raw.decode(errors="replace"))
+                if progress is not None:
+                    await self._progressed(progress)
+
+    async def _progressed(self, progress: Progress) -> None:
+        if progress.out_time_us > 0 and self._outcome.anchor is None:
+            # Wall clock of the run's time zero: the earliest (now - out_time) seen. After
+            # FFmpeg's initial burst through the probed packets, out_time tracks the live
+            # stream, so the minimum converges on the first packet's arrival.
+            estimate = datetime.now(UTC) - timedelta(microseconds=progress.out_time_us)
+            if self._anchor_estimate is None or estimate < self._anchor_estimate:
+                self._anchor_estimate = estimate
+        if progress.out_time_us > self._last_out_time_us:
+            self._last_out_time_us = progress.out_time_us
+            self._last_progress_at = time.monotonic()
+            if self._first_progress_at is None:
+                self._first_progress_at = self._last_progress_at
+        await self._on_progress(progress)
+
 
     async def _drain_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -241,11 +250,14 @@ class FfmpegRun:
                 self._stderr.append(line)
 
     async def _supervise(self) -> None:
-        """Stall watchdog and graceful stop; ends by cancellation when FFmpeg exits."""
+        """Stall watchdog and graceful stop; ends by cancellation when FFmpeg exits. It wakes
+        only when a stall would be due (or a stop is asked), not on a fixed tick: with dozens
+        of cameras, idle wake-ups are most of the daemon's work."""
         assert self._proc is not None
         while True:
+            due_in = self._last_progress_at + self._stall_s - time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), WATCHDOG_TICK_S)
+                await asyncio.wait_for(self._stop.wait(), max(due_in, WATCHDOG_MIN_WAIT_S))
             if self._stop.is_set():
                 self._outcome.stop_requested = True
                 await self._quit()

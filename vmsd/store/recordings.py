@@ -166,3 +166,88 @@ class OldSegment:
     start: datetime
     end: datetime
     bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRow:
+    id: int
+    camera: str
+    path: str
+    start: datetime
+    end: datetime
+    duration_s: float
+    bytes: int
+    end_reason: EndReason
+
+
+# Segments are at most 600 s long (recording.segment_seconds): a range query may bound
+# start_time from below, which lets the (camera, start_time) index do the work.
+MAX_SEGMENT_S = 600
+_ROW_COLUMNS = "id, camera, path, start_time, end_time, duration_s, bytes, end_reason"
+
+
+def _recording_row(r: asyncpg.Record) -> RecordingRow:
+    return RecordingRow(
+        r["id"],
+        r["camera"],
+        r["path"],
+        r["start_time"],
+        r["end_time"],
+        r["duration_s"],
+        r["bytes"],
+        EndReason(r["end_reason"]),
+    )
+
+
+class RecordingQueries:
+    """Reads for the recordings API: overlap queries with keyset pagination."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def overlapping(
+        self,
+        cameras: Sequence[str] | None,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        after: tuple[datetime, int] | None = None,
+    ) -> list[RecordingRow]:
+        after_start, after_id = after if after is not None else (None, None)
+        rows = await self._pool.fetch(
+            f"""SELECT {_ROW_COLUMNS} FROM recordings
+                WHERE deleting_since IS NULL
+                  AND ($1::text[] IS NULL OR camera = ANY($1::text[]))
+                  AND start_time < $3 AND end_time > $2
+                  AND start_time >= $2 - make_interval(secs => {MAX_SEGMENT_S})
+                  AND ($4::timestamptz IS NULL OR (start_time, id) > ($4, $5::bigint))
+                ORDER BY start_time, id LIMIT $6""",  # noqa: S608 - constants only
+            list(cameras) if cameras else None,
+            start,
+            end,
+            after_start,
+            after_id,
+            limit,
+        )
+        return [_recording_row(r) for r in rows]
+
+    async def get(self, recording_id: int) -> RecordingRow | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_ROW_COLUMNS} FROM recordings WHERE id = $1 AND deleting_since IS NULL",  # noqa: S608
+            recording_id,
+        )
+        return _recording_row(row) if row is not None else None
+
+    async def ids_in_range(
+        self, cameras: Sequence[str] | None, start: datetime, end: datetime
+    ) -> list[int]:
+        rows = await self._pool.fetch(
+            """SELECT id FROM recordings
+               WHERE deleting_since IS NULL
+                 AND ($1::text[] IS NULL OR camera = ANY($1::text[]))
+                 AND start_time >= $2 AND end_time <= $3""",
+            list(cameras) if cameras else None,
+            start,
+            end,
+        )
+        return [r["id"] for r in rows]
