@@ -27,18 +27,21 @@ from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.daemon import record_event
+from vmsd.deletion import SegmentDeleter
 from vmsd.health import Health, Phase
 from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recordings import RecordingsService
+from vmsd.retention.service import RetentionService
 from vmsd.secrets import CredentialCipher
 from vmsd.snapshot import Snapshots
 from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.events import EventStore
-from vmsd.store.recordings import RecordingStore
+from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
 from vmsd.tokens import TokenRegistry, TokenService
 
@@ -97,6 +100,9 @@ class CameraStack:
     metrics: Metrics
     cipher: CredentialCipher
     fleet: RecorderFleet
+    holder: ConfigHolder
+    deleter: SegmentDeleter
+    retention: RetentionService
 
 
 @pytest.fixture
@@ -111,7 +117,10 @@ async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
     service = CameraService(store, cipher, registry, record)
     live = LiveCameras(CameraStates(), metrics, record)
     index = SegmentIndex(RecordingStore(db_pool), tmp_path, metrics)
-    holder = ConfigHolder(Config(state_dir=tmp_path), Path("unused.yml"))
+    config = Config.model_validate(
+        {"state_dir": str(tmp_path), "storage": {"paths": [str(tmp_path / "recordings")]}}
+    )
+    holder = ConfigHolder(config, Path("unused.yml"))
     fleet = RecorderFleet(
         holder,
         registry,
@@ -123,7 +132,13 @@ async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
         input_for=reader_input,
         via_mediamtx=False,
     )
-    return CameraStack(store, registry, service, live, metrics, cipher, fleet)
+    deleter = SegmentDeleter(RecordingStore(db_pool))
+    retention = RetentionService(
+        holder, RecordingStore(db_pool), deleter, registry, metrics, record
+    )
+    return CameraStack(
+        store, registry, service, live, metrics, cipher, fleet, holder, deleter, retention
+    )
 
 
 def ffmpeg_binary() -> str:
@@ -183,6 +198,8 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             camera_stack.live,
             camera_stack.fleet,
             Snapshots(ffmpeg_binary(), reader_input, cache_s=1.0, timeout_s=10.0),
+            RecordingsService(camera_stack.holder, RecordingQueries(db_pool), camera_stack.deleter),
+            camera_stack.retention,
         )
     )
     server = TestServer(app, host="127.0.0.1")

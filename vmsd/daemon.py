@@ -47,6 +47,7 @@ from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.pidfile import end_leftovers
 from vmsd.recorder.recovery import recover
+from vmsd.recordings import RecordingsService
 from vmsd.retention.service import RetentionService
 from vmsd.secrets import (
     HOOK_SECRET_FILE_NAME,
@@ -59,7 +60,7 @@ from vmsd.snapshot import Snapshots
 from vmsd.statelock import StateDirLock
 from vmsd.store.cameras import CameraStore
 from vmsd.store.events import EventStore
-from vmsd.store.recordings import RecordingStore
+from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
 from vmsd.systemd import SystemdNotifier
 from vmsd.tokens import TokenRegistry, TokenService
@@ -105,6 +106,14 @@ class _Reloadable:
             log.error("camera_sync_failed", error=str(err))
         self.mediamtx.reconfigure(config)
         self.recorders.reconfigure()
+
+
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    index: SegmentIndex
+    fleet: RecorderFleet
+    retention: RetentionService
+    recordings: RecordingsService
 
 
 class _StopRequested(Exception):
@@ -184,9 +193,10 @@ class Daemon:
 
             self._notifier.status("reconciling recordings")
             ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
-            index, fleet, retention = await self._start_recording(
+            rec = await self._start_recording(
                 config, database.pool, cameras, live, mediamtx, ffmpeg, record
             )
+            index, fleet, retention = rec.index, rec.fleet, rec.retention
             snapshots = Snapshots(
                 ffmpeg,
                 mediamtx.reader_input,
@@ -208,6 +218,8 @@ class Daemon:
                         live=live,
                         recorders=fleet,
                         snapshots=snapshots,
+                        recordings=rec.recordings,
+                        retention=retention,
                     )
                 ),
                 config.server.host,
@@ -275,7 +287,7 @@ class Daemon:
         mediamtx: MediaMtxController,
         ffmpeg: str,
         record: Callable[..., Awaitable[None]],
-    ) -> tuple[SegmentIndex, RecorderFleet, RetentionService]:
+    ) -> _Recording:
         """Leftover FFmpeg of a previous run ended, the journal replayed, the index reconciled
         with the disk: only then may new recorders write."""
         store = RecordingStore(pool)
@@ -300,7 +312,8 @@ class Daemon:
         )
         retention = RetentionService(self._holder, store, deleter, cameras, self._metrics, record)
         fleet.on_no_space(retention.kick)
-        return index, fleet, retention
+        recordings = RecordingsService(self._holder, RecordingQueries(pool), deleter)
+        return _Recording(index, fleet, retention, recordings)
 
     async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         started = time.monotonic()

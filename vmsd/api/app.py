@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import cameras, system, tokens
+from vmsd.api import cameras, recordings, system, tokens
 from vmsd.api.middleware import ROUTES, authorization, errors, request_context
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
@@ -27,7 +27,13 @@ OPENAPI_ROUTE = ApiRoute(
 
 
 def all_routes() -> list[ApiRoute]:
-    return [*system.ROUTES, *tokens.ROUTES, *cameras.ROUTES, OPENAPI_ROUTE]
+    return [
+        *system.ROUTES,
+        *tokens.ROUTES,
+        *cameras.ROUTES,
+        *recordings.ROUTES,
+        OPENAPI_ROUTE,
+    ]
 
 
 def create_app(svc: ApiServices) -> web.Application:

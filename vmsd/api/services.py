@@ -13,6 +13,8 @@ from vmsd.config import ConfigHolder
 from vmsd.health import Health
 from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recordings import RecordingsService
+from vmsd.retention.service import RetentionService
 from vmsd.snapshot import Snapshots
 from vmsd.tokens import TokenRegistry, TokenService
 
@@ -29,6 +31,8 @@ class ApiServices:
     live: LiveCameras
     recorders: RecorderFleet
     snapshots: Snapshots
+    recordings: RecordingsService
+    retention: RetentionService
 
 
 SERVICES = web.AppKey("services", ApiServices)

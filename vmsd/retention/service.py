@@ -78,6 +78,12 @@ class RetentionService:
         self._pinned = pinned
         self._kick = asyncio.Event()
 
+    async def storage(self) -> dict[str, object]:
+        config = self._holder.current
+        totals = await self._store.camera_totals()
+        usage = await asyncio.to_thread(usage_of, config)
+        return await asyncio.to_thread(storage_report, config, totals, usage)
+
     def kick(self) -> None:
         self._kick.set()
 
@@ -98,7 +104,7 @@ class RetentionService:
         for _ in range(MAX_BATCHES_PER_PASS):
             config = self._holder.current
             totals = await self._store.camera_totals()
-            usage = await asyncio.to_thread(_usage, config)
+            usage = await asyncio.to_thread(usage_of, config)
             self._publish(config, totals, usage)
             plan = plan_retention(
                 await self._candidates(config, totals),
@@ -163,7 +169,7 @@ class RetentionService:
         await self._record_event("retention_pass", segments=len(done), deleted=summary)
 
 
-def _usage(config: Config) -> dict[str, RootUsage]:
+def usage_of(config: Config) -> dict[str, RootUsage]:
     """Blocking (in a thread): each storage root's filesystem and watermarks."""
     retention = config.retention
     usage = {}
@@ -180,3 +186,45 @@ def _usage(config: Config) -> dict[str, RootUsage]:
         )
         usage[str(root)] = RootUsage(disk.total, disk.free, low, target)
     return usage
+
+
+def storage_report(
+    config: Config, totals: list[CameraTotals], usage: Mapping[str, RootUsage]
+) -> dict[str, object]:
+    """GET /api/v1/storage. Pure over the figures gathered by the caller."""
+    rates: dict[str, float] = {}  # bytes per day, per root
+    cameras = []
+    for total in totals:
+        days = max((total.newest_end - total.oldest_start).total_seconds() / 86400, 1 / 24)
+        per_day = total.bytes / days
+        root = next((str(r) for r in config.storage.paths if (r / total.camera).exists()), None)
+        if root is not None:
+            rates[root] = rates.get(root, 0.0) + per_day
+        cameras.append(
+            {
+                "camera": total.camera,
+                "path": root,
+                "bytes": total.bytes,
+                "segments": total.segments,
+                "oldest": total.oldest_start.isoformat(),
+                "newest": total.newest_end.isoformat(),
+                "bytes_per_day": round(per_day),
+            }
+        )
+    paths = []
+    for root, use in usage.items():
+        rate = rates.get(root, 0.0)
+        headroom = max(use.free_bytes - use.low_free_bytes, 0)
+        paths.append(
+            {
+                "path": root,
+                "total_bytes": use.total_bytes,
+                "used_bytes": use.total_bytes - use.free_bytes,
+                "free_bytes": use.free_bytes,
+                "low_watermark_free_bytes": use.low_free_bytes,
+                "target_free_bytes": use.target_free_bytes,
+                # At the current recording rate, days until retention must delete for space.
+                "days_until_low_watermark": round(headroom / rate, 1) if rate else None,
+            }
+        )
+    return {"paths": paths, "cameras": cameras}

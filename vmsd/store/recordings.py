@@ -109,7 +109,7 @@ class RecordingStore:
 
     async def camera_totals(self) -> list[CameraTotals]:
         rows = await self._pool.fetch(
-            """SELECT camera, count(*) AS n, coalesce(sum(bytes), 0) AS b,
+            """SELECT camera, count(*) AS n, coalesce(sum(bytes), 0)::bigint AS b,
                       min(start_time) AS oldest, max(end_time) AS newest
                FROM recordings WHERE deleting_since IS NULL GROUP BY camera ORDER BY camera"""
         )
