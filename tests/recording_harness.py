@@ -78,7 +78,7 @@ async def recording(
     cameras: list[CameraConfig],
     *,
     segment_seconds: int = 2,
-    stall_seconds: float = 4.0,
+    stall_seconds: float = 5.0,
     retry_max_seconds: float = 30.0,
     via_mediamtx: bool = False,
 ) -> AsyncIterator[Recording]:

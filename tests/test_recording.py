@@ -135,7 +135,7 @@ async def test_killed_ffmpeg_is_restarted_and_its_cut_segment_kept(
 async def test_stalled_source_detected_within_stall_seconds(
     rtsp: object, db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    stall_seconds = 4.0
+    stall_seconds = 5.0
     with RtspServer(["/cam"], fps=FPS, gop=FPS) as server:
         async with FaultProxy.for_url(server.url("cam")) as proxy:
             url = proxy.url_for(server.url("cam"))

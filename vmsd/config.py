@@ -149,7 +149,8 @@ class SegmentFormat(StrEnum):
 class RecordingConfig(_Model):
     segment_seconds: int = Field(default=60, ge=2, le=600)
     format: SegmentFormat = SegmentFormat.MP4
-    stall_seconds: float = Field(default=15.0, ge=2, le=600)
+    # At least 5 s: FFmpeg reports progress once a second, and a camera may hiccup.
+    stall_seconds: float = Field(default=15.0, ge=5, le=600)
     audio: bool = True
     # Restart backoff after a failed run: exponential with jitter from 1 s up to this.
     retry_max_seconds: float = Field(default=30.0, ge=1, le=600)
@@ -161,7 +162,7 @@ class RecordingConfig(_Model):
 class RecordingOverrides(_Model):
     segment_seconds: int | None = Field(default=None, ge=2, le=600)
     format: SegmentFormat | None = None
-    stall_seconds: float | None = Field(default=None, ge=2, le=600)
+    stall_seconds: float | None = Field(default=None, ge=5, le=600)
     audio: bool | None = None
 
 

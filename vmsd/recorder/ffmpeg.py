@@ -121,8 +121,8 @@ def build_recorder_argv(
     return [
         ffmpeg,
         *("-hide_banner", "-nostats", "-loglevel", "info"),
-        # One progress block a second per camera: enough for a stall watchdog counted in
-        # seconds, and cheap for the daemon with dozens of cameras.
+        # A progress block a second per camera: a stall watchdog counted in seconds, a prompt
+        # "recording" state, and cheap enough for the daemon with dozens of cameras.
         *("-progress", f"pipe:{progress_fd}", "-stats_period", "1"),
         *input_args(source),
         *codec_args(source, spec.audio, transcode_audio),
