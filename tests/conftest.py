@@ -28,6 +28,7 @@ from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.daemon import record_event
 from vmsd.deletion import SegmentDeleter
+from vmsd.exports import ExportService
 from vmsd.health import Health, Phase
 from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
@@ -41,6 +42,7 @@ from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.events import EventStore
+from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
 from vmsd.tokens import TokenRegistry, TokenService
@@ -200,6 +202,13 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             Snapshots(ffmpeg_binary(), reader_input, cache_s=1.0, timeout_s=10.0),
             RecordingsService(camera_stack.holder, RecordingQueries(db_pool), camera_stack.deleter),
             camera_stack.retention,
+            ExportService(
+                camera_stack.holder,
+                ExportStore(db_pool),
+                RecordingQueries(db_pool),
+                ffmpeg_binary(),
+                record_noop,
+            ),
         )
     )
     server = TestServer(app, host="127.0.0.1")
@@ -208,3 +217,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
         url = str(server.make_url("")).rstrip("/")
         yield Api(url, session, tokens, holder, health, app, camera_stack)
     await server.close()
+
+
+async def record_noop(type_: str, **data: object) -> None:
+    """An event recorder for fixtures whose events no test reads."""

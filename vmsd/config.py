@@ -181,6 +181,14 @@ class RetentionOverrides(_Model):
     max_bytes: SizeBytes | None = None
 
 
+class ExportsConfig(_Model):
+    # Clip exports (POST /api/v1/exports) running at once; more wait in the queue.
+    max_concurrent: int = Field(default=2, ge=1, le=16)
+    # A finished export's file and job are removed this long after it finished.
+    expire_hours: float = Field(default=24.0, ge=0.1, le=24 * 30)
+    max_range_hours: float = Field(default=24.0, ge=0.01, le=24 * 7)
+
+
 class RtspTransport(StrEnum):
     TCP = "tcp"
     UDP = "udp"
@@ -273,6 +281,7 @@ class Config(_Model):
     ffmpeg: FfmpegConfig = FfmpegConfig()
     recording: RecordingConfig = RecordingConfig()
     retention: RetentionConfig = RetentionConfig()
+    exports: ExportsConfig = ExportsConfig()
     secrets: SecretsConfig = SecretsConfig()
     cameras: tuple[CameraConfig, ...] = ()
     log: LogConfig = LogConfig()

@@ -36,6 +36,7 @@ from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
 from vmsd.database import Database
 from vmsd.deletion import SegmentDeleter
 from vmsd.errors import ConfigError, VmsdError
+from vmsd.exports import ExportService
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health, Phase
 from vmsd.index import SegmentIndex
@@ -60,6 +61,7 @@ from vmsd.snapshot import Snapshots
 from vmsd.statelock import StateDirLock
 from vmsd.store.cameras import CameraStore
 from vmsd.store.events import EventStore
+from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
 from vmsd.systemd import SystemdNotifier
@@ -114,6 +116,7 @@ class _Recording:
     fleet: RecorderFleet
     retention: RetentionService
     recordings: RecordingsService
+    exports: ExportService
 
 
 class _StopRequested(Exception):
@@ -220,6 +223,7 @@ class Daemon:
                         snapshots=snapshots,
                         recordings=rec.recordings,
                         retention=retention,
+                        exports=rec.exports,
                     )
                 ),
                 config.server.host,
@@ -248,6 +252,7 @@ class Daemon:
                     tg.create_task(index.run())
                     tg.create_task(fleet.run())
                     tg.create_task(retention.run())
+                    tg.create_task(rec.exports.run())
                     tg.create_task(self._handle_reloads(events))
                     tg.create_task(self._watchdog())
                     await self._stop.wait()
@@ -310,10 +315,15 @@ class Daemon:
         await recover(
             config.storage.paths, store, ffmpeg, record, exclude=await index.journal_paths()
         )
-        retention = RetentionService(self._holder, store, deleter, cameras, self._metrics, record)
+        queries = RecordingQueries(pool)
+        exports = ExportService(self._holder, ExportStore(pool), queries, ffmpeg, record)
+        await exports.start()
+        retention = RetentionService(
+            self._holder, store, deleter, cameras, self._metrics, record, exports.pinned
+        )
         fleet.on_no_space(retention.kick)
-        recordings = RecordingsService(self._holder, RecordingQueries(pool), deleter)
-        return _Recording(index, fleet, retention, recordings)
+        recordings = RecordingsService(self._holder, queries, deleter)
+        return _Recording(index, fleet, retention, recordings, exports)
 
     async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         started = time.monotonic()

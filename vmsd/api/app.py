@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import cameras, recordings, system, tokens
+from vmsd.api import cameras, exports, recordings, system, tokens
 from vmsd.api.middleware import ROUTES, authorization, errors, request_context
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
@@ -32,6 +32,7 @@ def all_routes() -> list[ApiRoute]:
         *tokens.ROUTES,
         *cameras.ROUTES,
         *recordings.ROUTES,
+        *exports.ROUTES,
         OPENAPI_ROUTE,
     ]
 

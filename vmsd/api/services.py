@@ -10,6 +10,7 @@ from aiohttp import web
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.service import CameraService
 from vmsd.config import ConfigHolder
+from vmsd.exports import ExportService
 from vmsd.health import Health
 from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
@@ -33,6 +34,7 @@ class ApiServices:
     snapshots: Snapshots
     recordings: RecordingsService
     retention: RetentionService
+    exports: ExportService
 
 
 SERVICES = web.AppKey("services", ApiServices)

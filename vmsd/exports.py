@@ -1,0 +1,228 @@
+"""Clip exports: one MP4 (faststart) joined by stream copy from the segments of a range, made
+by background jobs, at most `exports.max_concurrent` at a time. Segments used by a running
+export are pinned (retention does not delete them); a restart marks running jobs failed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from vmsd.config import ConfigHolder
+from vmsd.errors import ValidationError
+from vmsd.log import get_logger
+from vmsd.proc import parent_death_signal, stop_process
+from vmsd.recorder.ffmpeg import ProgressParser
+from vmsd.recordings import SPAN_MERGE_GAP_S
+from vmsd.redact import redact_text
+from vmsd.store.exports import ExportJob, ExportStore
+from vmsd.store.recordings import RecordingQueries, RecordingRow
+
+log = get_logger("vmsd.exports")
+
+EXPORTS_DIR = "exports"
+MAX_SEGMENTS = 20_000
+SWEEP_S = 60.0
+RecordEvent = Callable[..., Awaitable[None]]
+
+
+def build_concat(
+    rows: Sequence[RecordingRow], start: datetime, end: datetime
+) -> tuple[str, list[dict[str, Any]], float]:
+    """Pure: FFmpeg concat-demuxer script for the segments overlapping [start, end), the gaps
+    it skips, and the media duration it covers. Cuts fall on keyframes (stream copy)."""
+    lines = ["ffconcat version 1.0"]
+    gaps: list[dict[str, Any]] = []
+    total = 0.0
+    for i, row in enumerate(rows):
+        if i and (row.start - rows[i - 1].end).total_seconds() > SPAN_MERGE_GAP_S:
+            gaps.append(
+                {
+                    "start": rows[i - 1].end.isoformat(),
+                    "end": row.start.isoformat(),
+                    "seconds": (row.start - rows[i - 1].end).total_seconds(),
+                }
+            )
+        inpoint = max(0.0, (start - row.start).total_seconds())
+        outpoint = min(row.duration_s, (end - row.start).total_seconds())
+        if outpoint <= inpoint:
+            continue
+        escaped = row.path.replace("'", "'\\''")
+        # No `duration` line: FFmpeg then offsets the next file by what it actually read
+        # between inpoint and outpoint, so cut files join without a hole.
+        lines.append(f"file '{escaped}'")
+        if inpoint > 0:
+            lines.append(f"inpoint {inpoint:.6f}")
+        if outpoint < row.duration_s:
+            lines.append(f"outpoint {outpoint:.6f}")
+        total += outpoint - inpoint
+    return "\n".join(lines) + "\n", gaps, total
+
+
+class ExportService:
+    def __init__(
+        self,
+        holder: ConfigHolder,
+        store: ExportStore,
+        queries: RecordingQueries,
+        ffmpeg: str,
+        record_event: RecordEvent,
+    ) -> None:
+        self._holder = holder
+        self._store = store
+        self._queries = queries
+        self._ffmpeg = ffmpeg
+        self._record_event = record_event
+        self._dir = holder.current.state_dir / EXPORTS_DIR
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._pins: dict[int, frozenset[int]] = {}
+
+    def pinned(self) -> frozenset[int]:
+        """Segment ids a running export reads: retention leaves them alone."""
+        return frozenset().union(*self._pins.values()) if self._pins else frozenset()
+
+    async def start(self) -> None:
+        for job_id in await self._store.fail_interrupted():
+            log.warning("export_interrupted", export=job_id)
+            await self._record_event("export_failed", export=job_id, reason="daemon restart")
+
+    async def create(self, camera: str, start: datetime, end: datetime) -> ExportJob:
+        limit = timedelta(hours=self._holder.current.exports.max_range_hours)
+        if end - start > limit:
+            raise ValidationError(
+                "range too long", [{"field": "end", "message": f"at most {limit} after start"}]
+            )
+        expires = datetime.now(UTC) + timedelta(hours=self._holder.current.exports.expire_hours)
+        job = await self._store.create(camera, start, end, expires)
+        log.info("export_queued", export=job.id, camera=camera)
+        self._wake.set()
+        return job
+
+    async def get(self, job_id: int) -> ExportJob:
+        return await self._store.get(job_id)
+
+    async def file(self, job_id: int) -> Path:
+        job = await self._store.get(job_id)
+        if job.state != "done" or job.path is None:
+            raise ValidationError(
+                "export not ready", [{"field": "state", "message": f"is {job.state}"}]
+            )
+        return Path(job.path)
+
+    async def delete(self, job_id: int) -> None:
+        task = self._running.get(job_id)
+        if task is not None:
+            task.cancel()  # its own finally stops FFmpeg; the task stays owned by run()
+        job = await self._store.delete(job_id)
+        await asyncio.to_thread(_remove_files, self._dir, job.id)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                await self._claim(tg)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), SWEEP_S)
+                self._wake.clear()
+                await self._sweep()
+
+    async def _claim(self, tg: asyncio.TaskGroup) -> None:
+        while len(self._running) < self._holder.current.exports.max_concurrent:
+            job = await self._store.next_queued()
+            if job is None:
+                return
+            self._running[job.id] = tg.create_task(self._run_job(job))
+
+    async def _run_job(self, job: ExportJob) -> None:
+        try:
+            await self._make(job)
+        except asyncio.CancelledError:
+            log.info("export_cancelled", export=job.id)
+        except Exception as err:  # a job's failure is its own, never the service's
+            log.exception("export_failed", export=job.id)
+            await self._store.finish(job.id, path=None, size=None, gaps=[], error=str(err))
+        finally:
+            self._pins.pop(job.id, None)
+            self._running.pop(job.id, None)
+            self._wake.set()
+
+    async def _make(self, job: ExportJob) -> None:
+        rows = await self._queries.overlapping([job.camera], job.start, job.end, MAX_SEGMENTS)
+        if not rows:
+            await self._store.finish(
+                job.id, path=None, size=None, gaps=[], error="no recordings in the range"
+            )
+            return
+        self._pins[job.id] = frozenset(r.id for r in rows)
+        script, gaps, total = build_concat(rows, job.start, job.end)
+        await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
+        listing, output = self._dir / f"{job.id}.ffconcat", self._dir / f"{job.id}.mp4"
+        await asyncio.to_thread(listing.write_text, script)
+        error = await self._ffmpeg_concat(job.id, listing, output, total)
+        await asyncio.to_thread(listing.unlink, missing_ok=True)
+        if error is not None:
+            await asyncio.to_thread(output.unlink, missing_ok=True)
+            await self._store.finish(job.id, path=None, size=None, gaps=gaps, error=error)
+            await self._record_event("export_failed", export=job.id, reason=error)
+            return
+        size = (await asyncio.to_thread(output.stat)).st_size
+        await self._store.finish(job.id, path=str(output), size=size, gaps=gaps, error=None)
+        log.info("export_done", export=job.id, bytes=size, gaps=len(gaps))
+        await self._record_event("export_done", camera=job.camera, export=job.id, bytes=size)
+
+    async def _ffmpeg_concat(
+        self, job_id: int, listing: Path, output: Path, total_s: float
+    ) -> str | None:
+        proc = await asyncio.create_subprocess_exec(
+            *(self._ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"),
+            *("-progress", "pipe:1", "-stats_period", "1"),
+            *("-f", "concat", "-safe", "0", "-i", str(listing)),
+            *("-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"),
+            *("-movflags", "+faststart", "-y", str(output)),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=parent_death_signal(signal.SIGKILL),
+        )
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            async with asyncio.TaskGroup() as tg:
+                stderr = tg.create_task(proc.stderr.read())
+                tg.create_task(self._follow(job_id, proc.stdout, total_s))
+            code = await proc.wait()
+        finally:
+            if proc.returncode is None:
+                await stop_process(proc, first_signal=signal.SIGKILL, grace_s=1.0)
+        err = stderr.result()
+        if code != 0:
+            tail = redact_text(err.decode(errors="replace")).strip().splitlines()[-3:]
+            return f"FFmpeg failed ({code}): {' | '.join(tail)}"
+        return None
+
+    async def _follow(
+        self, job_id: int, stdout: asyncio.StreamReader, total_s: float
+    ) -> None:
+        parser = ProgressParser()
+        async for raw in stdout:
+            progress = parser.feed(raw.decode(errors="replace"))
+            if progress is not None and total_s > 0:
+                fraction = min(progress.out_time_us / 1e6 / total_s, 1.0)
+                await self._store.progress(job_id, round(fraction, 3))
+
+    async def _sweep(self) -> None:
+        for job in await self._store.expired(datetime.now(UTC)):
+            await self._store.delete(job.id)
+            await asyncio.to_thread(_remove_files, self._dir, job.id)
+            log.info("export_expired", export=job.id)
+
+
+def _remove_files(directory: Path, job_id: int) -> None:
+    for suffix in (".mp4", ".ffconcat"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / f"{job_id}{suffix}")
