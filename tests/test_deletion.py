@@ -214,12 +214,6 @@ async def _undeletable(segments: Segments, camera: str, day: str, time: str) -> 
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IsADirectoryError,
-    reason="deletion.py _unlink_all: one unlink error aborts the whole batch and leaves every "
-    "row of it marked deleting (hidden from retention and listings) until a restart",
-)
 async def test_a_file_that_cannot_be_unlinked_does_not_strand_the_others(
     segments: Segments,
 ) -> None:
@@ -237,12 +231,6 @@ async def test_a_file_that_cannot_be_unlinked_does_not_strand_the_others(
     assert await segments.rows() == {str(bad): None}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IsADirectoryError,
-    reason="deletion.py finish_interrupted -> _unlink_all raises on one unlink error: the "
-    "daemon's startup (_start_recording) fails, every restart, until someone removes the file",
-)
 async def test_startup_is_not_blocked_by_a_file_that_cannot_be_unlinked(
     segments: Segments,
 ) -> None:

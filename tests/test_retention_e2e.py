@@ -155,6 +155,7 @@ async def recording_with_retention(
     await deleter.finish_interrupted()
     service = RetentionService(holder, store, deleter, registry, metrics, record)
     fleet.on_no_space(service.kick)
+    fleet.on_disk_space(service.disk_space)
     system = System(fleet, index, store, deleter, metrics, root, events)
     async with asyncio.TaskGroup() as tg:
         index_task = tg.create_task(index.run())
@@ -384,7 +385,7 @@ async def test_retention_keeps_free_space_while_recorders_outrun_the_disk(
 ) -> None:
     """The issue's acceptance. Free space is checked every interval_seconds (5 s at the least),
     so the recorders can write up to that long between passes: with segments at least that
-    long, that is within one segment per camera (see the xfail test below for shorter ones)."""
+    long, that is within one segment per camera (the next test: shorter ones)."""
     segment_seconds = 8
     result = await overload(
         db_pool,
@@ -419,23 +420,16 @@ async def test_retention_keeps_free_space_while_recorders_outrun_the_disk(
 
 
 class FreeSpaceBelowBound(AssertionError):
-    """The one failure the xfail test below expects (any other assertion fails it for real)."""
+    """Free space went further below the low watermark than one segment per camera."""
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=FreeSpaceBelowBound,
-    reason="retention only looks at free space every interval_seconds (>= 5 s) and is not "
-    "kicked when a segment closes: with segment_seconds < interval_seconds the recorders write "
-    "several segments per camera between passes (retention/service.py RetentionService.run)",
-)
 async def test_free_space_bound_holds_with_segments_shorter_than_the_interval(
     db_pool: asyncpg.Pool, tmp_path: Path, small_disk: Path
 ) -> None:
-    """2 s segments (the recorder's minimum), the retention pass every 5 s: free space falls
-    about 2.5 segments per camera below low before the next pass sees it. The target is close
-    to low so that every pass sees free space below low (one deletion each pass)."""
+    """2 s segments (the recorder's minimum), the retention pass only every 5 s: a finished
+    segment on a disk below low starts a pass at once, so free space still stays within one
+    segment per camera of low. The target is low itself: every pass frees just enough."""
     segment_seconds = 2
     result = await overload(
         db_pool,
@@ -444,7 +438,7 @@ async def test_free_space_bound_holds_with_segments_shorter_than_the_interval(
         cameras=["cam-a", "cam-b", "cam-c"],
         segment_seconds=segment_seconds,
         run_s=40.0,
-        target_percent=LOW_PERCENT + 2,
+        target_percent=LOW_PERCENT,
     )
     print(result.report())
     s = result.samples

@@ -434,11 +434,6 @@ def test_more(
     assert plan_retention(cameras, rules, roots, NOW).more is more
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="min_free merge goes on past a camera's used-up batch: newer segments of other "
-    "cameras are taken before that camera's unseen older ones (planner.py _by_free_space)",
-)
 def test_min_free_stops_where_an_incomplete_batch_runs_out() -> None:
     """Oldest first, always: camera a's batch shows one segment (10 h old) of many; its next,
     unseen segments may be older than anything of b's. The merge is exact only up to the end

@@ -322,6 +322,7 @@ class Daemon:
             self._holder, store, deleter, cameras, self._metrics, record, exports.pinned
         )
         fleet.on_no_space(retention.kick)
+        fleet.on_disk_space(retention.disk_space)
         recordings = RecordingsService(self._holder, queries, deleter)
         return _Recording(index, fleet, retention, recordings, exports)
 

@@ -49,28 +49,43 @@ class SegmentDeleter:
     async def _finish(self, marked: list[tuple[int, str, str, int]]) -> list[Deleted]:
         if not marked:
             return []
-        deleted = [Deleted(*row) for row in marked]
-        await asyncio.to_thread(_unlink_all, [Path(d.path) for d in deleted])
+        candidates = [Deleted(*row) for row in marked]
+        failed = await asyncio.to_thread(_unlink_all, [Path(d.path) for d in candidates])
+        deleted = [d for d in candidates if d.path not in failed]
+        kept = [d for d in candidates if d.path in failed]
         await self._store.delete_ids([d.id for d in deleted])
+        if kept:
+            # A file that cannot go (permissions, a directory in its place) keeps its row,
+            # visible again; the others are not held back by it.
+            await self._store.unmark_deleting([d.id for d in kept])
+            for d in kept:
+                log.error("segment_delete_failed", path=d.path, error=failed[d.path])
         return deleted
 
 
-def _unlink_all(paths: Iterable[Path]) -> None:
-    """Blocking: unlink, then fsync each directory once, then remove empty day directories."""
+def _unlink_all(paths: Iterable[Path]) -> dict[str, str]:
+    """Blocking: unlink, then fsync each directory once, then remove empty day directories.
+    Returns the paths that could not be removed, with why."""
     directories: set[Path] = set()
+    failed: dict[str, str] = {}
     for path in paths:
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            failed[str(path)] = err.strerror or str(err)
+            continue
         directories.add(path.parent)
     for directory in directories:
         try:
             fd = os.open(directory, os.O_RDONLY)
-        except FileNotFoundError:
+        except OSError:
             continue
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
         _remove_if_empty_past_day(directory)
+    return failed
 
 
 def _remove_if_empty_past_day(directory: Path) -> None:

@@ -89,6 +89,7 @@ class CameraRecorder:
         pid_dir: Path,
         backoff: Backoff,
         no_space: Callable[[], None] = lambda: None,
+        disk_space: Callable[[int, int], None] = lambda _total, _free: None,
     ) -> None:
         self.plan = plan
         self._ffmpeg = ffmpeg
@@ -99,6 +100,7 @@ class CameraRecorder:
         self._pid_dir = pid_dir
         self._backoff = backoff
         self._no_space = no_space
+        self._disk_space = disk_space
         self._log = get_logger("vmsd.recorder", camera=plan.camera)
         self._state = RecorderState.STOPPED
         self._run: FfmpegRun | None = None
@@ -252,7 +254,8 @@ class CameraRecorder:
         end_reason = EndReason.SEGMENT_COMPLETE
         if segment.final and run is not None:
             end_reason = _final_reason(run)
-        size = await asyncio.to_thread(_fsync_and_size, segment.path)
+        size, total, free = await asyncio.to_thread(_fsync_and_size, segment.path)
+        self._disk_space(total, free)
         # A run can outlive two midnights: keep tomorrow's directory ahead of the muxer.
         await asyncio.to_thread(_ensure_date_dirs, self.plan.segments.directory)
         self._hand_over(
@@ -279,7 +282,7 @@ class CameraRecorder:
             return
         anchor = outcome.anchor or datetime.now(UTC)
         start = anchor + timedelta(seconds=outcome.last_end_s)
-        size = await asyncio.to_thread(_fsync_and_size, path)
+        size, _, _ = await asyncio.to_thread(_fsync_and_size, path)
         reason = EndReason.SOURCE_LOST if outcome.stalled else EndReason.RECORDER_CRASHED
         self._hand_over(
             SegmentRecord(
@@ -429,12 +432,14 @@ async def _avoid_name_collision(camera_dir: Path) -> None:
         await asyncio.sleep(1.05 - now.microsecond / 1e6)
 
 
-def _fsync_and_size(path: Path) -> int:
-    """A finished segment is durable before it is indexed: the file, then its directory."""
+def _fsync_and_size(path: Path) -> tuple[int, int, int]:
+    """A finished segment is durable before it is indexed: the file, then its directory.
+    Returns its size and its filesystem's total and free bytes."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
         size = os.fstat(fd).st_size
+        disk = os.fstatvfs(fd)
     finally:
         os.close(fd)
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -442,4 +447,4 @@ def _fsync_and_size(path: Path) -> int:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return size
+    return size, disk.f_blocks * disk.f_frsize, disk.f_bavail * disk.f_frsize

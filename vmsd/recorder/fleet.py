@@ -84,6 +84,7 @@ class RecorderFleet:
         self._stopping = False
         self._done = asyncio.Event()
         self._no_space: Callable[[], None] = lambda: None
+        self._disk_space: Callable[[int, int], None] = lambda _total, _free: None
         live.add_listener(self._on_transition)
 
     @property
@@ -108,6 +109,10 @@ class RecorderFleet:
     def on_no_space(self, callback: Callable[[], None]) -> None:
         """Called when a recorder's FFmpeg found its disk full (retention runs at once)."""
         self._no_space = callback
+
+    def on_disk_space(self, callback: Callable[[int, int], None]) -> None:
+        """Called with (total, free) bytes of the disk of every finished segment."""
+        self._disk_space = callback
 
     def reconfigure(self) -> None:
         """SIGHUP: recording defaults may have changed."""
@@ -159,6 +164,7 @@ class RecorderFleet:
                     record_event=self._record_event,
                     report_availability=self._report,
                     no_space=lambda: self._no_space(),
+                    disk_space=lambda total, free: self._disk_space(total, free),
                     pid_dir=self._pid_dir,
                     backoff=Backoff(
                         initial_s=1.0, max_s=self._holder.current.recording.retry_max_seconds

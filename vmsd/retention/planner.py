@@ -162,20 +162,25 @@ def _by_free_space(
     free = usage.free_bytes + already_freed
     if usage.low_free_bytes <= 0 or free >= usage.low_free_bytes:
         return False
-    # Oldest first across every camera on this root: a merge of the cameras' oldest lists, which
-    # is exact until one list runs out (then the next pass goes on).
-    streams = [
-        [s for s in segments.oldest if s.root == root]
-        for segments in cameras.values()
-    ]
-    exhausted = False
+    # Oldest first across every camera on this root: a merge of the cameras' oldest lists. A
+    # camera whose batch was cut short may have older segments than the rest of the merge past
+    # its last candidate: the merge stops there, and the next pass goes on.
+    streams = [[s for s in c.oldest if s.root == root] for c in cameras.values()]
+    horizon = min(
+        (
+            (stream[-1].start, stream[-1].id)
+            for c, stream in zip(cameras.values(), streams, strict=True)
+            if stream and not c.complete
+        ),
+        default=None,
+    )
     for segment in heapq.merge(*streams, key=lambda s: (s.start, s.id)):
         if free >= usage.target_free_bytes:
             return False
+        if horizon is not None and (segment.start, segment.id) > horizon:
+            return True
         if segment.id in pinned or segment.id in chosen:
             continue
         chosen[segment.id] = Deletion(segment, Rule.MIN_FREE)
         free += segment.bytes
-    else:
-        exhausted = any(not c.complete for c in cameras.values())
-    return free < usage.target_free_bytes and exhausted
+    return free < usage.target_free_bytes and horizon is not None

@@ -87,6 +87,20 @@ class RetentionService:
     def kick(self) -> None:
         self._kick.set()
 
+    def disk_space(self, total_bytes: int, free_bytes: int) -> None:
+        """A segment was just written: run now if its disk is under the low watermark, rather
+        than at the next interval (a disk fills faster than an interval when segments are
+        short)."""
+        retention = self._holder.current.retention
+        low, _ = watermarks(
+            total_bytes,
+            retention.min_free_percent,
+            retention.min_free_bytes,
+            retention.target_free_percent,
+        )
+        if free_bytes < low:
+            self._kick.set()
+
     async def run(self) -> None:
         while True:
             try:

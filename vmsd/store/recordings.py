@@ -97,6 +97,12 @@ class RecordingStore:
         )
         return [(r["id"], r["camera"], r["path"], r["bytes"]) for r in rows]
 
+    async def unmark_deleting(self, ids: Sequence[int]) -> None:
+        """A deletion that could not remove its file: the row stays, visible again."""
+        await self._pool.execute(
+            "UPDATE recordings SET deleting_since = NULL WHERE id = ANY($1::bigint[])", list(ids)
+        )
+
     async def delete_ids(self, ids: Sequence[int]) -> None:
         """The last step of a deletion, once the files are gone."""
         await self._pool.execute("DELETE FROM recordings WHERE id = ANY($1::bigint[])", list(ids))
