@@ -18,9 +18,11 @@ from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
 from vmsd.config import CameraConfig, Config, ConfigHolder
+from vmsd.deletion import SegmentDeleter
 from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.retention.service import RetentionService
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CameraStore
 from vmsd.store.recordings import RecordingStore, SegmentRecord
@@ -36,7 +38,14 @@ class Recording:
     live: LiveCameras
     metrics: Metrics
     root: Path
+    deleter: SegmentDeleter
     events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [d for _, n, d in self.events if n == name]
+
+    def all_files(self) -> set[str]:
+        return {str(p) for p in self.root.glob("*/*/*.mp4")}
 
     def event_names(self, camera: str | None = None) -> list[str]:
         return [n for _, n, d in self.events if camera is None or d.get("camera") == camera]
@@ -81,10 +90,14 @@ async def recording(
     stall_seconds: float = 5.0,
     retry_max_seconds: float = 30.0,
     via_mediamtx: bool = False,
+    root: Path | None = None,
+    retention: dict[str, Any] | None = None,
 ) -> AsyncIterator[Recording]:
     """`via_mediamtx`: the recorders follow availability reports (MediaMTX's hooks); the test
-    then makes those reports itself through `live.report`."""
-    root = tmp_path / "recordings"
+    then makes those reports itself through `live.report`. `retention`: that section of the
+    config, and the retention job runs beside the recorders as in the daemon (interrupted
+    deletions finished first, kicked by a recorder whose disk is full or below low)."""
+    root = root or tmp_path / "recordings"
     config = Config.model_validate(
         {
             "state_dir": str(tmp_path / "state"),
@@ -94,6 +107,7 @@ async def recording(
                 "stall_seconds": stall_seconds,
                 "retry_max_seconds": retry_max_seconds,
             },
+            "retention": retention or {},
         }
     )
     (tmp_path / "state").mkdir(exist_ok=True)
@@ -112,8 +126,9 @@ async def recording(
     await live.sync(registry.cameras)
     store = RecordingStore(pool)
     index = SegmentIndex(store, config.state_dir, metrics)
+    holder = ConfigHolder(config, Path("unused.yml"))
     fleet = RecorderFleet(
-        ConfigHolder(config, Path("unused.yml")),
+        holder,
         registry,
         live,
         index,
@@ -124,14 +139,26 @@ async def recording(
         via_mediamtx=via_mediamtx,
     )
     await index.start()
-    state = Recording(fleet, index, store, live, metrics, root, events)
+    deleter = SegmentDeleter(store)
+    await deleter.finish_interrupted()
+    state = Recording(fleet, index, store, live, metrics, root, deleter, events)
     async with asyncio.TaskGroup() as tg:
         index_task = tg.create_task(index.run())
         fleet_task = tg.create_task(fleet.run())
+        if retention is not None:
+            service = RetentionService(holder, store, deleter, registry, metrics, record)
+            fleet.on_no_space(service.kick)
+            fleet.on_disk_space(service.disk_space)
+            background = [index_task, tg.create_task(service.run())]
+        else:
+            background = [index_task]
         try:
             yield state
         finally:
+            # The daemon's order: recorders finalise, the index takes everything, then the
+            # rest (retention among it) is cancelled, possibly in the middle of a deletion.
             await asyncio.wait_for(fleet.stop(), 30)
             await asyncio.wait_for(index.wait_idle(), 30)
-            index_task.cancel()
+            for task in background:
+                task.cancel()
             await fleet_task

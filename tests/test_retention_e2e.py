@@ -11,34 +11,25 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from cryptography.fernet import Fernet
 
-from vmsd.cameras.live import LiveCameras
-from vmsd.cameras.registry import CameraRegistry
-from vmsd.cameras.service import CameraService
-from vmsd.cameras.state import CameraStates
-from vmsd.config import CameraConfig, Config, ConfigHolder
+from vmsd.config import CameraConfig
 from vmsd.deletion import SegmentDeleter
 from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
 from vmsd.recorder.camera import RecorderState
-from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.recovery import recover
 from vmsd.retention.planner import watermarks
-from vmsd.retention.service import RetentionService
-from vmsd.secrets import CredentialCipher
-from vmsd.store.cameras import CameraStore
 from vmsd.store.recordings import RecordingStore
 
-from .conftest import ffmpeg_binary, reader_input
+from .conftest import ffmpeg_binary
+from .recording_harness import Recording, recording
 
 DISK_MB = 40
 LOW_PERCENT = 30.0
@@ -80,97 +71,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         if subprocess.run(["umount", str(mountpoint)], check=False).returncode != 0:
             # Still busy (a failed test left a recorder behind): detach it anyway.
             subprocess.run(["umount", "-l", str(mountpoint)], check=True)
-
-
-# --- the fleet with retention beside it --------------------------------------------------------
-
-
-@dataclass
-class System:
-    fleet: RecorderFleet
-    index: SegmentIndex
-    store: RecordingStore
-    deleter: SegmentDeleter
-    metrics: Metrics
-    root: Path
-    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
-
-    def files(self) -> set[str]:
-        return {str(p) for p in self.root.glob("*/*/*.mp4")}
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [d for _, n, d in self.events if n == name]
-
-
-@asynccontextmanager
-async def recording_with_retention(
-    pool: asyncpg.Pool,
-    state_dir: Path,
-    root: Path,
-    cameras: list[CameraConfig],
-    *,
-    segment_seconds: int,
-    retention: dict[str, Any],
-) -> AsyncIterator[System]:
-    """tests/recording_harness.py's `recording()`, plus what the daemon adds around it: the
-    deleter finishing interrupted deletions before anything starts, and the retention job in
-    the same TaskGroup, kicked by a recorder that finds its disk full."""
-    config = Config.model_validate(
-        {
-            "state_dir": str(state_dir),
-            "storage": {"paths": [str(root)]},
-            "recording": {"segment_seconds": segment_seconds, "stall_seconds": 6.0},
-            "retention": retention,
-        }
-    )
-    state_dir.mkdir(exist_ok=True)
-    events: list[tuple[float, str, dict[str, Any]]] = []
-
-    async def record(type_: str, **data: Any) -> None:
-        events.append((time.monotonic(), type_, data))
-
-    holder = ConfigHolder(config, Path("unused.yml"))
-    metrics = Metrics()
-    cipher = CredentialCipher(Fernet.generate_key())
-    camera_store = CameraStore(pool)
-    registry = CameraRegistry(pool, camera_store, cipher)
-    await CameraService(camera_store, cipher, registry, record).sync_config(cameras)
-    live = LiveCameras(CameraStates(), metrics, record)
-    await live.sync(registry.cameras)
-    store = RecordingStore(pool)
-    index = SegmentIndex(store, config.state_dir, metrics)
-    fleet = RecorderFleet(
-        holder,
-        registry,
-        live,
-        index,
-        metrics,
-        record,
-        ffmpeg=ffmpeg_binary(),
-        input_for=reader_input,
-        via_mediamtx=False,
-    )
-    await index.start()
-    deleter = SegmentDeleter(store)
-    await deleter.finish_interrupted()
-    service = RetentionService(holder, store, deleter, registry, metrics, record)
-    fleet.on_no_space(service.kick)
-    fleet.on_disk_space(service.disk_space)
-    system = System(fleet, index, store, deleter, metrics, root, events)
-    async with asyncio.TaskGroup() as tg:
-        index_task = tg.create_task(index.run())
-        fleet_task = tg.create_task(fleet.run())
-        retention_task = tg.create_task(service.run())
-        try:
-            yield system
-        finally:
-            # The daemon's order: recorders finalise, the index takes everything, then the
-            # rest (retention among it) is cancelled, possibly in the middle of a deletion.
-            await asyncio.wait_for(fleet.stop(), 30)
-            await asyncio.wait_for(index.wait_idle(), 30)
-            retention_task.cancel()
-            index_task.cancel()
-            await fleet_task
 
 
 # --- sampling while it runs ------------------------------------------------------------------
@@ -220,7 +120,7 @@ def _newest_files(root: Path, cameras: list[str]) -> dict[str, Path]:
 
 
 async def sample(
-    system: System,
+    system: Recording,
     pool: asyncpg.Pool,
     cameras: list[str],
     samples: Samples,
@@ -312,12 +212,13 @@ async def overload(
     low, target = watermarks(total, low_percent, None, target_percent)
     samples = Samples()
     recording_since: dict[str, float] = {}
-    async with recording_with_retention(
+    async with recording(
         pool,
-        tmp_path / "state",
-        disk,
+        tmp_path,
         configs,
+        root=disk,
         segment_seconds=segment_seconds,
+        stall_seconds=6.0,
         retention={
             "min_free_percent": low_percent,
             "target_free_percent": target_percent,
@@ -355,7 +256,7 @@ async def overload(
         events=[n for _, n, _ in system.events],
         marked_at_stop=marked_at_stop,
         rows=await system.store.paths(),
-        files=system.files(),
+        files=system.all_files(),
         cameras=cameras,
     )
 
@@ -468,12 +369,13 @@ async def test_crash_during_retention_is_finished_at_startup(
     file without a row, and recovery must find nothing to report (no marked file re-indexed)."""
     root = tmp_path / "recordings"
     cameras = ["cam-a", "cam-b"]
-    async with recording_with_retention(
+    async with recording(
         db_pool,
-        tmp_path / "state",
-        root,
+        tmp_path,
         [CameraConfig(name=n, source="test://?size=320x240&fps=10") for n in cameras],
+        root=root,
         segment_seconds=2,
+        stall_seconds=6.0,
         # No rule that would delete anything here: the crash is staged by hand.
         retention={"min_free_percent": None, "target_free_percent": None},
     ) as system:
@@ -483,7 +385,7 @@ async def test_crash_during_retention_is_finished_at_startup(
             await asyncio.sleep(0.1)
     store = RecordingStore(db_pool)
     rows = await db_pool.fetch("SELECT id, camera, path FROM recordings ORDER BY start_time, id")
-    assert {r["path"] for r in rows} == system.files()
+    assert {r["path"] for r in rows} == system.all_files()
     # The pass chose the oldest three of each camera, marked them, and got as far as unlinking
     # the first two of cam-a's before the kill.
     chosen = [r for c in cameras for r in [r for r in rows if r["camera"] == c][:3]]
@@ -511,7 +413,7 @@ async def test_crash_during_retention_is_finished_at_startup(
     assert events == []
     assert await store.marked_deleting() == []
     left = await store.paths()
-    assert left == system.files()
+    assert left == system.all_files()
     assert left == {r["path"] for r in rows} - {r["path"] for r in chosen}
     # The survivors are untouched, in order, and still playable-sized files.
     for camera in cameras:

@@ -31,20 +31,6 @@ class Span:
     end_reason: str  # what closed the span's last segment: why the next gap exists
 
 
-def build_timeline(rows: list[RecordingRow]) -> list[Span]:
-    """Pure: segments in start order -> spans."""
-    spans: list[Span] = []
-    for row in rows:
-        last = spans[-1] if spans else None
-        if last is not None and (row.start - last.end).total_seconds() <= SPAN_MERGE_GAP_S:
-            spans[-1] = Span(
-                last.start, max(last.end, row.end), last.segments + 1, row.end_reason.value
-            )
-        else:
-            spans.append(Span(row.start, row.end, 1, row.end_reason.value))
-    return spans
-
-
 def encode_cursor(row: RecordingRow) -> str:
     raw = json.dumps([row.start.isoformat(), row.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -120,15 +106,8 @@ class RecordingsService:
                 "range too long",
                 [{"field": "end", "message": f"at most {TIMELINE_MAX_DAYS} days after start"}],
             )
-        rows: list[RecordingRow] = []
-        after: tuple[datetime, int] | None = None
-        while True:
-            page = await self._queries.overlapping([camera], start, end, 5000, after)
-            rows += page
-            if len(page) < 5000:
-                return build_timeline(rows)
-            after = (page[-1].start, page[-1].id)
-
+        spans = await self._queries.spans(camera, start, end, SPAN_MERGE_GAP_S)
+        return [Span(*span) for span in spans]
 
 def _servable(path: Path, roots: tuple[Path, ...]) -> Path | None:
     """Blocking: the real path, if it is a regular file inside a storage root (symlinks

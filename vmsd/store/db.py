@@ -81,6 +81,18 @@ async def apply_migrations(conn: Connection) -> list[int]:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
 
 
+# Measured with 5 million index rows (bench/recordings.py): asyncpg's prepared statements drift
+# to PostgreSQL's generic plans, which cannot use (camera, start_time) for "camera = ANY($1)"
+# and underestimate time ranges; and rows stored in time order make the time index look
+# cheaper than it is at the default random_page_cost. Both are per-session settings, so they
+# hold for an external PostgreSQL too.
+SESSION_SETTINGS = {
+    "application_name": "vmsd",
+    "plan_cache_mode": "force_custom_plan",
+    "random_page_cost": "1.1",
+}
+
+
 async def create_pool(dsn: str, *, min_size: int, max_size: int, timeout_s: float) -> asyncpg.Pool:
     try:
         pool = await asyncpg.create_pool(
@@ -89,7 +101,7 @@ async def create_pool(dsn: str, *, min_size: int, max_size: int, timeout_s: floa
             max_size=max_size,
             timeout=timeout_s,
             command_timeout=timeout_s,
-            server_settings={"application_name": "vmsd"},
+            server_settings=SESSION_SETTINGS,
         )
     except (OSError, asyncpg.PostgresError) as err:
         raise StoreError(f"cannot connect to the database: {err}") from err

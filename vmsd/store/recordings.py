@@ -257,3 +257,33 @@ class RecordingQueries:
             end,
         )
         return [r["id"] for r in rows]
+
+    async def spans(
+        self, camera: str, start: datetime, end: datetime, merge_gap_s: float
+    ) -> list[tuple[datetime, datetime, int, str]]:
+        """(start, end, segments, end_reason of the last segment) of each recorded span: runs of
+        segments less than `merge_gap_s` apart, merged in the database (a day of 10 s segments
+        is 8,640 rows; one span is one row)."""
+        rows = await self._pool.fetch(
+            f"""WITH segments AS (
+                    SELECT id, start_time, end_time, end_reason,
+                           CASE WHEN start_time - lag(end_time) OVER w
+                                     <= make_interval(secs => $4) THEN 0 ELSE 1 END AS opens
+                    FROM recordings
+                    WHERE camera = $1 AND deleting_since IS NULL
+                      AND start_time < $3 AND end_time > $2
+                      AND start_time >= $2 - make_interval(secs => {MAX_SEGMENT_S})
+                    WINDOW w AS (ORDER BY start_time, id)
+                ), numbered AS (
+                    SELECT *, sum(opens) OVER (ORDER BY start_time, id) AS span FROM segments
+                )
+                SELECT min(start_time) AS start_time, max(end_time) AS end_time,
+                       count(*) AS segments,
+                       (array_agg(end_reason ORDER BY start_time DESC, id DESC))[1] AS end_reason
+                FROM numbered GROUP BY span ORDER BY span""",  # noqa: S608 - constants only
+            camera,
+            start,
+            end,
+            merge_gap_s,
+        )
+        return [(r["start_time"], r["end_time"], r["segments"], r["end_reason"]) for r in rows]
