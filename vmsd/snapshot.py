@@ -59,9 +59,6 @@ class Snapshots:
             self._cache[camera.name] = Snapshot(jpeg, time.monotonic())
             return jpeg
 
-    def forget(self, camera: str) -> None:
-        self._cache.pop(camera, None)
-
     async def _run(self, camera: Camera) -> bytes:
         proc = await asyncio.create_subprocess_exec(
             *build_snapshot_argv(self._ffmpeg, self._input_for(camera)),

@@ -75,10 +75,6 @@ class RecordingStore:
         )
         return {r["path"] for r in rows}
 
-    async def cameras_with_recordings(self) -> list[str]:
-        rows = await self._pool.fetch("SELECT DISTINCT camera FROM recordings")
-        return [r["camera"] for r in rows]
-
     async def mark_deleting(self, ids: Sequence[int]) -> list[tuple[int, str, str, int]]:
         """Step 1 of a deletion: (id, camera, path, bytes) of the rows now marked. A row already
         gone or marked by someone else is not returned."""
