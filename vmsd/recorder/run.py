@@ -32,10 +32,11 @@ STDERR_TAIL_LINES = 40
 QUIT_GRACE_S = 10.0  # 'q' finalises the open segment; a healthy FFmpeg needs well under 1 s
 TERM_GRACE_S = 3.0
 WATCHDOG_MIN_WAIT_S = 0.1
+MIN_PROGRESS_RATE = 0.25  # media seconds per wall second below which a stream is stalling
 PROGRESS_READ_BYTES = 65536
-# FFmpeg lists the open segment on its way out and exits within milliseconds: a listed segment
-# followed by neither another line nor the exit within this window was an ordinary close.
-FINAL_WINDOW_S = 0.3
+# How long a listed segment may wait for either the next file's opening or FFmpeg's exit (see
+# FfmpegRun._is_last); a loaded machine can take a while to exit.
+FINAL_WINDOW_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class FfmpegRun:
         self._first_progress_at: float | None = None
         self._stop = asyncio.Event()
         self._exited = asyncio.Event()
+        self._output_changed = asyncio.Event()  # a file opened, or FFmpeg exited
         self._anchor_estimate: datetime | None = None
         self._first_opened_at: datetime | None = None  # a fallback anchor, late by the probe
 
@@ -132,6 +134,7 @@ class FfmpegRun:
                 supervisor = tg.create_task(self._supervise())
                 await self._proc.wait()
                 self._exited.set()
+                self._output_changed.set()
                 supervisor.cancel()
         finally:
             transport.close()
@@ -160,29 +163,30 @@ class FfmpegRun:
         return outcome
 
     async def _read_segments(self) -> None:
-        """A listed segment is held until the next line, FFmpeg's exit, or FINAL_WINDOW_S of
-        quiet: only then is it known whether it was the run's last (listed on the way out)."""
         assert self._proc is not None and self._proc.stdout is not None
-        stdout = self._proc.stdout
-        held: ClosedSegment | None = None
-        while True:
-            try:
-                raw = await asyncio.wait_for(stdout.readline(), FINAL_WINDOW_S if held else None)
-            except TimeoutError:
-                if held is not None and not self._exited.is_set():
-                    await self._on_segment(held)
-                    held = None
-                continue
-            if not raw:
-                break
+        async for raw in self._proc.stdout:
             segment = self._closed_segment(raw.decode(errors="replace"))
-            if segment is None:
-                continue
-            if held is not None:
-                await self._on_segment(held)
-            held = segment
-        if held is not None:
-            await self._on_segment(replace(held, final=True))
+            if segment is not None:
+                final = await self._is_last(segment.path)
+                await self._on_segment(replace(segment, final=final))
+
+    async def _is_last(self, path: Path) -> bool:
+        """Was this listed segment the run's last? The segment muxer lists a segment just
+        before it opens the next file; on its way out it lists the open one and exits. So: the
+        next "Opening" line means no, FFmpeg's exit means yes. Usually a few milliseconds."""
+        position = self._open_order.index(path) if path in self._open_order else -1
+        deadline = time.monotonic() + FINAL_WINDOW_S
+        while True:
+            if len(self._open_order) > position + 1:
+                return False
+            if self._exited.is_set():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False  # still running, nothing new opened: an ordinary close
+            self._output_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._output_changed.wait(), remaining)
 
     def _closed_segment(self, text: str) -> ClosedSegment | None:
         line = parse_segment_line(text)
@@ -226,9 +230,16 @@ class FfmpegRun:
             estimate = datetime.now(UTC) - timedelta(microseconds=progress.out_time_us)
             if self._anchor_estimate is None or estimate < self._anchor_estimate:
                 self._anchor_estimate = estimate
-        if progress.out_time_us > self._last_out_time_us:
+        now = time.monotonic()
+        advanced_s = (progress.out_time_us - self._last_out_time_us) / 1e6
+        # A live stream advances about as fast as the clock. A frozen source may still nudge
+        # out_time by a frame when FFmpeg's socket times out (measured): that is no progress.
+        if advanced_s > 0 and (
+            self._last_out_time_us < 0
+            or advanced_s >= MIN_PROGRESS_RATE * (now - self._last_progress_at)
+        ):
             self._last_out_time_us = progress.out_time_us
-            self._last_progress_at = time.monotonic()
+            self._last_progress_at = now
             if self._first_progress_at is None:
                 self._first_progress_at = self._last_progress_at
         await self._on_progress(progress)
@@ -245,6 +256,7 @@ class FfmpegRun:
                     self._first_opened_at = datetime.now(UTC)
                 self._opened[path.name] = path
                 self._open_order.append(path)
+                self._output_changed.set()
                 continue
             if line:
                 self._stderr.append(line)
