@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vmsd.cameras.registry import CameraRegistry
@@ -120,12 +120,11 @@ class RetentionService:
             totals = await self._store.camera_totals()
             usage = await asyncio.to_thread(usage_of, config)
             self._publish(config, totals, usage)
+            rules = camera_rules(config, self._registry, [t.camera for t in totals])
+            now = datetime.now(UTC)
+            due = [t for t in totals if _may_be_due(t, rules[t.camera], usage, now)]
             plan = plan_retention(
-                await self._candidates(config, totals),
-                camera_rules(config, self._registry, [t.camera for t in totals]),
-                usage,
-                datetime.now(UTC),
-                self._pinned(),
+                await self._candidates(config, due), rules, usage, now, self._pinned()
             )
             if not plan.deletions:
                 break
@@ -181,6 +180,20 @@ class RetentionService:
             per_rule["bytes"] += deleted.bytes
         log.info("retention_pass", segments=len(done), deleted=summary)
         await self._record_event("retention_pass", segments=len(done), deleted=summary)
+
+
+def _may_be_due(
+    total: CameraTotals, rule: CameraRules, usage: Mapping[str, RootUsage], now: datetime
+) -> bool:
+    """Whether a camera's oldest segments are worth fetching: an idle pass (the usual one)
+    then costs one aggregate query, not a batch of rows per camera."""
+    if any(u.free_bytes < u.low_free_bytes for u in usage.values()):
+        return True
+    if rule.max_bytes is not None and total.bytes > rule.max_bytes:
+        return True
+    return rule.max_age_s is not None and total.oldest_start < now - timedelta(
+        seconds=rule.max_age_s
+    )
 
 
 def usage_of(config: Config) -> dict[str, RootUsage]:
