@@ -59,13 +59,7 @@ def effective_mode(config: Config) -> MediaMtxMode:
 
 def hooks_base_url(host: str, port: int) -> str:
     """Where MediaMTX (on this box) reaches the hook listener."""
-    if host in ("", "0.0.0.0"):  # noqa: S104 - mapping a wildcard bind to loopback
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}/hooks/mediamtx"
+    return f"http://{connect_host(host)}:{port}/hooks/mediamtx"
 
 
 def vmsd_command() -> list[str]:

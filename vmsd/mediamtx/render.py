@@ -162,9 +162,11 @@ def listen_host(address: object, key: str) -> str:
 
 
 def connect_host(host: str) -> str:
-    """Where a local client reaches a listener bound to `host`."""
+    """Where a local client reaches a listener bound to `host`, as the host part of a URL."""
     if host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind is reached on loopback
         return "127.0.0.1"
-    if host == "[::]":
+    if host in ("::", "[::]"):
         return "[::1]"
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]"  # an IPv6 literal
     return host
