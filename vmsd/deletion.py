@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vmsd.durable import fsync_directory
 from vmsd.log import get_logger
 from vmsd.store.recordings import RecordingStore
 
@@ -99,8 +100,4 @@ def _remove_if_empty_past_day(directory: Path) -> None:
         directory.rmdir()
     except OSError:
         return  # not empty (or already gone): nothing to do
-    fd = os.open(directory.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_directory(directory.parent)

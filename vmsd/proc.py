@@ -63,3 +63,22 @@ async def stop_process(
         # cancellation goes on.
         await proc.wait()
         raise
+
+
+async def read_pipe(
+    read_fd: int, limit: int = 64 * 1024
+) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
+    """A StreamReader over the read end of a pipe of our own (os.pipe). The transport owns the
+    fd and closes it; on failure the fd is closed here."""
+    loop = asyncio.get_running_loop()
+    stream = asyncio.StreamReader(limit=limit, loop=loop)
+    # Wraps the pipe's fd, no blocking I/O.
+    pipe = open(read_fd, "rb", buffering=0)  # noqa: ASYNC230, SIM115
+    try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream, loop=loop), pipe
+        )
+    except BaseException:
+        pipe.close()
+        raise
+    return stream, transport

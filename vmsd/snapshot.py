@@ -5,7 +5,6 @@ served from a short cache, so a dashboard polling every camera costs one FFmpeg 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 
 from vmsd.cameras.model import Camera
 from vmsd.errors import ConflictError, UnavailableError, VmsdError
-from vmsd.proc import parent_death_signal
+from vmsd.proc import parent_death_signal, stop_process
 from vmsd.recorder.ffmpeg import RecorderInput, build_snapshot_argv
 from vmsd.redact import redact_text
 
@@ -76,9 +75,7 @@ class Snapshots:
             ) from exc
         finally:
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+                await stop_process(proc, first_signal=signal.SIGKILL, grace_s=1.0)
         if proc.returncode != 0 or not out.startswith(b"\xff\xd8") or len(out) > MAX_JPEG_BYTES:
             tail = redact_text(err.decode(errors="replace")).strip().splitlines()[-3:]
             raise UnavailableError(f"no picture from camera {camera.name!r}", tail)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vmsd.backoff import Backoff
 from vmsd.log import get_logger
-from vmsd.proc import parent_death_signal, signal_group, stop_process
+from vmsd.proc import parent_death_signal, read_pipe, signal_group, stop_process
 from vmsd.redact import redact_text  # what vmsd.log re-exports (implicitly: mypy --strict)
 
 log = get_logger("vmsd.mediamtx")
@@ -175,7 +175,7 @@ class MediaMtxProcess:
         # hook that inherited MediaMTX's stdout would keep it from ever returning.
         read_fd, write_fd = os.pipe()
         try:
-            stream, transport = await _read_pipe(read_fd)
+            stream, transport = await read_pipe(read_fd, LINE_LIMIT_BYTES)
             try:
                 proc = await asyncio.create_subprocess_exec(
                     self._binary,
@@ -228,21 +228,6 @@ class MediaMtxProcess:
             await asyncio.wait({sleeper, kicked})
         if not sleeper.cancelled():
             sleeper.result()  # an injected sleep that failed: a bug, let it out
-
-
-async def _read_pipe(read_fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
-    loop = asyncio.get_running_loop()
-    stream = asyncio.StreamReader(limit=LINE_LIMIT_BYTES, loop=loop)
-    # Wraps the pipe's fd, no blocking I/O; the transport owns and closes it.
-    pipe = open(read_fd, "rb", buffering=0)  # noqa: ASYNC230, SIM115
-    try:
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(stream, loop=loop), pipe
-        )
-    except BaseException:
-        pipe.close()
-        raise
-    return stream, transport
 
 
 async def _drain(reader: asyncio.Task[None], transport: asyncio.ReadTransport) -> None:

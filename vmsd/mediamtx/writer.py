@@ -9,6 +9,8 @@ import os
 import stat
 from pathlib import Path
 
+from vmsd.durable import fsync_directory
+
 FILE_MODE = 0o600
 
 
@@ -32,11 +34,7 @@ def write_if_changed(path: Path, content: str) -> bool:
     except BaseException:
         tmp.unlink(missing_ok=True)  # it holds credentials: never leave it behind
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_directory(path.parent)
     return True
 
 

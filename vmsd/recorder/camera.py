@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from vmsd.backoff import Backoff
+from vmsd.durable import fsync_directory
 from vmsd.index import SegmentIndex
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
@@ -442,9 +443,5 @@ def _fsync_and_size(path: Path) -> tuple[int, int, int]:
         disk = os.fstatvfs(fd)
     finally:
         os.close(fd)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_directory(path.parent)
     return size, disk.f_blocks * disk.f_frsize, disk.f_bavail * disk.f_frsize

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vmsd.proc import parent_death_signal, signal_group, stop_process
+from vmsd.proc import parent_death_signal, read_pipe, signal_group, stop_process
 from vmsd.recorder.ffmpeg import (
     Progress,
     ProgressParser,
@@ -125,7 +125,7 @@ class FfmpegRun:
         finally:
             os.close(write_fd)
         self._on_started(self._proc.pid)
-        progress_reader, transport = await _read_pipe(read_fd)
+        progress_reader, transport = await read_pipe(read_fd)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._read_segments())
@@ -302,12 +302,3 @@ class FfmpegRun:
             await asyncio.wait_for(self._proc.wait(), TERM_GRACE_S)
             return
         signal_group(self._proc.pid, signal.SIGKILL)
-
-
-async def _read_pipe(read_fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    protocol = asyncio.StreamReaderProtocol(reader)
-    pipe = os.fdopen(read_fd, "rb", buffering=0)
-    transport, _ = await loop.connect_read_pipe(lambda: protocol, pipe)
-    return reader, transport
