@@ -38,7 +38,8 @@ class LiveCameras:
         return self._states.get(name)
 
     async def sync(self, cameras: Mapping[str, Camera]) -> None:
-        await self._apply(self._states.sync(cameras))
+        # New cameras start unknown without a transition: their gauges are set here too.
+        await self._apply(self._states.sync(cameras), refresh=True)
 
     async def report(self, name: str, available: bool, reason: str) -> None:
         await self._apply(self._states.report(name, available, reason))
@@ -48,7 +49,11 @@ class LiveCameras:
         self._metrics.mediamtx_path_readers.labels(camera=name).set(readers)
         self._metrics.mediamtx_path_inbound_bytes.labels(camera=name).set(inbound_bytes)
 
-    async def _apply(self, transitions: list[Transition]) -> None:
+    async def _apply(self, transitions: list[Transition], refresh: bool = False) -> None:
+        """Events and metrics for the transitions. The poll reports every camera every few
+        seconds; a report that changes nothing touches no gauge."""
+        if not transitions and not refresh:
+            return
         for t in transitions:
             if t.reason == "removed":
                 self._forget_labels(t.camera)
@@ -66,16 +71,16 @@ class LiveCameras:
             await self._record_event(
                 _EVENT_TYPES[t.new], camera=t.camera, previous=t.old.value, reason=t.reason
             )
+        states = self._states.all()
         counts = dict.fromkeys(CameraState, 0)
-        for live in self._states.all().values():
+        for name, live in states.items():
             counts[live.state] += 1
-        for state, count in counts.items():
-            self._metrics.cameras.labels(state=state.value).set(count)
-        # camera_up exists for every known camera from the start, not only after a transition.
-        for name, live in self._states.all().items():
+            # camera_up exists for every known camera from the start, not only after a change.
             self._metrics.camera_up.labels(camera=name).set(
                 1 if live.state is CameraState.ONLINE else 0
             )
+        for state, count in counts.items():
+            self._metrics.cameras.labels(state=state.value).set(count)
 
     def _forget_labels(self, camera: str) -> None:
         for gauge in (

@@ -162,7 +162,7 @@ class RecorderFleet:
                     index=self._index,
                     metrics=self._metrics,
                     record_event=self._record_event,
-                    report_availability=self._report,
+                    report_availability=self._live.report,
                     no_space=lambda: self._no_space(),
                     disk_space=lambda total, free: self._disk_space(total, free),
                     pid_dir=self._pid_dir,
@@ -177,9 +177,6 @@ class RecorderFleet:
                     del self._recorders[name]
         finally:
             self._slots.discard(name)
-
-    async def _report(self, camera: str, available: bool, reason: str) -> None:
-        await self._live.report(camera, available, reason)
 
     def _on_transition(self, transition: Transition) -> None:
         if not self._via_mediamtx:
