@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -26,8 +25,8 @@ from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, ServerConfig
-from vmsd.daemon import record_event
 from vmsd.deletion import SegmentDeleter
+from vmsd.events.bus import EventBus
 from vmsd.exports import ExportService
 from vmsd.health import Health, Phase
 from vmsd.index import SegmentIndex
@@ -111,8 +110,8 @@ class CameraStack:
 async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
     cipher = CredentialCipher(Fernet.generate_key())
     metrics = Metrics()
-    events = EventStore(db_pool)
-    record = functools.partial(record_event, events)
+    events = EventBus(EventStore(db_pool))
+    record = events.record
     store = CameraStore(db_pool)
     registry = CameraRegistry(db_pool, store, cipher)
     await registry.refresh()

@@ -43,7 +43,17 @@ def test_example_values_are_the_defaults(repo_root: Path) -> None:
     path = repo_root / "config" / "vmsd.example.yml"
     config = load_config(path, environ={})
     defaults = Config()
-    for section in ("server", "database", "recording", "retention", "ffmpeg", "log"):
+    for section in (
+        "server",
+        "database",
+        "recording",
+        "retention",
+        "ffmpeg",
+        "log",
+        "events",
+        "notifications",
+        "system",
+    ):
         assert getattr(config, section) == getattr(defaults, section), section
     assert config.state_dir == defaults.state_dir
     # Paths are resolved against the file's directory; compare what the file says.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from vmsd.auth import Role, hash_token
 from vmsd.errors import ConflictError, NotFoundError
 from vmsd.store.db import apply_migrations, load_migrations
-from vmsd.store.events import EventStore
+from vmsd.store.events import EventStore, NewEvent
 from vmsd.store.tokens import TokenStore
 from vmsd.tokens import TokenRegistry, TokenService
 
@@ -80,6 +81,9 @@ async def test_registry_follows_changes_made_elsewhere(db_pool: asyncpg.Pool) ->
 
 
 async def test_events_recorded(db_pool: asyncpg.Pool) -> None:
-    event_id = await EventStore(db_pool).record("daemon_started", version="1.0")
-    row = await db_pool.fetchrow("SELECT type, data FROM events WHERE id = $1", event_id)
-    assert row is not None and row["type"] == "daemon_started"
+    now = datetime.now(UTC)
+    batch = [NewEvent(now, f"type_{i}", None, {"i": i}) for i in range(50)]
+    ids = await EventStore(db_pool).insert(batch)
+    rows = await db_pool.fetch("SELECT id, type FROM events WHERE id = ANY($1) ORDER BY id", ids)
+    assert [r["type"] for r in rows] == [f"type_{i}" for i in range(50)]
+    assert ids == sorted(ids) and len(set(ids)) == 50

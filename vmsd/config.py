@@ -28,6 +28,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from vmsd.cameras.source import PUBLISHER, is_synthetic, split_credentials, validate_source
 from vmsd.errors import ConfigError
+from vmsd.events.types import EVENT_TYPES
 from vmsd.redact import redact_text
 from vmsd.units import parse_duration_s, parse_size_bytes
 
@@ -241,10 +242,77 @@ class CameraConfig(_Model):
             raise ValueError(f'username "{user}" is reserved for vmsd itself')
         if self.source == PUBLISHER and not (self.username and self.password):
             raise ValueError(
-                "a publisher camera needs username and password: the credentials it "
-                "publishes with"
+                "a publisher camera needs username and password: the credentials it publishes with"
             )
         return self
+
+
+class EventsConfig(_Model):
+    retention_days: float = Field(default=90.0, ge=1, le=3650)
+    # Comment lines sent on an idle event stream, so proxies and clients see it is alive.
+    stream_heartbeat_seconds: float = Field(default=15.0, ge=1, le=300)
+
+
+MIN_WEBHOOK_SECRET_CHARS = 16
+
+
+class WebhookConfig(_Model):
+    # Secret: webhook URLs often carry the receiver's token (Slack, Teams, ntfy).
+    url: SecretStr
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    events: tuple[str, ...] = ()  # empty: every event
+    secret: SecretStr  # HMAC-SHA256 key the receiver checks the signature with
+
+    @field_validator("secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_WEBHOOK_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_WEBHOOK_SECRET_CHARS} characters")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [e for e in value if e not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {sorted(EVENT_TYPES)}")
+        return value
+
+    @property
+    def label(self) -> str:
+        """The webhook's name in metrics and logs: its own, else the URL's host (never the
+        URL, which may hold a token)."""
+        return self.name or urlsplit(self.url.get_secret_value()).hostname or "webhook"
+
+
+class NotificationsConfig(_Model):
+    webhooks: tuple[WebhookConfig, ...] = ()
+    # Per webhook: events waiting while its receiver is down; beyond it the oldest are dropped.
+    queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    retry_initial_seconds: float = Field(default=1.0, gt=0, le=60)
+    retry_max_seconds: float = Field(default=300.0, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _labels_unique(self) -> NotificationsConfig:
+        labels = [w.label for w in self.webhooks]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"webhooks {repeated} share a name: give each a distinct `name`")
+        return self
+
+
+class SystemConfig(_Model):
+    sample_interval_seconds: float = Field(default=5.0, ge=1, le=300)
+    gpu: bool = True  # query NVIDIA GPUs through NVML when a driver is present
 
 
 class SecretsConfig(_Model):
@@ -283,6 +351,9 @@ class Config(_Model):
     retention: RetentionConfig = RetentionConfig()
     exports: ExportsConfig = ExportsConfig()
     secrets: SecretsConfig = SecretsConfig()
+    events: EventsConfig = EventsConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    system: SystemConfig = SystemConfig()
     cameras: tuple[CameraConfig, ...] = ()
     log: LogConfig = LogConfig()
 

@@ -18,7 +18,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -36,6 +35,7 @@ from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
 from vmsd.database import Database
 from vmsd.deletion import SegmentDeleter
 from vmsd.errors import ConfigError, VmsdError
+from vmsd.events.bus import EventBus
 from vmsd.exports import ExportService
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health, Phase
@@ -71,7 +71,6 @@ log = get_logger("vmsd.daemon")
 
 HTTP_STOP_S = 5.0
 STAGE_TIMEOUT_S = 20.0
-EVENT_WRITE_TIMEOUT_S = 2.0
 # Settings read only at start; a reload that changes them is applied at the next restart.
 RESTART_ONLY_KEYS = (
     "server.host",
@@ -151,8 +150,10 @@ class Daemon:
             database = Database(config, self._health)
             stack.push_async_callback(self._stage, "database", database.stop)
             await database.start()
-            events = EventStore(database.pool)
-            record = functools.partial(record_event, events)
+            events = EventBus(EventStore(database.pool))
+            # Before the database stops: every event recorded so far reaches the table.
+            stack.push_async_callback(self._stage, "events", events.drain)
+            record = events.record
             token_store = TokenStore(database.pool)
             registry = TokenRegistry(database.pool, token_store)
             await registry.refresh()
@@ -233,7 +234,7 @@ class Daemon:
 
             self._health.set_phase(Phase.READY)
             self._metrics.start_time.set(time.time())
-            await record_event(events, "daemon_started", version=__version__)
+            await events.record("daemon_started", version=__version__)
             self._notifier.ready(f"serving on {config.server.host}:{config.server.port}")
             log.info(
                 "daemon_ready",
@@ -267,7 +268,7 @@ class Daemon:
                 pass
 
             log.info("daemon_stopping")
-            await record_event(events, "daemon_stopped")
+            await events.record("daemon_stopped")
         log.info("daemon_stopped")
 
     async def _start_cameras(
@@ -352,13 +353,13 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, on_stop_signal, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
 
-    async def _handle_reloads(self, events: EventStore) -> None:
+    async def _handle_reloads(self, events: EventBus) -> None:
         while True:
             await self._reload.wait()
             self._reload.clear()
             await self.reload(events)
 
-    async def reload(self, events: EventStore) -> None:
+    async def reload(self, events: EventBus) -> None:
         """SIGHUP: an invalid file is rejected and the old config stays in force."""
         self._notifier.reloading()
         try:
@@ -379,7 +380,7 @@ class Daemon:
         if self._reloadable is not None:
             await self._reloadable.apply(new)
         log.info("config_reloaded", path=str(self._holder.path))
-        await record_event(events, "config_reloaded", restart_needed=restart_needed)
+        await events.record("config_reloaded", restart_needed=restart_needed)
         self._notifier.ready("configuration reloaded")
 
     async def _watchdog(self) -> None:
@@ -389,14 +390,6 @@ class Daemon:
         while True:
             self._notifier.watchdog()
             await asyncio.sleep(interval)
-
-
-async def record_event(events: EventStore, type_: str, **data: Any) -> None:
-    """Events are for the operator's history; failing to write one must not stop the daemon."""
-    try:
-        await asyncio.wait_for(events.record(type_, **data), EVENT_WRITE_TIMEOUT_S)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-        log.warning("event_record_failed", type=type_, error=str(err))
 
 
 async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunner:

@@ -1,0 +1,28 @@
+"""Every event type vmsd records. Webhook filters are checked against this list (a typo must
+be a config error, not a webhook that never fires); a test keeps it equal to the code."""
+
+from __future__ import annotations
+
+EVENT_TYPES: dict[str, str] = {
+    "daemon_started": "the daemon is ready",
+    "daemon_stopped": "the daemon stopped in order",
+    "config_reloaded": "SIGHUP applied a new configuration",
+    "camera_created": "a camera was added through the API",
+    "camera_updated": "a camera was changed through the API",
+    "camera_deleted": "a camera was removed through the API",
+    "cameras_synced": "the configuration file's cameras were written to the registry",
+    "camera_online": "the camera's source became available",
+    "camera_offline": "the camera's source was lost",
+    "camera_disabled": "the camera was disabled",
+    "camera_enabled": "the camera was enabled again (state unknown until its source answers)",
+    "recorder_started": "a recorder started recording",
+    "recording_resumed": "a recorder records again after a failure",
+    "recorder_failed": "a recorder's FFmpeg ended unexpectedly (reason, stderr tail)",
+    "recorder_stalled": "a recorder made no progress for stall_seconds and was restarted",
+    "segment_recovered": "a file not in the index was found at startup and indexed",
+    "segment_quarantined": "an unplayable file was moved to quarantine",
+    "segment_missing": "an indexed file was gone at startup; its row was removed",
+    "retention_pass": "retention deleted segments (counts per camera and rule)",
+    "export_done": "a clip export finished",
+    "export_failed": "a clip export failed",
+}
