@@ -211,18 +211,6 @@ class Metrics:
             ["camera", "rule"],
             registry=self.registry,
         )
-        self.storage_free = Gauge(
-            "vmsd_storage_free_bytes",
-            "Free bytes on the filesystem of a storage path",
-            ["path"],
-            registry=self.registry,
-        )
-        self.storage_used = Gauge(
-            "vmsd_storage_used_bytes",
-            "Used bytes on the filesystem of a storage path",
-            ["path"],
-            registry=self.registry,
-        )
         self.camera_recorded_bytes = Gauge(
             "vmsd_camera_recorded_bytes",
             "Bytes of the camera's indexed recordings",

@@ -119,7 +119,7 @@ class RetentionService:
             config = self._holder.current
             totals = await self._store.camera_totals()
             usage = await asyncio.to_thread(usage_of, config)
-            self._publish(config, totals, usage)
+            self._publish(totals)
             rules = camera_rules(config, self._registry, [t.camera for t in totals])
             now = datetime.now(UTC)
             due = [t for t in totals if _may_be_due(t, rules[t.camera], usage, now)]
@@ -153,12 +153,7 @@ class RetentionService:
             )
         return out
 
-    def _publish(
-        self, config: Config, totals: list[CameraTotals], usage: Mapping[str, RootUsage]
-    ) -> None:
-        for root, use in usage.items():
-            self._metrics.storage_free.labels(path=root).set(use.free_bytes)
-            self._metrics.storage_used.labels(path=root).set(use.total_bytes - use.free_bytes)
+    def _publish(self, totals: list[CameraTotals]) -> None:
         for total in totals:
             self._metrics.camera_recorded_bytes.labels(camera=total.camera).set(total.bytes)
             self._metrics.oldest_recording.labels(camera=total.camera).set(
