@@ -71,6 +71,41 @@ BROKEN = [
         "cameras:\n  - name: a\n",
         ["cameras[0].source: required key is missing"],
     ),
+    (
+        "webhook url not http, token not echoed",
+        "notifications:\n  webhooks:\n"
+        "    - {url: 'ftp://h/x?token=hunter2', secret: 0123456789abcdef}\n",
+        ["notifications.webhooks[0].url: must be an http:// or https:// URL with a host"],
+    ),
+    (
+        "webhook url without host",
+        "notifications:\n  webhooks:\n    - {url: 'https:///hook', secret: 0123456789abcdef}\n",
+        ["notifications.webhooks[0].url: must be an http:// or https:// URL with a host"],
+    ),
+    (
+        "short webhook secret, not echoed",
+        "notifications:\n  webhooks:\n    - {url: 'https://h/x', secret: hunter2}\n",
+        ["notifications.webhooks[0].secret: must be at least 16 characters"],
+    ),
+    (
+        "unknown webhook event type",
+        "notifications:\n  webhooks:\n"
+        "    - {url: 'https://h/x', secret: 0123456789abcdef, events: [camera_offline, cam_off]}\n",
+        ["notifications.webhooks[0].events: unknown event types ['cam_off']"],
+    ),
+    (
+        "webhooks sharing a label",
+        "notifications:\n  webhooks:\n"
+        "    - {url: 'https://h/x', secret: 0123456789abcdef}\n"
+        "    - {url: 'http://h:8080/y', secret: 0123456789abcdef}\n"
+        "    - {url: 'https://h/z', name: other, secret: 0123456789abcdef}\n",
+        ["notifications: webhooks ['h'] share a name: give each a distinct `name`"],
+    ),
+    (
+        "webhook retry bounds reversed",
+        "notifications:\n  retry_initial_seconds: 30\n  retry_max_seconds: 5\n",
+        ["notifications: retry_initial_seconds (30.0) must be <= retry_max_seconds (5.0)"],
+    ),
     ("not a mapping", "- a\n- b\n", ["(root): must be a mapping of sections (got list)"]),
     ("invalid YAML", "server:\n  port: [1\n", [":3:1: "]),
 ]

@@ -302,6 +302,15 @@ class NotificationsConfig(_Model):
     retry_max_seconds: float = Field(default=300.0, ge=1, le=3600)
 
     @model_validator(mode="after")
+    def _retry_bounds_ordered(self) -> NotificationsConfig:
+        if self.retry_initial_seconds > self.retry_max_seconds:
+            raise ValueError(
+                f"retry_initial_seconds ({self.retry_initial_seconds}) must be <= "
+                f"retry_max_seconds ({self.retry_max_seconds})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _labels_unique(self) -> NotificationsConfig:
         labels = [w.label for w in self.webhooks]
         repeated = sorted({label for label in labels if labels.count(label) > 1})
@@ -490,7 +499,7 @@ def format_pydantic_error(error: Mapping[str, Any]) -> str:
     value = error.get("input")
     # Never echo a secret back, even in an error message.
     # A source may carry credentials in a shape redaction cannot recognise (spaces, bad URL).
-    secret = any(str(p) in ("password", "url", "key", "source") for p in loc)
+    secret = any(str(p) in ("password", "url", "key", "source", "secret") for p in loc)
     # Nor a whole mapping or list (a model-level error's input is the entire camera).
     echo = not secret and not isinstance(value, Mapping | list | tuple)
     got = f" (got {_got(value)})" if echo else ""
