@@ -44,6 +44,10 @@ from vmsd.store.events import EventStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
+from vmsd.system.children import child_processes
+from vmsd.system.collector import SystemCollector
+from vmsd.system.gpu import gpu_provider
+from vmsd.system.sampler import SystemSampler
 from vmsd.tokens import TokenRegistry, TokenService
 
 
@@ -104,6 +108,7 @@ class CameraStack:
     holder: ConfigHolder
     deleter: SegmentDeleter
     retention: RetentionService
+    events: EventBus
 
 
 @pytest.fixture
@@ -138,7 +143,7 @@ async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
         holder, RecordingStore(db_pool), deleter, registry, metrics, record
     )
     return CameraStack(
-        store, registry, service, live, metrics, cipher, fleet, holder, deleter, retention
+        store, registry, service, live, metrics, cipher, fleet, holder, deleter, retention, events
     )
 
 
@@ -187,6 +192,15 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     async def check_database() -> None:
         await ping(db_pool)
 
+    sampler = SystemSampler(
+        camera_stack.holder,
+        lambda: child_processes(camera_stack.registry, camera_stack.fleet, None, None),
+        gpu_provider(enabled=True),  # the real NVML lookup: no driver on test machines
+    )
+    await sampler.start()
+    await sampler.sample_now()
+    metrics.registry.register(SystemCollector(sampler.latest))
+
     app = create_app(
         ApiServices(
             holder,
@@ -208,6 +222,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
                 ffmpeg_binary(),
                 record_noop,
             ),
+            sampler,
         )
     )
     server = TestServer(app, host="127.0.0.1")

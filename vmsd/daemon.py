@@ -64,6 +64,10 @@ from vmsd.store.events import EventStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
+from vmsd.system.children import child_processes
+from vmsd.system.collector import SystemCollector
+from vmsd.system.gpu import gpu_provider
+from vmsd.system.sampler import SystemSampler
 from vmsd.systemd import SystemdNotifier
 from vmsd.tokens import TokenRegistry, TokenService
 
@@ -159,9 +163,7 @@ class Daemon:
             await registry.refresh()
 
             self._notifier.status("loading cameras")
-            cameras, camera_service, live = await self._start_cameras(
-                database.pool, config, record
-            )
+            cameras, camera_service, live = await self._start_cameras(database.pool, config, record)
             hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
 
             # vmsd's own readers and MediaMTX API calls: a new credential at every start.
@@ -208,6 +210,13 @@ class Daemon:
                 timeout_s=config.recording.snapshot_timeout_seconds,
             )
             self._reloadable = _Reloadable(camera_service, mediamtx, fleet)
+            sampler = SystemSampler(
+                self._holder,
+                lambda: child_processes(cameras, fleet, mediamtx.pid, database.embedded_pid),
+                gpu_provider(config.system.gpu),
+            )
+            await sampler.start()
+            self._metrics.registry.register(SystemCollector(sampler.latest))
 
             runner = await _start_site(
                 create_app(
@@ -225,6 +234,7 @@ class Daemon:
                         recordings=rec.recordings,
                         retention=retention,
                         exports=rec.exports,
+                        system=sampler,
                     )
                 ),
                 config.server.host,
@@ -254,6 +264,7 @@ class Daemon:
                     tg.create_task(fleet.run())
                     tg.create_task(retention.run())
                     tg.create_task(rec.exports.run())
+                    tg.create_task(sampler.run())
                     tg.create_task(self._handle_reloads(events))
                     tg.create_task(self._watchdog())
                     await self._stop.wait()

@@ -17,6 +17,7 @@ from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recordings import RecordingsService
 from vmsd.retention.service import RetentionService
 from vmsd.snapshot import Snapshots
+from vmsd.system.sampler import SystemSampler
 from vmsd.tokens import TokenRegistry, TokenService
 
 
@@ -35,6 +36,7 @@ class ApiServices:
     recordings: RecordingsService
     retention: RetentionService
     exports: ExportService
+    system: SystemSampler
 
 
 SERVICES = web.AppKey("services", ApiServices)

@@ -12,8 +12,9 @@ from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.auth import Role
 from vmsd.config import OpenEndpoint
-from vmsd.errors import StoreError
+from vmsd.errors import StoreError, UnavailableError
 from vmsd.health import Phase
+from vmsd.system.model import sample_json
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -42,6 +43,14 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     payload = generate_latest(services(request).metrics.registry)
     return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def system(request: web.Request) -> web.Response:
+    """The latest sample; a request never waits for a measurement."""
+    sample = services(request).system.latest()
+    if sample is None:
+        raise UnavailableError("the first system sample is not taken yet")
+    return web.json_response(sample_json(sample, __version__))
 
 
 async def version(request: web.Request) -> web.Response:
@@ -77,4 +86,12 @@ ROUTES = [
         open_as=OpenEndpoint.METRICS,
     ),
     ApiRoute("GET", "/api/v1/version", version, "vmsd and API version", role=Role.VIEWER),
+    ApiRoute(
+        "GET",
+        "/api/v1/system",
+        system,
+        "Host CPU, memory, storage filesystems, network, vmsd's processes and GPUs (latest sample)",
+        role=Role.VIEWER,
+        responses={200: "OK", 503: "no sample yet (the first comes a second after start)"},
+    ),
 ]

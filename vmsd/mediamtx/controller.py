@@ -107,10 +107,16 @@ class MediaMtxController:
         # Set by a registry change, a reload, or a newly learned MediaMTX version.
         self._dirty = registry.subscribe()
         self._ffmpeg: str | None = None
+        self._managed: MediaMtxProcess | None = None
 
     @property
     def version(self) -> Version | None:
         return self._version
+
+    @property
+    def pid(self) -> int | None:
+        """The managed MediaMTX process while it runs (None in the other modes)."""
+        return self._managed.pid if self._managed is not None else None
 
     def reader_input(self, camera: Camera) -> RecorderInput:
         """Where vmsd's own readers (recorders, snapshots) read a camera: through MediaMTX with
@@ -251,7 +257,10 @@ class MediaMtxController:
         def on_restart(_code: int | None) -> None:
             self._metrics.mediamtx_restarts.inc()
 
-        return MediaMtxProcess(mm.binary, mm.config_path, on_up=on_up, on_restart=on_restart)
+        self._managed = MediaMtxProcess(
+            mm.binary, mm.config_path, on_up=on_up, on_restart=on_restart
+        )
+        return self._managed
 
     def _hook_generation(self) -> HookGeneration:
         return hook_generation(self._config, self._version)
