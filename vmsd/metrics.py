@@ -88,6 +88,12 @@ class Metrics:
             ["camera"],
             registry=self.registry,
         )
+        self.camera_state = Gauge(
+            "vmsd_camera_state",
+            "1 for the camera's current live state (unknown, online, offline, disabled), else 0",
+            ["camera", "state"],
+            registry=self.registry,
+        )
         self.camera_transitions = Counter(
             "vmsd_camera_state_transitions_total",
             "Camera state changes, by new state",

@@ -79,6 +79,10 @@ class LiveCameras:
             self._metrics.camera_up.labels(camera=name).set(
                 1 if live.state is CameraState.ONLINE else 0
             )
+            for state in CameraState:
+                self._metrics.camera_state.labels(camera=name, state=state.value).set(
+                    1 if live.state is state else 0
+                )
         for state, count in counts.items():
             self._metrics.cameras.labels(state=state.value).set(count)
 
@@ -90,6 +94,9 @@ class LiveCameras:
         ):
             with contextlib.suppress(KeyError):
                 gauge.remove(camera)
+        for state in CameraState:
+            with contextlib.suppress(KeyError):
+                self._metrics.camera_state.remove(camera, state.value)
 
     async def follow(self, registry: CameraRegistry) -> None:
         """Keep the states in step with the registry (cameras added, disabled, removed)."""
