@@ -217,6 +217,35 @@ class Metrics:
             ["camera", "rule"],
             registry=self.registry,
         )
+        self.retention_passes = Counter(
+            "vmsd_retention_passes_total",
+            "Retention passes, by result (ok, failed)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.retention_last_pass = Gauge(
+            "vmsd_retention_last_pass_timestamp_seconds",
+            "Unix time at which the last successful retention pass finished",
+            registry=self.registry,
+        )
+        self.retention_interval = Gauge(
+            "vmsd_retention_interval_seconds",
+            "Time between retention passes (a disk below its low watermark starts one at once)",
+            registry=self.registry,
+        )
+        self.retention_low_watermark = Gauge(
+            "vmsd_retention_low_watermark_bytes",
+            "Free bytes on a storage path's filesystem below which retention deletes the oldest "
+            "recordings (0: no free-space rule)",
+            ["path"],
+            registry=self.registry,
+        )
+        self.retention_target_free = Gauge(
+            "vmsd_retention_target_free_bytes",
+            "Free bytes retention deletes up to once a storage path is below its low watermark",
+            ["path"],
+            registry=self.registry,
+        )
         self.camera_recorded_bytes = Gauge(
             "vmsd_camera_recorded_bytes",
             "Bytes of the camera's indexed recordings",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,12 +115,22 @@ class RetentionService:
             self._kick.clear()
 
     async def run_once(self) -> list[tuple[Deletion, Deleted]]:
+        try:
+            done = await self._pass()
+        except Exception:
+            self._metrics.retention_passes.labels(result="failed").inc()
+            raise
+        self._metrics.retention_passes.labels(result="ok").inc()
+        self._metrics.retention_last_pass.set(time.time())
+        return done
+
+    async def _pass(self) -> list[tuple[Deletion, Deleted]]:
         done: list[tuple[Deletion, Deleted]] = []
         for _ in range(MAX_BATCHES_PER_PASS):
             config = self._holder.current
             totals = await self._store.camera_totals()
             usage = await asyncio.to_thread(usage_of, config)
-            self._publish(totals)
+            self._publish(config, totals, usage)
             rules = camera_rules(config, self._registry, [t.camera for t in totals])
             now = datetime.now(UTC)
             due = [t for t in totals if _may_be_due(t, rules[t.camera], usage, now)]
@@ -153,7 +164,13 @@ class RetentionService:
             )
         return out
 
-    def _publish(self, totals: list[CameraTotals]) -> None:
+    def _publish(
+        self, config: Config, totals: list[CameraTotals], usage: Mapping[str, RootUsage]
+    ) -> None:
+        self._metrics.retention_interval.set(config.retention.interval_seconds)
+        for root, use in usage.items():
+            self._metrics.retention_low_watermark.labels(path=root).set(use.low_free_bytes)
+            self._metrics.retention_target_free.labels(path=root).set(use.target_free_bytes)
         for total in totals:
             self._metrics.camera_recorded_bytes.labels(camera=total.camera).set(total.bytes)
             self._metrics.oldest_recording.labels(camera=total.camera).set(
