@@ -76,6 +76,44 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.webhook_deliveries = Counter(
+            "vmsd_webhook_deliveries_total",
+            "Events a webhook receiver took (delivered) or refused for good (rejected)",
+            ["webhook", "result"],
+            registry=self.registry,
+        )
+        self.webhook_attempts = Counter(
+            "vmsd_webhook_attempts_total",
+            "Webhook POSTs, by result (ok, http_error, connection_error, timeout, error)",
+            ["webhook", "result"],
+            registry=self.registry,
+        )
+        self.webhook_dropped = Counter(
+            "vmsd_webhook_dropped_total",
+            "Events never delivered to a webhook, by reason (queue_full, shutdown, removed)",
+            ["webhook", "reason"],
+            registry=self.registry,
+        )
+        self.webhook_queue = Gauge(
+            "vmsd_webhook_queue_events",
+            "Events waiting for a webhook's receiver, the one being sent included",
+            ["webhook"],
+            registry=self.registry,
+        )
+        self.webhook_last_delivery = Gauge(
+            "vmsd_webhook_last_delivery_timestamp_seconds",
+            "Unix time of the webhook's last delivered event",
+            ["webhook"],
+            registry=self.registry,
+        )
+        self.webhook_delivery_duration = Histogram(
+            "vmsd_webhook_delivery_duration_seconds",
+            "Time from an event being queued for a webhook to its delivery, retries included",
+            ["webhook"],
+            # From a receiver answering at once to one down for an hour.
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 60, 300, 900, 3600),
+            registry=self.registry,
+        )
         self.cameras = Gauge(
             "vmsd_cameras",
             "Cameras in the registry, by live state",
