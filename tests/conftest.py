@@ -27,6 +27,7 @@ from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.deletion import SegmentDeleter
 from vmsd.events.bus import EventBus
+from vmsd.events.history import EventHistory
 from vmsd.exports import ExportService
 from vmsd.health import Health, Phase
 from vmsd.index import SegmentIndex
@@ -223,6 +224,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
                 record_noop,
             ),
             sampler,
+            EventHistory(camera_stack.holder, EventStore(db_pool), camera_stack.events),
         )
     )
     server = TestServer(app, host="127.0.0.1")

@@ -145,6 +145,8 @@ class DaemonProcess:
             self.proc.kill()
             self.proc.wait()
         self._notify.close()
+        if hasattr(self, "_log"):
+            self._log.close()
 
 
 def processes_using(state_dir: Path) -> list[psutil.Process]:

@@ -36,6 +36,7 @@ from vmsd.database import Database
 from vmsd.deletion import SegmentDeleter
 from vmsd.errors import ConfigError, VmsdError
 from vmsd.events.bus import EventBus
+from vmsd.events.history import EventHistory
 from vmsd.exports import ExportService
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health, Phase
@@ -158,6 +159,7 @@ class Daemon:
             # Before the database stops: every event recorded so far reaches the table.
             stack.push_async_callback(self._stage, "events", events.drain)
             record = events.record
+            history = EventHistory(self._holder, EventStore(database.pool), events)
             token_store = TokenStore(database.pool)
             registry = TokenRegistry(database.pool, token_store)
             await registry.refresh()
@@ -235,6 +237,7 @@ class Daemon:
                         retention=retention,
                         exports=rec.exports,
                         system=sampler,
+                        events=history,
                     )
                 ),
                 config.server.host,
@@ -265,6 +268,7 @@ class Daemon:
                     tg.create_task(retention.run())
                     tg.create_task(rec.exports.run())
                     tg.create_task(sampler.run())
+                    tg.create_task(history.run())
                     tg.create_task(self._handle_reloads(events))
                     tg.create_task(self._watchdog())
                     await self._stop.wait()

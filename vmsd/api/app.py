@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import cameras, exports, recordings, system, tokens
+from vmsd.api import cameras, events, exports, recordings, system, tokens
 from vmsd.api.middleware import ROUTES, authorization, errors, request_context
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
@@ -33,6 +33,7 @@ def all_routes() -> list[ApiRoute]:
         *cameras.ROUTES,
         *recordings.ROUTES,
         *exports.ROUTES,
+        *events.ROUTES,
         OPENAPI_ROUTE,
     ]
 
@@ -48,4 +49,10 @@ def create_app(svc: ApiServices) -> web.Application:
         resource = app.router.add_resource(route.path)
         table[resource.add_route(route.method, route.handler)] = route
     app[ROUTES] = table
+    app.on_shutdown.append(_end_event_streams)
     return app
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """Open event streams would hold the HTTP stop for its whole timeout."""
+    app[SERVICES].events.close()

@@ -2,70 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from vmsd.api.body import int_param
+from vmsd.api.query import DEFAULT_LIMIT, MAX_LIMIT, camera_query, limit_query, required_time
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.auth import Role
-from vmsd.config import CAMERA_NAME_PATTERN
 from vmsd.errors import ValidationError
 from vmsd.store.recordings import RecordingRow
 
-_CAMERA = re.compile(CAMERA_NAME_PATTERN)
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
-
-
-def _time(request: web.Request, name: str) -> datetime:
-    raw = request.query.get(name)
-    problem = None
-    value = None
-    if raw is None:
-        problem = "required (RFC 3339, e.g. 2026-11-23T14:00:00Z)"
-    else:
-        try:
-            value = datetime.fromisoformat(raw)
-        except ValueError:
-            problem = f"not an RFC 3339 time (got {raw[:40]!r})"
-        else:
-            if value.tzinfo is None:
-                problem = "needs a time zone offset (Z or +hh:mm): naive times are ambiguous"
-    if problem is not None or value is None:
-        raise ValidationError(f"invalid {name}", [{"field": name, "message": problem}])
-    return value
-
 
 def _range(request: web.Request) -> tuple[datetime, datetime]:
-    start, end = _time(request, "start"), _time(request, "end")
+    start, end = required_time(request, "start"), required_time(request, "end")
     if end <= start:
         raise ValidationError("invalid range", [{"field": "end", "message": "must be after start"}])
     return start, end
-
-
-def _cameras(request: web.Request) -> list[str]:
-    cameras = request.query.getall("camera", [])
-    for name in cameras:
-        if not _CAMERA.match(name):
-            raise ValidationError(
-                "invalid camera",
-                [{"field": "camera", "message": f"must match {CAMERA_NAME_PATTERN}"}],
-            )
-    return cameras
-
-
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ValidationError(
-            "invalid limit",
-            [{"field": "limit", "message": f"a whole number from 1 to {MAX_LIMIT}"}],
-        )
-    return int(raw)
 
 
 def recording_json(row: RecordingRow) -> dict[str, Any]:
@@ -83,7 +38,7 @@ def recording_json(row: RecordingRow) -> dict[str, Any]:
 async def list_recordings(request: web.Request) -> web.Response:
     start, end = _range(request)
     rows, cursor = await services(request).recordings.search(
-        _cameras(request), start, end, _limit(request), request.query.get("cursor")
+        camera_query(request), start, end, limit_query(request), request.query.get("cursor")
     )
     return web.json_response({"items": [recording_json(r) for r in rows], "next_cursor": cursor})
 
@@ -108,7 +63,7 @@ async def delete_recording(request: web.Request) -> web.Response:
 
 async def delete_recordings(request: web.Request) -> web.Response:
     start, end = _range(request)
-    deleted = await services(request).recordings.delete_range(_cameras(request), start, end)
+    deleted = await services(request).recordings.delete_range(camera_query(request), start, end)
     return web.json_response({"deleted": len(deleted), "bytes": sum(d.bytes for d in deleted)})
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.service import CameraService
 from vmsd.config import ConfigHolder
+from vmsd.events.history import EventHistory
 from vmsd.exports import ExportService
 from vmsd.health import Health
 from vmsd.metrics import Metrics
@@ -37,6 +38,7 @@ class ApiServices:
     retention: RetentionService
     exports: ExportService
     system: SystemSampler
+    events: EventHistory
 
 
 SERVICES = web.AppKey("services", ApiServices)

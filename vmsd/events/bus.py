@@ -80,8 +80,9 @@ class EventBus:
         """Stores the event and hands it to the listeners; returns once both are done (at
         most the write timeout). Never raises for the database: events are the operator's
         history, failing to write one must not stop the daemon."""
-        # JSON-normalised now, so listeners see exactly what the table will hold.
-        payload = json.loads(json.dumps(data, default=str))
+        # JSON-normalised now, so listeners see exactly what the table will hold; jsonb
+        # refuses NUL, which FFmpeg's stderr may carry, and one refused row fails its batch.
+        payload = json.loads(json.dumps(data, default=str).replace("\\u0000", "\\ufffd"))
         pending = _Pending(NewEvent(datetime.now(UTC), type_, camera, payload))
         self._pending.append(pending)
         if self._flush is None or self._flush.done():

@@ -87,6 +87,11 @@ class EventStore:
         )
         return [_row(r) for r in rows]
 
+    async def last_id(self) -> int:
+        """The newest event's id (0 for an empty table)."""
+        value = await self._pool.fetchval("SELECT coalesce(max(id), 0) FROM events")
+        return int(value)
+
     async def delete_older_than(self, cutoff: datetime, batch: int) -> int:
         """Deletes up to `batch` of the oldest events before `cutoff`; returns how many."""
         result = await self._pool.execute(
