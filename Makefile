@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth_hook.py
 	$(BIN)/python bench/recorders.py
 	$(BIN)/python bench/recordings.py
+	$(BIN)/python bench/observability.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info
