@@ -198,8 +198,15 @@ class Metrics:
         )
         self.recorder_restarts = Counter(
             "vmsd_recorder_restarts_total",
-            "Recorder restarts, by reason (source_lost, crashed, stalled, requested, changed)",
+            "Recorder restarts, by reason "
+            "(source_lost, cannot_connect, cannot_start, stalled, crashed, requested)",
             ["camera", "reason"],
+            registry=self.registry,
+        )
+        self.recorder_segment_seconds = Gauge(
+            "vmsd_recorder_segment_seconds",
+            "Segment length the camera's recorder is configured with",
+            ["camera"],
             registry=self.registry,
         )
         self.segments = Counter(
