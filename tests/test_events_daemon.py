@@ -4,12 +4,17 @@ one."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, write_config
@@ -70,3 +75,48 @@ async def test_camera_state_changes_stream_and_resume(daemon: tuple[DaemonProces
     ids = [e["id"] for e in resumed]
     assert ids == sorted(ids) and ids[0] > last_id and len(set(ids)) == len(ids)
     assert all(e["camera"] == "demo" for e in resumed)
+
+
+@pytest.mark.slow
+async def test_daemon_delivers_its_events_to_a_webhook(tmp_path: Path) -> None:
+    """The wiring: the notifier starts with the daemon and is stopped after the last event,
+    so even daemon_stopped reaches the receiver, signed."""
+    secret = "a-webhook-secret-of-some-length"
+    received: list[tuple[dict[str, Any], bool]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        valid = hmac.compare_digest(expected, request.headers["X-Vmsd-Signature"])
+        received.append((json.loads(body), valid))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = write_config(
+        tmp_path,
+        notifications={
+            "webhooks": [
+                {
+                    "url": f"http://127.0.0.1:{port}/hook",
+                    "secret": secret,
+                    "events": ["daemon_started", "daemon_stopped"],
+                }
+            ]
+        },
+    )
+    process = DaemonProcess(config)
+    try:
+        await asyncio.to_thread(lambda: process.start().wait_ready())
+        assert await asyncio.to_thread(process.stop) == 0
+    finally:
+        process.close()
+        await runner.cleanup()
+    assert [event["type"] for event, _ in received] == ["daemon_started", "daemon_stopped"]
+    assert all(valid for _, valid in received)
+    assert received[0][0]["id"] < received[1][0]["id"]

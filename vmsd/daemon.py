@@ -37,6 +37,7 @@ from vmsd.deletion import SegmentDeleter
 from vmsd.errors import ConfigError, VmsdError
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
+from vmsd.events.webhooks import WebhookNotifier
 from vmsd.exports import ExportService
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health, Phase
@@ -98,11 +99,13 @@ RESTART_ONLY_KEYS = (
 
 @dataclass(frozen=True, slots=True)
 class _Reloadable:
-    """What a SIGHUP re-applies: the file's cameras, the MediaMTX rendering, the recorders."""
+    """What a SIGHUP re-applies: the file's cameras, the MediaMTX rendering, the recorders,
+    the webhooks."""
 
     cameras: CameraService
     mediamtx: MediaMtxController
     recorders: RecorderFleet
+    webhooks: WebhookNotifier
 
     async def apply(self, config: Config) -> None:
         try:
@@ -112,6 +115,7 @@ class _Reloadable:
             log.error("camera_sync_failed", error=str(err))
         self.mediamtx.reconfigure(config)
         self.recorders.reconfigure()
+        await self.webhooks.apply(config.notifications)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +160,13 @@ class Daemon:
             stack.push_async_callback(self._stage, "database", database.stop)
             await database.start()
             events = EventBus(EventStore(database.pool))
-            # Before the database stops: every event recorded so far reaches the table.
+            # Started first, so startup events (recovered segments...) are delivered too.
+            webhooks = WebhookNotifier(config.notifications, events, self._metrics)
+            await webhooks.start()
+            # Stop runs last-in first-out: every event recorded so far reaches the table and
+            # the listeners (daemon_stopped included), then the webhooks get their last
+            # seconds to deliver, then the database stops.
+            stack.push_async_callback(self._stage, "webhooks", webhooks.stop)
             stack.push_async_callback(self._stage, "events", events.drain)
             record = events.record
             history = EventHistory(self._holder, EventStore(database.pool), events)
@@ -211,7 +221,7 @@ class Daemon:
                 cache_s=config.recording.snapshot_cache_seconds,
                 timeout_s=config.recording.snapshot_timeout_seconds,
             )
-            self._reloadable = _Reloadable(camera_service, mediamtx, fleet)
+            self._reloadable = _Reloadable(camera_service, mediamtx, fleet, webhooks)
             sampler = SystemSampler(
                 self._holder,
                 lambda: child_processes(cameras, fleet, mediamtx.pid, database.embedded_pid),
