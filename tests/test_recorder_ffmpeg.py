@@ -458,6 +458,26 @@ def test_progress_parser_tolerates_odd_lines() -> None:
     assert parser.feed("progress=end") == Progress(0, 0, 0.0, None, 0, ended=True)
 
 
+@pytest.mark.parametrize("text", [SEGMENT_RUN_PROGRESS, FILE_RUN_PROGRESS])
+def test_progress_chunks_split_anywhere_parse_as_lines(text: str) -> None:
+    """Raw pipe reads end anywhere: in a line, between CR and LF, at a block's end."""
+    data = text.replace("\n", "\r\n", 3).encode()
+    expected = _feed_all(text)
+    for cut in range(len(data) + 1):
+        parser = ProgressParser()
+        assert parser.feed_chunk(data[:cut]) + parser.feed_chunk(data[cut:]) == expected, cut
+    parser = ProgressParser()
+    assert [p for i in range(len(data)) for p in parser.feed_chunk(data[i : i + 1])] == expected
+
+
+def test_progress_chunks_tolerate_odd_lines() -> None:
+    parser = ProgressParser()
+    chunk = b"\nnot a key value\nframe=0\nfps=N/A\nout_time_us=N/A\nprogress=continue\n"
+    assert parser.feed_chunk(chunk) == [Progress(0, 0, 0.0, None, 0, ended=False)]
+    assert parser.feed_chunk(b"progress=end") == []  # no newline yet: the line may go on
+    assert parser.feed_chunk(b"\n") == [Progress(0, 0, 0.0, None, 0, ended=True)]
+
+
 # --- the real thing ------------------------------------------------------------------------
 
 RUN_S = 5.0

@@ -209,10 +209,12 @@ class Progress:
 
 
 class ProgressParser:
-    """Feeds `key=value` lines; returns a Progress at the end of every block."""
+    """Feeds `key=value` lines, or raw chunks of the pipe; returns a Progress at the end of
+    every block."""
 
     def __init__(self) -> None:
         self._block: dict[str, str] = {}
+        self._partial = b""  # feed_chunk: the start of a line the next chunk completes
 
     def feed(self, line: str) -> Progress | None:
         key, sep, value = line.strip().partition("=")
@@ -223,6 +225,23 @@ class ProgressParser:
             return None
         block, self._block = self._block, {}
         return _progress(block)
+
+    def feed_chunk(self, data: bytes) -> list[Progress]:
+        """The blocks completed by `data`, read from the pipe as it came (lines may be split
+        anywhere). Same results as feeding its lines one by one, at a fraction of the cost: a
+        block a second per camera is the recorder's most frequent work."""
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        done = []
+        for raw in lines:
+            key, sep, value = raw.strip().partition(b"=")
+            if not sep:
+                continue
+            name = key.decode(errors="replace")
+            self._block[name] = value.decode(errors="replace")
+            if name == "progress":
+                block, self._block = self._block, {}
+                done.append(_progress(block))
+        return done
 
 
 def _progress(block: Mapping[str, str]) -> Progress:
