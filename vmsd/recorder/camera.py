@@ -17,8 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from prometheus_client import Gauge
 
 from vmsd.backoff import Backoff
 from vmsd.durable import fsync_directory
@@ -115,7 +118,6 @@ class CameraRecorder:
         self._last_segment_end: datetime | None = None
         self._progress: Progress | None = None
         self._pid: int | None = None
-        self._was_recording = False
         self._transcode_audio = False
         self._bitrate_bits: float | None = None
 
@@ -189,7 +191,6 @@ class CameraRecorder:
         self._wake.clear()
         self._set_state(RecorderState.STARTING)
         self._progress = None
-        self._was_recording = False
         await asyncio.to_thread(_ensure_date_dirs, self.plan.segments.directory)
         await _avoid_name_collision(self.plan.segments.directory)
         run = FfmpegRun(
@@ -203,6 +204,7 @@ class CameraRecorder:
             stall_s=self.plan.stall_s,
             on_segment=self._segment_closed,
             on_progress=self._on_progress,
+            on_recording=self._on_recording,
             on_started=self._on_started,
             on_stalled=self._on_stalled,
         )
@@ -287,8 +289,13 @@ class CameraRecorder:
         reason = EndReason.SOURCE_LOST if outcome.stalled else EndReason.RECORDER_CRASHED
         self._hand_over(
             SegmentRecord(
-                self.name, str(path), start, start + timedelta(seconds=duration), duration,
-                size, reason,
+                self.name,
+                str(path),
+                start,
+                start + timedelta(seconds=duration),
+                duration,
+                size,
+                reason,
             ),
             time.monotonic(),
         )
@@ -314,19 +321,24 @@ class CameraRecorder:
         self._started_at = datetime.now(UTC)
         write_pidfile(self._pid_dir, self.name, pid)
 
-    async def _on_progress(self, progress: Progress) -> None:
-        self._progress = progress
-        self._metrics.recorder_fps.labels(camera=self.name).set(progress.fps)
-        if progress.out_time_us > 0 and not self._was_recording:
-            self._was_recording = True
-            self._set_state(RecorderState.RECORDING)
-            self._metrics.recorder_up.labels(camera=self.name).set(1)
-            # After a failed run this is the end of a gap in the recording.
-            event = "recording_resumed" if self._restarts_total else "recorder_started"
-            self._log.info(event, pid=self._pid)
-            await self._record_event(event, camera=self.name)
-            if not self.plan.via_mediamtx:
-                await self._report(self.name, True, "recording")
+    def _on_progress(self, progress: Progress) -> None:
+        previous, self._progress = self._progress, progress
+        if previous is None or previous.fps != progress.fps:  # a gauge set only on a change
+            self._fps_gauge.set(progress.fps)
+
+    @cached_property
+    def _fps_gauge(self) -> Gauge:
+        return self._metrics.recorder_fps.labels(camera=self.name)
+
+    async def _on_recording(self) -> None:
+        self._set_state(RecorderState.RECORDING)
+        self._metrics.recorder_up.labels(camera=self.name).set(1)
+        # After a failed run this is the end of a gap in the recording.
+        event = "recording_resumed" if self._restarts_total else "recorder_started"
+        self._log.info(event, pid=self._pid)
+        await self._record_event(event, camera=self.name)
+        if not self.plan.via_mediamtx:
+            await self._report(self.name, True, "recording")
 
     async def _woken(self) -> None:
         await self._wake.wait()

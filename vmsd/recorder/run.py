@@ -1,9 +1,10 @@
 """One FFmpeg recorder run: spawn, read its three outputs, watch for stalls, stop it.
 
 stdout carries the segment list (one csv line per closed segment), a pipe of our own carries
-`-progress` blocks, stderr is drained continuously into a bounded, redacted buffer (an unread
-pipe would stall FFmpeg) and tells which file the muxer opened. The run ends when FFmpeg exits,
-for whatever reason; the caller decides what the exit means.
+`-progress` blocks (a ProgressPipe: watched, then polled), stderr is drained continuously into a
+bounded, redacted buffer (an unread pipe would stall FFmpeg) and tells which file the muxer
+opened. The run ends when FFmpeg exits, for whatever reason; the caller decides what the exit
+means.
 """
 
 from __future__ import annotations
@@ -19,13 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vmsd.proc import parent_death_signal, read_pipe, signal_group, stop_process
-from vmsd.recorder.ffmpeg import (
-    Progress,
-    ProgressParser,
-    parse_opening,
-    parse_segment_line,
-)
+from vmsd.proc import parent_death_signal, signal_group, stop_process
+from vmsd.recorder.ffmpeg import Progress, parse_opening, parse_segment_line
+from vmsd.recorder.progress import PROGRESS_POLL_S, ProgressPipe
 from vmsd.redact import redact_text
 
 STDERR_TAIL_LINES = 40
@@ -33,7 +30,6 @@ QUIT_GRACE_S = 10.0  # 'q' finalises the open segment; a healthy FFmpeg needs we
 TERM_GRACE_S = 3.0
 WATCHDOG_MIN_WAIT_S = 0.1
 MIN_PROGRESS_RATE = 0.25  # media seconds per wall second below which a stream is stalling
-PROGRESS_READ_BYTES = 65536
 # How long a listed segment may wait for either the next file's opening or FFmpeg's exit (see
 # FfmpegRun._is_last); a loaded machine can take a while to exit.
 FINAL_WINDOW_S = 3.0
@@ -63,7 +59,7 @@ class RunOutcome:
 
 
 SegmentCallback = Callable[[ClosedSegment], Awaitable[None]]
-ProgressCallback = Callable[[Progress], Awaitable[None]]
+ProgressCallback = Callable[[Progress], None]
 
 
 class FfmpegRun:
@@ -74,15 +70,21 @@ class FfmpegRun:
         stall_s: float,
         on_segment: SegmentCallback,
         on_progress: ProgressCallback,
+        on_recording: Callable[[], Awaitable[None]],
         on_started: Callable[[int], None] = lambda _pid: None,
         on_stalled: Callable[[], Awaitable[None]] | None = None,
+        poll_s: float = PROGRESS_POLL_S,
     ) -> None:
+        """`on_progress` is called (not awaited) for every `-progress` block; `on_recording`
+        is awaited once, when the run first writes media."""
         self._argv_for_fd = argv_for_fd
         self._stall_s = stall_s
         self._on_segment = on_segment
         self._on_progress = on_progress
+        self._on_recording = on_recording
         self._on_started = on_started
         self._on_stalled = on_stalled
+        self._poll_s = poll_s
         self._proc: asyncio.subprocess.Process | None = None
         self._outcome = RunOutcome()
         self._stderr: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -92,6 +94,8 @@ class FfmpegRun:
         self._last_progress_at = time.monotonic()
         self._last_out_time_us = -1
         self._first_progress_at: float | None = None
+        self._recording = asyncio.Event()  # a block reported media written
+        self._progress: ProgressPipe | None = None
         self._stop = asyncio.Event()
         self._exited = asyncio.Event()
         self._output_changed = asyncio.Event()  # a file opened, or FFmpeg exited
@@ -125,19 +129,30 @@ class FfmpegRun:
         finally:
             os.close(write_fd)
         self._on_started(self._proc.pid)
-        progress_reader, transport = await read_pipe(read_fd)
+        try:
+            self._progress = progress = ProgressPipe(read_fd, self._progressed, self._poll_s)
+        except BaseException:
+            os.close(read_fd)
+            raise
+        progress.watch()  # polled once the run's clock is fixed (_closed_segment)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._read_segments())
-                tg.create_task(self._read_progress(progress_reader))
                 tg.create_task(self._drain_stderr())
+                announcer = tg.create_task(self._announce_recording())
                 supervisor = tg.create_task(self._supervise())
                 await self._proc.wait()
                 self._exited.set()
                 self._output_changed.set()
                 supervisor.cancel()
+                # FFmpeg has exited: its last block and then EOF are in the pipe already.
+                progress.drain()
+                progress.watch()
+                await progress.closed
+                if not self._recording.is_set():
+                    announcer.cancel()
         finally:
-            transport.close()
+            progress.close()
             if self._proc.returncode is None:  # cancelled: never leave FFmpeg behind
                 await stop_process(self._proc, first_signal=signal.SIGKILL, grace_s=1.0)
         return self._finish()
@@ -197,6 +212,8 @@ class FfmpegRun:
             return None  # cannot happen with FFmpeg's order of output; never guess a path
         if self._outcome.anchor is None:  # fixed at the first segment: one run, one clock
             self._outcome.anchor = self._anchor_estimate or self._first_opened_at
+            if self._progress is not None and not self._exited.is_set():
+                self._progress.poll()  # arrival times no longer matter to the clock
         anchor = self._outcome.anchor
         if anchor is None:
             return None
@@ -210,26 +227,21 @@ class FfmpegRun:
             final=False,
         )
 
-    async def _read_progress(self, reader: asyncio.StreamReader) -> None:
-        parser = ProgressParser()
-        pending = b""
-        while chunk := await reader.read(PROGRESS_READ_BYTES):
-            # A block (a dozen lines) arrives at once: split it here rather than awaiting
-            # every line.
-            *lines, pending = (pending + chunk).split(b"\n")
-            for raw in lines:
-                progress = parser.feed(raw.decode(errors="replace"))
-                if progress is not None:
-                    await self._progressed(progress)
+    async def _announce_recording(self) -> None:
+        await self._recording.wait()
+        await self._on_recording()
 
-    async def _progressed(self, progress: Progress) -> None:
-        if progress.out_time_us > 0 and self._outcome.anchor is None:
-            # Wall clock of the run's time zero: the earliest (now - out_time) seen. After
-            # FFmpeg's initial burst through the probed packets, out_time tracks the live
-            # stream, so the minimum converges on the first packet's arrival.
-            estimate = datetime.now(UTC) - timedelta(microseconds=progress.out_time_us)
-            if self._anchor_estimate is None or estimate < self._anchor_estimate:
-                self._anchor_estimate = estimate
+    def _progressed(self, progress: Progress) -> None:
+        if progress.out_time_us > 0:
+            if self._outcome.anchor is None:
+                # Wall clock of the run's time zero: the earliest (now - out_time) seen. After
+                # FFmpeg's initial burst through the probed packets, out_time tracks the live
+                # stream, so the minimum converges on the first packet's arrival.
+                estimate = datetime.now(UTC) - timedelta(microseconds=progress.out_time_us)
+                if self._anchor_estimate is None or estimate < self._anchor_estimate:
+                    self._anchor_estimate = estimate
+            if not self._recording.is_set():
+                self._recording.set()
         now = time.monotonic()
         advanced_s = (progress.out_time_us - self._last_out_time_us) / 1e6
         # A live stream advances about as fast as the clock. A frozen source may still nudge
@@ -242,8 +254,7 @@ class FfmpegRun:
             self._last_progress_at = now
             if self._first_progress_at is None:
                 self._first_progress_at = self._last_progress_at
-        await self._on_progress(progress)
-
+        self._on_progress(progress)
 
     async def _drain_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None
@@ -274,12 +285,19 @@ class FfmpegRun:
                 self._outcome.stop_requested = True
                 await self._quit()
                 return
-            if time.monotonic() - self._last_progress_at > self._stall_s:
+            if self._stalled():
                 self._outcome.stalled = True
                 if self._on_stalled is not None:
                     await self._on_stalled()  # reported when seen, not once FFmpeg has ended
                 await self._terminate()
                 return
+
+    def _stalled(self) -> bool:
+        if time.monotonic() - self._last_progress_at <= self._stall_s:
+            return False
+        if self._progress is not None:
+            self._progress.drain()  # blocks waiting for the next poll are progress too
+        return time.monotonic() - self._last_progress_at > self._stall_s
 
     async def _quit(self) -> None:
         """'q' lets FFmpeg finalise and list the open segment; then SIGTERM, then SIGKILL."""
