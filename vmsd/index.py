@@ -141,7 +141,6 @@ class SegmentIndex:
             self._indexed(record, None)
         log.info("segment_journal_replayed", segments=len(records))
 
-
     async def _insert_one_by_one(self, records: list[SegmentRecord]) -> bool:
         """A batch with a refused row: index the others; False if the database went away."""
         for record in records:

@@ -109,6 +109,7 @@ class RecordingsService:
         spans = await self._queries.spans(camera, start, end, SPAN_MERGE_GAP_S)
         return [Span(*span) for span in spans]
 
+
 def _servable(path: Path, roots: tuple[Path, ...]) -> Path | None:
     """Blocking: the real path, if it is a regular file inside a storage root (symlinks
     resolved, so a link out of the roots is refused)."""
