@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from vmsd.config import ConfigHolder
 from vmsd.errors import ValidationError
+from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
 from vmsd.proc import parent_death_signal, stop_process
 from vmsd.recorder.ffmpeg import ProgressParser
@@ -28,7 +29,6 @@ log = get_logger("vmsd.exports")
 EXPORTS_DIR = "exports"
 MAX_SEGMENTS = 20_000
 SWEEP_S = 60.0
-RecordEvent = Callable[..., Awaitable[None]]
 
 
 def build_concat(

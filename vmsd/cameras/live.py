@@ -4,17 +4,17 @@ transition computed by CameraStates."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
+from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
 
 log = get_logger("vmsd.cameras.live")
 
-RecordEvent = Callable[..., Awaitable[None]]
 _EVENT_TYPES = {
     CameraState.ONLINE: "camera_online",
     CameraState.OFFLINE: "camera_offline",

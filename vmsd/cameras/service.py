@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import SecretStr
@@ -14,6 +14,7 @@ from vmsd.cameras.registry import CameraRegistry, camera_from_row
 from vmsd.cameras.source import split_credentials
 from vmsd.config import CameraConfig, field_errors
 from vmsd.errors import ConflictError, NotFoundError, ValidationError
+from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import (
@@ -26,7 +27,6 @@ from vmsd.store.cameras import (
 
 log = get_logger("vmsd.cameras")
 
-RecordEvent = Callable[..., Awaitable[None]]
 
 
 class CameraService:

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import shutil
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config import Config, ConfigHolder
 from vmsd.deletion import Deleted, SegmentDeleter
+from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
 from vmsd.retention.planner import (
@@ -31,7 +32,6 @@ log = get_logger("vmsd.retention")
 
 BATCH_PER_CAMERA = 2000
 MAX_BATCHES_PER_PASS = 50
-RecordEvent = Callable[..., Awaitable[None]]
 
 
 def root_of(path: str, roots: tuple[Path, ...]) -> str | None:
