@@ -257,10 +257,10 @@ class CameraRecorder:
         end_reason = EndReason.SEGMENT_COMPLETE
         if segment.final and run is not None:
             end_reason = _final_reason(run)
-        size, total, free = await asyncio.to_thread(_fsync_and_size, segment.path)
+        size, total, free = await asyncio.to_thread(
+            _finish_segment_file, segment.path, self.plan.segments.directory
+        )
         self._disk_space(total, free)
-        # A run can outlive two midnights: keep tomorrow's directory ahead of the muxer.
-        await asyncio.to_thread(_ensure_date_dirs, self.plan.segments.directory)
         self._hand_over(
             SegmentRecord(
                 camera=self.name,
@@ -443,6 +443,15 @@ async def _avoid_name_collision(camera_dir: Path) -> None:
     name = camera_dir / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
     if any(name.with_suffix(ext).exists() for ext in (".mp4", ".mkv")):
         await asyncio.sleep(1.05 - now.microsecond / 1e6)
+
+
+def _finish_segment_file(path: Path, camera_dir: Path) -> tuple[int, int, int]:
+    """A listed segment's blocking work, in one thread hop: make it durable (_fsync_and_size,
+    whose result this returns), and keep tomorrow's directory ahead of the muxer (a run can
+    outlive two midnights)."""
+    result = _fsync_and_size(path)
+    _ensure_date_dirs(camera_dir)
+    return result
 
 
 def _fsync_and_size(path: Path) -> tuple[int, int, int]:

@@ -201,7 +201,8 @@ class FfmpegRun:
                 return False  # still running, nothing new opened: an ordinary close
             self._output_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._output_changed.wait(), remaining)
+                async with asyncio.timeout(remaining):  # no task per wait, unlike wait_for
+                    await self._output_changed.wait()
 
     def _closed_segment(self, text: str) -> ClosedSegment | None:
         line = parse_segment_line(text)
