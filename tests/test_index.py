@@ -218,6 +218,25 @@ async def test_start_with_no_journal(db_pool: asyncpg.Pool, tmp_path: Path) -> N
     assert not (tmp_path / JOURNAL_NAME).exists()
 
 
+async def test_segments_handed_over_a_moment_apart_share_one_transaction(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A round of clock-aligned cuts spreads over most of a second: after the first segment
+    the index waits its batch window and inserts what came meanwhile in one transaction (the
+    rows share their xmin). The window is long here so that the test does not race it."""
+    index = SegmentIndex(RecordingStore(db_pool), tmp_path, Metrics(), batch_window_s=2.0)
+    await index.start()
+    async with running(index) as task:
+        index.add(segment(0))
+        await asyncio.sleep(0.2)  # the index has taken the first one and waits for more
+        index.add(segment(1))
+        index.add(segment(2))
+        await idle(index, task)
+    rows = await db_pool.fetch("SELECT path, xmin::text AS tx FROM recordings ORDER BY id")
+    assert [r["path"] for r in rows] == [segment(n).path for n in range(3)]
+    assert len({r["tx"] for r in rows}) == 1
+
+
 async def test_refused_row_is_logged_and_does_not_block_the_next(
     db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
