@@ -350,7 +350,7 @@ def test_dashboard_covers_what_an_operator_watches() -> None:
     for name in (
         "vmsd_camera_state",
         "vmsd_recorder_state",
-        "vmsd_recorder_bitrate_bits",
+        "vmsd_recorder_bytes_per_second",
         "vmsd_recorder_fps",
         "vmsd_recorder_restarts_total",
         "vmsd_segments_total",

@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
+from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import Progress
+from vmsd.recorder.fleet import forget_recorder_series
 from vmsd.recorder.progress import PROGRESS_POLL_S, ProgressPipe
 from vmsd.recorder.run import ClosedSegment, FfmpegRun
 
@@ -239,3 +242,19 @@ async def test_every_block_written_before_exit_is_handled(fake_ffmpeg: Path) -> 
     assert fake.blocks[-1].ended
     assert outcome.recorded and outcome.exit_code == 0
     assert fake.recording == 1  # announced even though FFmpeg was gone by then
+
+
+def test_a_deleted_cameras_recorder_series_are_forgotten() -> None:
+    metrics = Metrics()
+    for camera in ("gone", "kept"):
+        metrics.recorder_up.labels(camera=camera).set(1)
+        metrics.recorder_state.labels(camera=camera, state="recording").set(1)
+        metrics.recorder_restarts.labels(camera=camera, reason="stalled").inc()
+        metrics.segments.labels(camera=camera).inc()
+        metrics.recorder_bitrate.labels(camera=camera).set(1000)
+        metrics.recorder_segment_seconds.labels(camera=camera).set(60)
+    forget_recorder_series(metrics, "gone")
+    forget_recorder_series(metrics, "never-recorded")  # nothing to forget is no error
+    text = generate_latest(metrics.registry).decode()
+    assert 'camera="gone"' not in text
+    assert text.count('camera="kept"') >= 6

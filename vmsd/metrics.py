@@ -228,8 +228,8 @@ class Metrics:
             registry=self.registry,
         )
         self.recorder_bitrate = Gauge(
-            "vmsd_recorder_bitrate_bits",
-            "Bits per second the recorder writes (FFmpeg -progress)",
+            "vmsd_recorder_bytes_per_second",
+            "Bytes per second of the camera's last finished segment (its bitrate / 8)",
             ["camera"],
             registry=self.registry,
         )

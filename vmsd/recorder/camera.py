@@ -162,6 +162,10 @@ class CameraRecorder:
 
     async def run(self) -> None:
         attempt = 0
+        # What "no new segment for 3 x segment length" is measured against.
+        self._metrics.recorder_segment_seconds.labels(camera=self.name).set(
+            self.plan.segments.segment_seconds
+        )
         try:
             while not self._stopping:
                 await self._wait_until_available()
@@ -306,7 +310,7 @@ class CameraRecorder:
         if record.duration_s > 0:
             # The segment muxer reports no bitrate in -progress: measure it per segment.
             self._bitrate_bits = record.bytes * 8 / record.duration_s
-            self._metrics.recorder_bitrate.labels(camera=self.name).set(self._bitrate_bits)
+            self._metrics.recorder_bitrate.labels(camera=self.name).set(self._bitrate_bits / 8)
         self._metrics.segments.labels(camera=self.name).inc()
         self._metrics.recorded_bytes.labels(camera=self.name).inc(record.bytes)
         self._metrics.last_segment_timestamp.labels(camera=self.name).set(record.end.timestamp())
@@ -377,6 +381,16 @@ class CameraRecorder:
                 1 if each is state else 0
             )
         self._state = state
+
+
+RESTART_REASONS = (
+    "requested",
+    "cannot_start",
+    "stalled",
+    "cannot_connect",
+    "source_lost",
+    "crashed",
+)
 
 
 def _restart_reason(outcome: RunOutcome | None) -> str:

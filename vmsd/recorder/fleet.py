@@ -6,9 +6,12 @@ recorder and replaces it when its plan changes, so start, stop and restart never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from prometheus_client.metrics import MetricWrapperBase
 
 from vmsd.backoff import Backoff
 from vmsd.cameras.live import LiveCameras
@@ -20,7 +23,13 @@ from vmsd.errors import ConflictError, NotFoundError
 from vmsd.index import SegmentIndex
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
-from vmsd.recorder.camera import CameraRecorder, RecorderPlan, RecorderStatus
+from vmsd.recorder.camera import (
+    RESTART_REASONS,
+    CameraRecorder,
+    RecorderPlan,
+    RecorderState,
+    RecorderStatus,
+)
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
 
 log = get_logger("vmsd.recorder.fleet")
@@ -33,6 +42,27 @@ InputFor = Callable[[Camera], RecorderInput]
 def storage_root(roots: tuple[Path, ...], camera: str) -> Path:
     """A stable root per camera, spreading cameras over the configured roots."""
     return roots[zlib.crc32(camera.encode()) % len(roots)]
+
+
+def forget_recorder_series(metrics: Metrics, camera: str) -> None:
+    """A deleted camera's recorder series go with it (a disabled one keeps `stopped`)."""
+    per_camera = (
+        metrics.recorder_up,
+        metrics.segments,
+        metrics.recorded_bytes,
+        metrics.recorder_fps,
+        metrics.recorder_bitrate,
+        metrics.last_segment_timestamp,
+        metrics.recorder_segment_seconds,
+    )
+    labels: list[tuple[MetricWrapperBase, tuple[str, ...]]] = [
+        (family, (camera,)) for family in per_camera
+    ]
+    labels += [(metrics.recorder_state, (camera, state.value)) for state in RecorderState]
+    labels += [(metrics.recorder_restarts, (camera, reason)) for reason in RESTART_REASONS]
+    for family, values in labels:
+        with contextlib.suppress(KeyError):  # a series that was never set
+            family.remove(*values)
 
 
 def build_plan(
@@ -140,9 +170,7 @@ class RecorderFleet:
     def _reconcile(self, tg: asyncio.TaskGroup) -> None:
         config = self._holder.current
         self._desired = {
-            camera.name: build_plan(
-                config, camera, self._input_for(camera), self._via_mediamtx
-            )
+            camera.name: build_plan(config, camera, self._input_for(camera), self._via_mediamtx)
             for camera in self._registry.cameras.values()
             if camera.enabled and camera.record
         }
@@ -177,6 +205,8 @@ class RecorderFleet:
                     del self._recorders[name]
         finally:
             self._slots.discard(name)
+            if name not in self._registry.cameras:  # deleted, not just disabled: no series
+                forget_recorder_series(self._metrics, name)
 
     def _on_transition(self, transition: Transition) -> None:
         if not self._via_mediamtx:

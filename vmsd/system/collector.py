@@ -84,15 +84,15 @@ def _host(s: SystemSample | None) -> Iterator[Metric]:
 
 
 def _storage(s: SystemSample | None) -> Iterator[Metric]:
-    families = {
-        "total_bytes": "Size of the filesystem holding a storage path",
-        "used_bytes": "Used bytes on the filesystem of a storage path",
-        "free_bytes": "Bytes free for vmsd on the filesystem of a storage path",
-        "inodes_total": "Inodes of the filesystem holding a storage path",
-        "inodes_free": "Free inodes on the filesystem of a storage path",
+    families = {  # metric suffix: (FilesystemStats field, help)
+        "total_bytes": ("total_bytes", "Size of the filesystem holding a storage path"),
+        "used_bytes": ("used_bytes", "Used bytes on the filesystem of a storage path"),
+        "free_bytes": ("free_bytes", "Bytes free for vmsd on the filesystem of a storage path"),
+        "inodes": ("inodes_total", "Inodes of the filesystem holding a storage path"),
+        "inodes_free": ("inodes_free", "Free inodes on the filesystem of a storage path"),
     }
-    for field, doc in families.items():
-        family = GaugeMetricFamily(f"vmsd_storage_{field}", doc, labels=["path"])
+    for suffix, (field, doc) in families.items():
+        family = GaugeMetricFamily(f"vmsd_storage_{suffix}", doc, labels=["path"])
         for fs in s.filesystems if s else ():
             family.add_metric([fs.path], getattr(fs, field))
         yield family
