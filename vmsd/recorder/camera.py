@@ -25,6 +25,7 @@ from prometheus_client import Gauge
 
 from vmsd.backoff import Backoff
 from vmsd.durable import fsync_directory
+from vmsd.events.bus import RecordEvent
 from vmsd.index import SegmentIndex
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
@@ -45,7 +46,6 @@ UNAVAILABLE_RETRY_S = 30.0  # the slow safety retry while MediaMTX says the sour
 PORT_WATCH_INTERVAL_S = 0.5
 RESTARTS_WINDOW_S = 3600.0
 NO_SPACE_MARK = "No space left on device"
-RecordEvent = Callable[..., Awaitable[None]]
 ReportAvailability = Callable[[str, bool, str], Awaitable[None]]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client.metrics import MetricWrapperBase
@@ -20,6 +20,7 @@ from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.state import CameraState, Transition
 from vmsd.config import Config, ConfigHolder
 from vmsd.errors import ConflictError, NotFoundError
+from vmsd.events.bus import RecordEvent
 from vmsd.index import SegmentIndex
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
@@ -35,7 +36,6 @@ from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
 log = get_logger("vmsd.recorder.fleet")
 
 PID_DIR_NAME = "recorders"
-RecordEvent = Callable[..., Awaitable[None]]
 InputFor = Callable[[Camera], RecorderInput]
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vmsd.config import CAMERA_NAME_PATTERN
+from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
 from vmsd.recorder.probe import probe_duration
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
@@ -22,7 +23,6 @@ log = get_logger("vmsd.recovery")
 QUARANTINE_DIR = ".quarantine"
 _SEGMENT_RE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})/(?P<time>\d{2}-\d{2}-\d{2})\.(mp4|mkv)$")
 _CAMERA_RE = re.compile(CAMERA_NAME_PATTERN)
-RecordEvent = Callable[..., Awaitable[None]]
 
 
 @dataclass
