@@ -11,12 +11,12 @@ again after a crash between insert and truncate indexes nothing twice.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
 import asyncpg
 
+from vmsd.durable import append_lines, count_lines, drop_partial_tail, read_lines, truncate
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
 from vmsd.store.recordings import RecordingStore, SegmentRecord
@@ -68,8 +68,10 @@ class SegmentIndex:
 
     async def start(self) -> None:
         """Count what a previous run left in the journal and try to index it now."""
-        await asyncio.to_thread(_drop_partial_tail, self._journal)
-        self._pending = await asyncio.to_thread(_count_lines, self._journal)
+        cut = await asyncio.to_thread(drop_partial_tail, self._journal)
+        if cut:  # the segment journalled at a power loss: recovery indexes it from its file
+            log.warning("segment_journal_partial_line_dropped", bytes=cut)
+        self._pending = await asyncio.to_thread(count_lines, self._journal)
         self._metrics.journal_pending.set(self._pending)
         if self._pending:
             log.warning("segment_journal_found", pending=self._pending)
@@ -93,7 +95,7 @@ class SegmentIndex:
                 self._idle.set()
 
     async def journal_paths(self) -> set[str]:
-        lines = await asyncio.to_thread(_read_lines, self._journal)
+        lines = await asyncio.to_thread(read_lines, self._journal)
         return {record.path for record in _parse_journal(lines)}
 
     async def wait_idle(self) -> None:
@@ -124,7 +126,7 @@ class SegmentIndex:
                     self._indexed(record, closed)
                 return
         lines = [record.to_json() for record, _ in batch]
-        await asyncio.to_thread(_append_lines, self._journal, lines)
+        await asyncio.to_thread(append_lines, self._journal, lines)
         self._pending += len(lines)
         self._metrics.journal_pending.set(self._pending)
 
@@ -134,7 +136,7 @@ class SegmentIndex:
         log.debug("segment_indexed", camera=record.camera, path=record.path)
 
     async def _replay(self) -> None:
-        lines = await asyncio.to_thread(_read_lines, self._journal)
+        lines = await asyncio.to_thread(read_lines, self._journal)
         if not lines:
             self._pending = 0
             self._metrics.journal_pending.set(0)
@@ -147,7 +149,7 @@ class SegmentIndex:
                 return
         except _DB_ERRORS:
             return  # still away; the next segment or retry tries again
-        await asyncio.to_thread(_truncate, self._journal)
+        await asyncio.to_thread(truncate, self._journal)
         self._pending = 0
         self._metrics.journal_pending.set(0)
         for record in records:
@@ -175,54 +177,3 @@ def _parse_journal(lines: list[str]) -> list[SegmentRecord]:
             # Not indexable; the file itself is found and indexed by startup recovery.
             log.error("segment_journal_line_invalid", error=str(err), line=line[:200])
     return records
-
-
-def _drop_partial_tail(path: Path) -> None:
-    """A power loss can leave a last line without its newline; appending to it would merge two
-    records into garbage. Cut the file back to its last complete line."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return
-    if not data or data.endswith(b"\n"):
-        return
-    keep = data.rfind(b"\n") + 1
-    log.warning("segment_journal_partial_line_dropped", bytes=len(data) - keep)
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.ftruncate(fd, keep)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _append_lines(path: Path, lines: list[str]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        os.write(fd, "".join(line + "\n" for line in lines).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    # A line cut short by a power loss (no newline) cannot be trusted: it is the segment being
-    # journalled at that moment, which startup recovery indexes from the file itself.
-    lines = text.split("\n")
-    return [line for line in lines[:-1] if line.strip()]
-
-
-def _count_lines(path: Path) -> int:
-    return len(_read_lines(path))
-
-
-def _truncate(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
