@@ -116,7 +116,7 @@ class CameraStack:
 async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
     cipher = CredentialCipher(Fernet.generate_key())
     metrics = Metrics()
-    events = EventBus(EventStore(db_pool))
+    events = EventBus(EventStore(db_pool), tmp_path / "event-journal.jsonl", metrics)
     record = events.record
     store = CameraStore(db_pool)
     registry = CameraRegistry(db_pool, store, cipher)

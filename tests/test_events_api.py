@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from vmsd.api.services import SERVICES
 from vmsd.events import history as history_module
 from vmsd.events.bus import Event, EventBus
 from vmsd.events.history import EventHistory
+from vmsd.metrics import Metrics
 from vmsd.store.events import EventFilter, EventStore
 
 
@@ -216,11 +218,11 @@ async def test_a_slow_stream_catches_up_from_the_table(
 
 
 async def test_event_the_database_cannot_take_still_reaches_the_stream(
-    api: Api, database_dsn: str, db_pool: asyncpg.Pool
+    api: Api, database_dsn: str, db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     gone = await asyncpg.create_pool(database_dsn, min_size=0, max_size=1)
     await gone.close()  # every write through it fails, as with the database away
-    bus = EventBus(EventStore(gone), write_timeout_s=1.0)
+    bus = EventBus(EventStore(gone), tmp_path / "events.jsonl", Metrics(), write_timeout_s=1.0)
     history = EventHistory(api.cameras.holder, EventStore(db_pool), bus)
     stream = history.stream(EventFilter(), await history.start_id(None), 30.0)
     pending = asyncio.ensure_future(anext(stream))

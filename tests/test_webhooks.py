@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -254,8 +255,8 @@ async def down() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-def bus(db_pool: asyncpg.Pool) -> EventBus:
-    return EventBus(EventStore(db_pool))
+def bus(db_pool: asyncpg.Pool, tmp_path: Path) -> EventBus:
+    return EventBus(EventStore(db_pool), tmp_path / "events.jsonl", Metrics())
 
 
 def webhook(url: str, name: str | None = None, **more: Any) -> dict[str, Any]:
@@ -439,12 +440,12 @@ async def test_a_timeout_is_counted_and_retried(bus: EventBus, receiver: Receive
 
 
 async def test_an_event_the_database_could_not_store_is_still_delivered(
-    database_dsn: str, receiver: Receiver
+    database_dsn: str, receiver: Receiver, tmp_path: Path
 ) -> None:
     pool = await asyncpg.create_pool(database_dsn, min_size=1, max_size=1)
     assert pool is not None
     await pool.close()  # the database is "away": every write fails
-    bus = EventBus(EventStore(pool))
+    bus = EventBus(EventStore(pool), tmp_path / "events.jsonl", Metrics())
     async with running(notifications(webhook(receiver.url())), bus, Metrics()):
         await bus.record("recorder_failed", camera="a")
         await bus.record("recorder_failed", camera="b")

@@ -78,6 +78,7 @@ log = get_logger("vmsd.daemon")
 HTTP_STOP_S = 5.0
 STAGE_TIMEOUT_S = 20.0
 # Settings read only at start; a reload that changes them is applied at the next restart.
+EVENT_JOURNAL_NAME = "event-journal.jsonl"
 RESTART_ONLY_KEYS = (
     "server.host",
     "server.port",
@@ -159,7 +160,10 @@ class Daemon:
             database = Database(config, self._health)
             stack.push_async_callback(self._stage, "database", database.stop)
             await database.start()
-            events = EventBus(EventStore(database.pool))
+            events = EventBus(
+                EventStore(database.pool), config.state_dir / EVENT_JOURNAL_NAME, self._metrics
+            )
+            await events.start()
             # Started first, so startup events (recovered segments...) are delivered too.
             webhooks = WebhookNotifier(config.notifications, events, self._metrics)
             await webhooks.start()
@@ -279,6 +283,7 @@ class Daemon:
                     tg.create_task(rec.exports.run())
                     tg.create_task(sampler.run())
                     tg.create_task(history.run())
+                    tg.create_task(events.run())
                     tg.create_task(self._handle_reloads(events))
                     tg.create_task(self._watchdog())
                     await self._stop.wait()

@@ -245,6 +245,11 @@ class Metrics:
             buckets=INDEX_LAG_BUCKETS_S,
             registry=self.registry,
         )
+        self.event_journal_pending = Gauge(
+            "vmsd_event_journal_pending_events",
+            "Events in the local journal, waiting for the database",
+            registry=self.registry,
+        )
         self.journal_pending = Gauge(
             "vmsd_journal_pending_segments",
             "Finished segments in the local journal, waiting for the database",

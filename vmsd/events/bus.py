@@ -5,7 +5,10 @@ Writes are group-committed by one flush task the bus owns: events recorded while
 under way go into the next batch, so ids are drawn and committed in recording order. That is
 what lets a stream client resume from the table with `id > Last-Event-ID` and miss nothing.
 A write that fails (database away) still reaches the listeners, with no id: the operator's
-webhooks matter most exactly then.
+webhooks matter most exactly then. It is also appended to a local journal (fsynced JSON
+lines), which goes into the table, ahead of anything newer, once the database answers again,
+so the history keeps it. A row the database refuses outright is logged and dropped: retrying
+it could only block every event after it.
 """
 
 from __future__ import annotations
@@ -15,16 +18,21 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from vmsd.durable import append_lines, count_lines, drop_partial_tail, read_lines, truncate
 from vmsd.log import get_logger
+from vmsd.metrics import Metrics
 from vmsd.store.events import EventRow, EventStore, NewEvent
 
 log = get_logger("vmsd.events")
 
 WRITE_TIMEOUT_S = 2.0
+JOURNAL_RETRY_S = 10.0  # how often a journal waiting for the database is tried again
 
 RecordEvent = Callable[..., Awaitable[None]]
 
@@ -63,12 +71,38 @@ class _Pending:
 
 
 class EventBus:
-    def __init__(self, store: EventStore, write_timeout_s: float = WRITE_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        journal: Path,
+        metrics: Metrics,
+        write_timeout_s: float = WRITE_TIMEOUT_S,
+    ) -> None:
         self._store = store
+        self._journal = journal
+        self._metrics = metrics
         self._write_timeout_s = write_timeout_s
         self._listeners: list[Listener] = []
         self._pending: list[_Pending] = []
         self._flush: asyncio.Task[None] | None = None
+        self._journaled = 0
+
+    async def start(self) -> None:
+        """Takes up what a previous run journaled; it is replayed with the first write."""
+        cut = await asyncio.to_thread(drop_partial_tail, self._journal)
+        if cut:
+            log.warning("event_journal_partial_line_dropped", bytes=cut)
+        self._set_journaled(await asyncio.to_thread(count_lines, self._journal))
+        if self._journaled:
+            log.warning("event_journal_found", pending=self._journaled)
+
+    async def run(self) -> None:
+        """Replays the journal when the database is back even if no new event comes."""
+        while True:
+            await asyncio.sleep(JOURNAL_RETRY_S)
+            if self._journaled and (self._flush is None or self._flush.done()):
+                self._flush = asyncio.get_running_loop().create_task(self._flush_all())
+                await asyncio.shield(self._flush)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Calls `listener` for every event from now on, synchronously and in id order; it
@@ -96,26 +130,73 @@ class EventBus:
             await asyncio.shield(self._flush)
 
     async def _flush_all(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            ids = await self._write([p.event for p in batch])
-            for pending, event_id in zip(batch, ids, strict=True):
-                self._deliver(Event(event_id, *_fields(pending.event)))
+        batch: list[_Pending] = []
+        try:
+            if self._journaled:  # even with nothing new: run() asks for a replay this way
+                await self._replay()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._store_and_deliver(batch)
+        except Exception:  # a bug here must not leave every caller waiting forever
+            log.exception("event_flush_failed")
+            for pending in (*batch, *self._pending):
                 if not pending.done.done():
                     pending.done.set_result(None)
+            self._pending = []
 
-    async def _write(self, events: list[NewEvent]) -> list[int | None]:
+    async def _store_and_deliver(self, batch: list[_Pending]) -> None:
+        events = [p.event for p in batch]
+        # While the journal holds older events, newer ones queue behind them.
+        result = _Failure.AWAY if self._journaled else await self._write(events)
+        if result is _Failure.AWAY:
+            await self._journal_events(events)
+        ids = result if isinstance(result, list) else [None] * len(events)
+        for pending, event_id in zip(batch, ids, strict=True):
+            self._deliver(Event(event_id, *_fields(pending.event)))
+            if not pending.done.done():
+                pending.done.set_result(None)
+
+    async def _write(self, events: list[NewEvent]) -> list[int | None] | _Failure:
+        types = sorted({e.type for e in events})
         try:
             ids = await asyncio.wait_for(self._store.insert(events), self._write_timeout_s)
+        except _REFUSED as err:
+            log.error("event_refused", types=types, error=str(err))
+            return _Failure.REFUSED
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-            log.warning(
-                "event_record_failed", types=sorted({e.type for e in events}), error=str(err)
-            )
-            return [None] * len(events)
+            log.warning("event_record_deferred", types=types, error=str(err))
+            return _Failure.AWAY
         except Exception:  # a bug here must not leave every caller waiting forever
-            log.exception("event_record_failed", types=sorted({e.type for e in events}))
-            return [None] * len(events)
+            log.exception("event_record_failed", types=types)
+            return _Failure.REFUSED
         return list(ids)
+
+    async def _journal_events(self, events: list[NewEvent]) -> None:
+        lines = [_to_line(e) for e in events]
+        try:
+            await asyncio.to_thread(append_lines, self._journal, lines)
+        except OSError as err:
+            log.error("event_journal_failed", events=len(events), error=str(err))
+            return
+        self._set_journaled(self._journaled + len(events))
+
+    async def _replay(self) -> None:
+        lines = await asyncio.to_thread(read_lines, self._journal)
+        events = [e for e in map(_from_line, lines) if e is not None]
+        result = await self._write(events) if events else []
+        if result is _Failure.AWAY:
+            return  # still away: the next write or run() tries again
+        if result is _Failure.REFUSED:  # one bad row must not take the others with it
+            for event in events:
+                if await self._write([event]) is _Failure.AWAY:
+                    return
+        await asyncio.to_thread(truncate, self._journal)
+        self._set_journaled(0)
+        log.info("event_journal_replayed", events=len(events))
+
+    def _set_journaled(self, count: int) -> None:
+        self._journaled = count
+        self._metrics.event_journal_pending.set(count)
 
     def _deliver(self, event: Event) -> None:
         for listener in list(self._listeners):
@@ -123,6 +204,44 @@ class EventBus:
                 listener(event)
             except Exception:  # a broken listener must not stop the others or the writer
                 log.exception("event_listener_failed", type=event.type)
+
+
+class _Failure(Enum):
+    AWAY = "away"  # the database did not answer: journal, retry later
+    REFUSED = "refused"  # it refused the row: retrying cannot help
+
+
+# A row the database refuses (not a database that is away).
+_REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+def _to_line(event: NewEvent) -> str:
+    return json.dumps(
+        {
+            "time": event.time.isoformat(),
+            "type": event.type,
+            "camera": event.camera,
+            "data": event.data,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _from_line(line: str) -> NewEvent | None:
+    try:
+        raw = json.loads(line)
+        time, type_, camera, data = raw["time"], raw["type"], raw["camera"], raw["data"]
+        if not (
+            isinstance(time, str)
+            and isinstance(type_, str)
+            and isinstance(camera, str | None)
+            and isinstance(data, dict)
+        ):
+            raise TypeError("a field of the wrong type")
+        return NewEvent(datetime.fromisoformat(time), type_, camera, data)
+    except (ValueError, KeyError, TypeError) as err:
+        log.error("event_journal_line_invalid", error=str(err), line=line[:200])
+        return None
 
 
 def _fields(event: NewEvent) -> tuple[datetime, str, str | None, dict[str, Any]]:
