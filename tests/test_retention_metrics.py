@@ -63,3 +63,24 @@ async def test_a_failed_pass_is_counted_and_keeps_the_last_good_time(
     assert value("vmsd_retention_passes_total", {"result": "failed"}) == 1
     assert value("vmsd_retention_passes_total", {"result": "ok"}) is None
     assert value("vmsd_retention_last_pass_timestamp_seconds") == 0
+
+
+async def test_a_storage_path_dropped_by_a_reload_leaves_no_series(
+    camera_stack: CameraStack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    holder = camera_stack.holder
+    (first,) = holder.current.storage.paths
+    first.mkdir(parents=True)
+    second = tmp_path_factory.mktemp("second-root")
+    storage = holder.current.storage.model_copy(update={"paths": (first, second)})
+    holder.current = holder.current.model_copy(update={"storage": storage})
+    await camera_stack.retention.run_once()
+    value = camera_stack.metrics.registry.get_sample_value
+    assert value("vmsd_retention_low_watermark_bytes", {"path": str(second)}) is not None
+
+    storage = holder.current.storage.model_copy(update={"paths": (first,)})
+    holder.current = holder.current.model_copy(update={"storage": storage})
+    await camera_stack.retention.run_once()
+    assert value("vmsd_retention_low_watermark_bytes", {"path": str(second)}) is None
+    assert value("vmsd_retention_target_free_bytes", {"path": str(second)}) is None
+    assert value("vmsd_retention_low_watermark_bytes", {"path": str(first)}) is not None

@@ -78,6 +78,8 @@ class RetentionService:
         self._record_event = record_event
         self._pinned = pinned
         self._kick = asyncio.Event()
+        self._published_roots: set[str] = set()
+        self._published_cameras: set[str] = set()
 
     async def storage(self) -> dict[str, object]:
         config = self._holder.current
@@ -167,15 +169,31 @@ class RetentionService:
     def _publish(
         self, config: Config, totals: list[CameraTotals], usage: Mapping[str, RootUsage]
     ) -> None:
-        self._metrics.retention_interval.set(config.retention.interval_seconds)
+        metrics = self._metrics
+        metrics.retention_interval.set(config.retention.interval_seconds)
         for root, use in usage.items():
-            self._metrics.retention_low_watermark.labels(path=root).set(use.low_free_bytes)
-            self._metrics.retention_target_free.labels(path=root).set(use.target_free_bytes)
+            metrics.retention_low_watermark.labels(path=root).set(use.low_free_bytes)
+            metrics.retention_target_free.labels(path=root).set(use.target_free_bytes)
         for total in totals:
-            self._metrics.camera_recorded_bytes.labels(camera=total.camera).set(total.bytes)
-            self._metrics.oldest_recording.labels(camera=total.camera).set(
-                total.oldest_start.timestamp()
-            )
+            metrics.camera_recorded_bytes.labels(camera=total.camera).set(total.bytes)
+            metrics.oldest_recording.labels(camera=total.camera).set(total.oldest_start.timestamp())
+        # A storage path dropped by a reload, a camera with nothing left: no stale series.
+        cameras = {t.camera for t in totals}
+        for gone, families in (
+            (
+                self._published_roots - usage.keys(),
+                (metrics.retention_low_watermark, metrics.retention_target_free),
+            ),
+            (
+                self._published_cameras - cameras,
+                (metrics.camera_recorded_bytes, metrics.oldest_recording),
+            ),
+        ):
+            for label in gone:
+                for family in families:
+                    with contextlib.suppress(KeyError):
+                        family.remove(label)
+        self._published_roots, self._published_cameras = set(usage), cameras
 
     async def _report(self, done: list[tuple[Deletion, Deleted]]) -> None:
         summary: dict[str, dict[str, dict[str, int]]] = {}
