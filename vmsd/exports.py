@@ -17,7 +17,7 @@ from vmsd.config import ConfigHolder
 from vmsd.errors import ValidationError
 from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
-from vmsd.proc import parent_death_signal, stop_process
+from vmsd.proc import spawn_child, stop_process
 from vmsd.recorder.ffmpeg import ProgressParser
 from vmsd.recordings import SPAN_MERGE_GAP_S
 from vmsd.redact import redact_text
@@ -178,17 +178,14 @@ class ExportService:
     async def _ffmpeg_concat(
         self, job_id: int, listing: Path, output: Path, total_s: float
     ) -> str | None:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await spawn_child(
             *(self._ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"),
             *("-progress", "pipe:1", "-stats_period", "1"),
             *("-f", "concat", "-safe", "0", "-i", str(listing)),
             *("-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"),
             *("-movflags", "+faststart", "-y", str(output)),
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=parent_death_signal(signal.SIGKILL),
         )
         try:
             assert proc.stdout is not None and proc.stderr is not None

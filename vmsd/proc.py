@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -27,6 +28,22 @@ def parent_death_signal(sig: signal.Signals) -> Callable[[], None]:
             libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
     return _set
+
+
+async def spawn_child(
+    *argv: str, death_signal: signal.Signals = signal.SIGKILL, **options: Any
+) -> asyncio.subprocess.Process:
+    """Starts a child the way every child of vmsd must start: in its own process group (so
+    signal_group reaches all of it and a terminal's Ctrl-C to vmsd does not), with
+    `death_signal` sent to it should vmsd die, and with no stdin unless one is asked for.
+    `options` go to asyncio.create_subprocess_exec."""
+    options.setdefault("stdin", asyncio.subprocess.DEVNULL)
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        start_new_session=True,
+        preexec_fn=parent_death_signal(death_signal),
+        **options,
+    )
 
 
 def signal_group(pid: int, sig: signal.Signals) -> None:

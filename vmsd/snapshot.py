@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from vmsd.cameras.model import Camera
 from vmsd.errors import ConflictError, UnavailableError, VmsdError
-from vmsd.proc import parent_death_signal, stop_process
+from vmsd.proc import spawn_child, stop_process
 from vmsd.recorder.ffmpeg import RecorderInput, build_snapshot_argv
 from vmsd.redact import redact_text
 
@@ -59,13 +59,10 @@ class Snapshots:
             return jpeg
 
     async def _run(self, camera: Camera) -> bytes:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await spawn_child(
             *build_snapshot_argv(self._ffmpeg, self._input_for(camera)),
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=parent_death_signal(signal.SIGKILL),
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self._timeout_s)

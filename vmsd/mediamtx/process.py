@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vmsd.backoff import Backoff
 from vmsd.log import get_logger
-from vmsd.proc import parent_death_signal, read_pipe, signal_group, stop_process
+from vmsd.proc import read_pipe, signal_group, spawn_child, stop_process
 from vmsd.redact import redact_text  # what vmsd.log re-exports (implicitly: mypy --strict)
 
 log = get_logger("vmsd.mediamtx")
@@ -61,14 +61,11 @@ def resolve_mediamtx_binary(binary: str) -> Path | None:
 async def mediamtx_version(binary: str, timeout_s: float = 5.0) -> str | None:
     """`binary --version` (e.g. "v1.20.1"), or None if it cannot run, fails or hangs."""
     try:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await spawn_child(
             binary,
             "--version",
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=parent_death_signal(signal.SIGKILL),
         )
     except (OSError, subprocess.SubprocessError) as err:
         log.debug("mediamtx_version_failed", binary=binary, error=str(err))
@@ -177,14 +174,12 @@ class MediaMtxProcess:
         try:
             stream, transport = await read_pipe(read_fd, LINE_LIMIT_BYTES)
             try:
-                proc = await asyncio.create_subprocess_exec(
+                proc = await spawn_child(
                     self._binary,
                     str(self._config_path),
-                    stdin=asyncio.subprocess.DEVNULL,
+                    death_signal=signal.SIGTERM,
                     stdout=write_fd,
                     stderr=write_fd,
-                    start_new_session=True,
-                    preexec_fn=parent_death_signal(signal.SIGTERM),
                 )
             except BaseException:
                 transport.close()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from vmsd.proc import spawn_child
 from vmsd.recorder.ffmpeg import build_probe_argv, parse_probe_duration
 
 PROBE_TIMEOUT_S = 60.0
@@ -14,9 +15,8 @@ PROBE_TIMEOUT_S = 60.0
 
 async def probe_duration(ffmpeg: str, path: Path) -> float | None:
     """Seconds of video FFmpeg can read, or None when nothing in the file is playable."""
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn_child(
         *build_probe_argv(ffmpeg, path),
-        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vmsd.proc import parent_death_signal, signal_group, stop_process
+from vmsd.proc import signal_group, spawn_child, stop_process
 from vmsd.recorder.ffmpeg import Progress, parse_opening, parse_segment_line
 from vmsd.recorder.progress import PROGRESS_POLL_S, ProgressPipe
 from vmsd.redact import redact_text
@@ -113,14 +113,12 @@ class FfmpegRun:
         read_fd, write_fd = os.pipe()
         try:
             argv = list(self._argv_for_fd(write_fd))
-            self._proc = await asyncio.create_subprocess_exec(
+            self._proc = await spawn_child(
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=(write_fd,),
-                start_new_session=True,
-                preexec_fn=parent_death_signal(signal.SIGKILL),
                 env={**os.environ, "TZ": "UTC"},
             )
         except BaseException:

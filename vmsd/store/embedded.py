@@ -28,7 +28,7 @@ import psutil
 
 from vmsd.errors import StoreError
 from vmsd.log import get_logger
-from vmsd.proc import parent_death_signal, stop_process
+from vmsd.proc import spawn_child, stop_process
 
 log = get_logger("vmsd.store.embedded")
 
@@ -125,7 +125,7 @@ class EmbeddedPostgres:
         try:
             if self._user:
                 os.fchown(log_fd, *self._uid_gid())
-            self._proc = await asyncio.create_subprocess_exec(
+            self._proc = await spawn_child(
                 str(bin_dir / "postgres"),
                 "-D",
                 str(self.data_dir),
@@ -137,12 +137,10 @@ class EmbeddedPostgres:
                 "listen_addresses=",
                 "-c",
                 "unix_socket_permissions=0700",
-                stdin=asyncio.subprocess.DEVNULL,
+                death_signal=signal.SIGINT,  # fast shutdown
                 stdout=log_fd,
                 stderr=log_fd,
-                start_new_session=True,
                 **self._identity(),
-                preexec_fn=parent_death_signal(signal.SIGINT),  # fast shutdown
             )
         finally:
             os.close(log_fd)
@@ -237,7 +235,7 @@ class EmbeddedPostgres:
         log.warning("embedded_db_stale_lock_removed", stale_pid=info.pid)
 
     async def _initdb(self, bin_dir: Path) -> None:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await spawn_child(
             str(bin_dir / "initdb"),
             "-D",
             str(self.data_dir),
@@ -247,7 +245,6 @@ class EmbeddedPostgres:
             "--encoding=UTF8",
             "--locale=C",
             "--no-instructions",
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             **self._identity(),
