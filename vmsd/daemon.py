@@ -35,7 +35,7 @@ from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
 from vmsd.database import Database
 from vmsd.deletion import SegmentDeleter
 from vmsd.errors import ConfigError, VmsdError
-from vmsd.events.bus import EventBus
+from vmsd.events.bus import EventBus, RecordEvent
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.exports import ExportService
@@ -302,7 +302,7 @@ class Daemon:
         log.info("daemon_stopped")
 
     async def _start_cameras(
-        self, pool: asyncpg.Pool, config: Config, record: Callable[..., Awaitable[None]]
+        self, pool: asyncpg.Pool, config: Config, record: RecordEvent
     ) -> tuple[CameraRegistry, CameraService, LiveCameras]:
         """The registry in memory, the file's cameras synced into it, their live states."""
         cipher = CredentialCipher(credential_key(config))
@@ -322,7 +322,7 @@ class Daemon:
         live: LiveCameras,
         mediamtx: MediaMtxController,
         ffmpeg: str,
-        record: Callable[..., Awaitable[None]],
+        record: RecordEvent,
     ) -> _Recording:
         """Leftover FFmpeg of a previous run ended, the journal replayed, the index reconciled
         with the disk: only then may new recorders write."""

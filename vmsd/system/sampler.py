@@ -39,18 +39,17 @@ class SystemSampler:
 
     async def run(self) -> None:
         assert self._probe is not None, "start() first"
-        probe = self._probe
         delay = min(FIRST_SAMPLE_AFTER_S, self._interval())
         try:
             while True:
                 await asyncio.sleep(delay)
-                await self.sample_now(probe)
+                await self.sample_now()
                 delay = self._interval()
         finally:
-            await asyncio.to_thread(probe.close)
+            await asyncio.to_thread(self._probe.close)
 
-    async def sample_now(self, probe: HostProbe | None = None) -> SystemSample:
-        probe = probe or self._probe
+    async def sample_now(self) -> SystemSample:
+        probe = self._probe
         assert probe is not None, "start() first"
         probe.storage_paths = self._holder.current.storage.paths  # follows a reload
         children = self._children()  # read in the loop: owners' state is not thread-safe
