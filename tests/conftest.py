@@ -23,18 +23,14 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
-from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.deletion import SegmentDeleter
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
-from vmsd.exports import ExportService
 from vmsd.health import Health, Phase
-from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.recordings import RecordingsService
 from vmsd.retention.service import RetentionService
 from vmsd.secrets import CredentialCipher
 from vmsd.snapshot import Snapshots
@@ -42,14 +38,14 @@ from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.events import EventStore
-from vmsd.store.exports import ExportStore
-from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
+from vmsd.supervisor import Supervisor
 from vmsd.system.children import child_processes
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import gpu_provider
 from vmsd.system.sampler import SystemSampler
 from vmsd.tokens import TokenRegistry, TokenService
+from vmsd.wiring import RecordingParts, build_cameras, build_recording
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +106,7 @@ class CameraStack:
     deleter: SegmentDeleter
     retention: RetentionService
     events: EventBus
+    recording: RecordingParts
 
 
 @pytest.fixture
@@ -118,33 +115,38 @@ async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
     metrics = Metrics()
     events = EventBus(EventStore(db_pool), tmp_path / "event-journal.jsonl", metrics)
     record = events.record
-    store = CameraStore(db_pool)
-    registry = CameraRegistry(db_pool, store, cipher)
-    await registry.refresh()
-    service = CameraService(store, cipher, registry, record)
-    live = LiveCameras(CameraStates(), metrics, record)
-    index = SegmentIndex(RecordingStore(db_pool), tmp_path, metrics)
+    cams = build_cameras(db_pool, cipher, metrics, record)
+    await cams.registry.refresh()
     config = Config.model_validate(
         {"state_dir": str(tmp_path), "storage": {"paths": [str(tmp_path / "recordings")]}}
     )
     holder = ConfigHolder(config, Path("unused.yml"))
-    fleet = RecorderFleet(
+    rec = build_recording(
         holder,
-        registry,
-        live,
-        index,
+        db_pool,
+        cams,
         metrics,
         record,
+        Supervisor(Health(metrics)),
         ffmpeg=ffmpeg_binary(),
         input_for=reader_input,
         via_mediamtx=False,
     )
-    deleter = SegmentDeleter(RecordingStore(db_pool))
-    retention = RetentionService(
-        holder, RecordingStore(db_pool), deleter, registry, metrics, record
-    )
+    store, registry, service, live = cams.store, cams.registry, cams.service, cams.live
+    fleet, deleter, retention = rec.fleet, rec.deleter, rec.retention
     return CameraStack(
-        store, registry, service, live, metrics, cipher, fleet, holder, deleter, retention, events
+        store,
+        registry,
+        service,
+        live,
+        metrics,
+        cipher,
+        fleet,
+        holder,
+        deleter,
+        retention,
+        events,
+        rec,
     )
 
 
@@ -214,15 +216,9 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             camera_stack.live,
             camera_stack.fleet,
             Snapshots(ffmpeg_binary(), reader_input, cache_s=1.0, timeout_s=10.0),
-            RecordingsService(camera_stack.holder, RecordingQueries(db_pool), camera_stack.deleter),
+            camera_stack.recording.recordings,
             camera_stack.retention,
-            ExportService(
-                camera_stack.holder,
-                ExportStore(db_pool),
-                RecordingQueries(db_pool),
-                ffmpeg_binary(),
-                record_noop,
-            ),
+            camera_stack.recording.exports,
             sampler,
             EventHistory(camera_stack.holder, EventStore(db_pool), camera_stack.events),
         )

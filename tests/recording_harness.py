@@ -14,18 +14,16 @@ import asyncpg
 from cryptography.fernet import Fernet
 
 from vmsd.cameras.live import LiveCameras
-from vmsd.cameras.registry import CameraRegistry
-from vmsd.cameras.service import CameraService
-from vmsd.cameras.state import CameraStates
 from vmsd.config import CameraConfig, Config, ConfigHolder
 from vmsd.deletion import SegmentDeleter
+from vmsd.health import Health
 from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.retention.service import RetentionService
 from vmsd.secrets import CredentialCipher
-from vmsd.store.cameras import CameraStore
 from vmsd.store.recordings import RecordingStore, SegmentRecord
+from vmsd.supervisor import Supervisor
+from vmsd.wiring import build_cameras, build_recording, start_cameras
 
 from .conftest import ffmpeg_binary, reader_input
 
@@ -117,39 +115,29 @@ async def recording(
         events.append((time.monotonic(), type_, data))
 
     metrics = Metrics()
-    cipher = CredentialCipher(Fernet.generate_key())
-    camera_store = CameraStore(pool)
-    registry = CameraRegistry(pool, camera_store, cipher)
-    service = CameraService(camera_store, cipher, registry, record)
-    await service.sync_config(cameras)
-    live = LiveCameras(CameraStates(), metrics, record)
-    await live.sync(registry.cameras)
-    store = RecordingStore(pool)
-    index = SegmentIndex(store, config.state_dir, metrics)
+    cams = build_cameras(pool, CredentialCipher(Fernet.generate_key()), metrics, record)
+    await start_cameras(cams, config)
     holder = ConfigHolder(config, Path("unused.yml"))
-    fleet = RecorderFleet(
+    rec = build_recording(
         holder,
-        registry,
-        live,
-        index,
+        pool,
+        cams,
         metrics,
         record,
+        Supervisor(Health(metrics)),
         ffmpeg=ffmpeg_binary(),
         input_for=reader_input,
         via_mediamtx=via_mediamtx,
     )
+    fleet, index, store, live, deleter = rec.fleet, rec.index, rec.store, cams.live, rec.deleter
     await index.start()
-    deleter = SegmentDeleter(store)
     await deleter.finish_interrupted()
     state = Recording(fleet, index, store, live, metrics, root, deleter, events)
     async with asyncio.TaskGroup() as tg:
         index_task = tg.create_task(index.run())
         fleet_task = tg.create_task(fleet.run())
         if retention is not None:
-            service = RetentionService(holder, store, deleter, registry, metrics, record)
-            fleet.on_no_space(service.kick)
-            fleet.on_disk_space(service.disk_space)
-            background = [index_task, tg.create_task(service.run())]
+            background = [index_task, tg.create_task(rec.retention.run())]
         else:
             background = [index_task]
         try:

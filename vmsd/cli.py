@@ -115,6 +115,10 @@ def run_daemon(holder: ConfigHolder) -> int:
     log = get_logger("vmsd")
     try:
         asyncio.run(Daemon(holder).run())
+    except ConfigError as err:  # found only at start (a base MediaMTX file...): not a crash
+        log.error("daemon_failed", error=err.message, details=err.details)
+        print_config_error(err, sys.stderr)
+        return EXIT_CONFIG
     except VmsdError as err:
         log.error("daemon_failed", error=err.message, details=err.details)
         return EXIT_CRASH

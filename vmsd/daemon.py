@@ -1,13 +1,17 @@
 """The composition root: builds every component, starts them in order, stops them in reverse.
 
-Start: state-dir lock -> database -> token registry -> camera registry (config synced) -> hook
-listener -> MediaMTX config written -> leftover recorders ended, journal replayed, index
-reconciled with the disk -> HTTP site -> READY=1 -> MediaMTX, index and recorders run.
-Stop: not ready -> recorders finalise their segments -> index drained -> background tasks
-cancelled -> HTTP -> hooks -> database, each stage under its own timeout (STAGE_TIMEOUT_S); the
-sum stays below the unit's TimeoutStopSec=90. A second SIGINT skips to cancellation.
-"""
+Start: state-dir lock -> database -> event bus, webhooks -> token registry -> camera registry
+(config synced) -> hook listener -> MediaMTX config written -> leftover recorders ended,
+journal replayed, index reconciled with the disk -> HTTP site -> READY=1 -> every long-running
+component runs under the one Supervisor (a failure is logged, shown on /readyz, backed off and
+restarted; it never stops the others), and the heartbeat proves the loop runs.
+A failure to start exits the process (a ConfigError with 78).
 
+Stop: not ready -> recorders finalise their segments -> index drained -> components cancelled
+-> daemon_stopped recorded -> HTTP -> hooks -> events drained -> webhooks -> database, each
+stage under its own budget (STOP_BUDGET_S), whose sum stays below the unit's TimeoutStopSec=90.
+A second SIGINT skips to cancellation.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -27,31 +31,24 @@ from vmsd.api.app import create_app
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.services import ApiServices
 from vmsd.auth import Role
-from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
-from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
 from vmsd.database import Database
-from vmsd.deletion import SegmentDeleter
 from vmsd.errors import ConfigError, VmsdError
-from vmsd.events.bus import EventBus, RecordEvent
+from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
-from vmsd.exports import ExportService
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.health import Health, Phase
-from vmsd.index import SegmentIndex
+from vmsd.heartbeat import Heartbeat
 from vmsd.log import configure_logging, get_logger
 from vmsd.mediamtx.authz import AuthContext
 from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.mediamtx.damping import FailureDamper
 from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.recorder.pidfile import end_leftovers
-from vmsd.recorder.recovery import recover
-from vmsd.recordings import RecordingsService
-from vmsd.retention.service import RetentionService
+from vmsd.reload import changed_restart_only_keys
 from vmsd.secrets import (
     HOOK_SECRET_FILE_NAME,
     CredentialCipher,
@@ -61,41 +58,42 @@ from vmsd.secrets import (
 )
 from vmsd.snapshot import Snapshots
 from vmsd.statelock import StateDirLock
-from vmsd.store.cameras import CameraStore
 from vmsd.store.events import EventStore
-from vmsd.store.exports import ExportStore
-from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
+from vmsd.supervisor import Supervisor
 from vmsd.system.children import child_processes
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import gpu_provider
 from vmsd.system.sampler import SystemSampler
 from vmsd.systemd import SystemdNotifier
 from vmsd.tokens import TokenRegistry, TokenService
+from vmsd.wiring import (
+    RecordingParts,
+    build_cameras,
+    build_recording,
+    start_cameras,
+    start_recording,
+)
 
 log = get_logger("vmsd.daemon")
 
 HTTP_STOP_S = 5.0
-STAGE_TIMEOUT_S = 20.0
-# Settings read only at start; a reload that changes them is applied at the next restart.
 EVENT_JOURNAL_NAME = "event-journal.jsonl"
-RESTART_ONLY_KEYS = (
-    "server.host",
-    "server.port",
-    "server.max_body_bytes",
-    "state_dir",
-    "database",
-    "secrets",
-    "mediamtx.mode",
-    "mediamtx.binary",
-    "mediamtx.config_path",
-    "mediamtx.api_port",
-    "mediamtx.hooks_host",
-    "mediamtx.hooks_port",
-    "mediamtx.auth_fail_limit",
-    "mediamtx.auth_fail_window_seconds",
-    "mediamtx.auth_block_seconds",
-)
+# Each stop stage's budget, in the order they run. Their sum (with the cancellation of the
+# supervised components, bounded by their own stop code) stays below TimeoutStopSec=90 of
+# systemd/vmsd.service; tests/test_systemd_units.py checks it. Recorders: FFmpeg's quit grace
+# (10 s) + SIGTERM grace (3 s) + the final segment's indexing window (3 s).
+STOP_BUDGET_S = {
+    "recorders": 20.0,
+    "index": 5.0,
+    "components": 10.0,
+    "daemon_stopped": 3.0,
+    "http": HTTP_STOP_S + 1.0,
+    "hooks": 3.0,
+    "events": 5.0,
+    "webhooks": 5.0,
+    "database": 20.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +117,11 @@ class _Reloadable:
         await self.webhooks.apply(config.notifications)
 
 
-@dataclass(frozen=True, slots=True)
-class _Recording:
-    index: SegmentIndex
-    fleet: RecorderFleet
-    retention: RetentionService
-    recordings: RecordingsService
-    exports: ExportService
-
-
 class _StopRequested(Exception):
     """Raised inside the root TaskGroup to cancel every background task on stop."""
+
+
+Component = tuple[str, Callable[[], Awaitable[None]]]
 
 
 class Daemon:
@@ -138,6 +130,9 @@ class Daemon:
         self._notifier = notifier or SystemdNotifier()
         self._metrics = Metrics()
         self._health = Health(self._metrics)
+        self._supervisor = Supervisor(self._health)
+        self._heartbeat = Heartbeat(self._metrics, self._notifier, self._supervisor.alive)
+        self._health.attach_liveness(self._heartbeat.live)
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._interrupts = 0
@@ -179,15 +174,17 @@ class Daemon:
             await registry.refresh()
 
             self._notifier.status("loading cameras")
-            cameras, camera_service, live = await self._start_cameras(database.pool, config, record)
+            cipher = CredentialCipher(credential_key(config))
+            cams = build_cameras(database.pool, cipher, self._metrics, record)
+            await start_cameras(cams, config)
             hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
 
             # vmsd's own readers and MediaMTX API calls: a new credential at every start.
             internal_password = secrets.token_urlsafe(24)
             mediamtx = MediaMtxController(
                 config,
-                cameras,
-                live,
+                cams.registry,
+                cams.live,
                 self._health,
                 self._metrics,
                 hook_secret=hook_secret,
@@ -197,11 +194,11 @@ class Daemon:
                 HookServices(
                     secret=hook_secret,
                     auth_context=_auth_context_factory(
-                        cameras, registry, hook_secret, internal_password
+                        cams.registry, registry, hook_secret, internal_password
                     ),
                     damper=_damper(config),
-                    registry=cameras,
-                    live=live,
+                    registry=cams.registry,
+                    live=cams.live,
                     metrics=self._metrics,
                 )
             )
@@ -215,20 +212,30 @@ class Daemon:
 
             self._notifier.status("reconciling recordings")
             ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
-            rec = await self._start_recording(
-                config, database.pool, cameras, live, mediamtx, ffmpeg, record
+            rec = build_recording(
+                self._holder,
+                database.pool,
+                cams,
+                self._metrics,
+                record,
+                self._supervisor,
+                ffmpeg=ffmpeg,
+                input_for=mediamtx.reader_input,
+                via_mediamtx=mediamtx.mode is not MediaMtxMode.OFF,
             )
-            index, fleet, retention = rec.index, rec.fleet, rec.retention
+            await start_recording(rec, config, ffmpeg, record)
             snapshots = Snapshots(
                 ffmpeg,
                 mediamtx.reader_input,
                 cache_s=config.recording.snapshot_cache_seconds,
                 timeout_s=config.recording.snapshot_timeout_seconds,
             )
-            self._reloadable = _Reloadable(camera_service, mediamtx, fleet, webhooks)
+            self._reloadable = _Reloadable(cams.service, mediamtx, rec.fleet, webhooks)
             sampler = SystemSampler(
                 self._holder,
-                lambda: child_processes(cameras, fleet, mediamtx.pid, database.embedded_pid),
+                lambda: child_processes(
+                    cams.registry, rec.fleet, mediamtx.pid, database.embedded_pid
+                ),
                 gpu_provider(config.system.gpu),
             )
             await sampler.start()
@@ -243,12 +250,12 @@ class Daemon:
                         token_registry=registry,
                         tokens=TokenService(token_store, registry),
                         check_database=database.check,
-                        cameras=camera_service,
-                        live=live,
-                        recorders=fleet,
+                        cameras=cams.service,
+                        live=cams.live,
+                        recorders=rec.fleet,
                         snapshots=snapshots,
                         recordings=rec.recordings,
-                        retention=retention,
+                        retention=rec.retention,
                         exports=rec.exports,
                         system=sampler,
                         events=history,
@@ -258,111 +265,74 @@ class Daemon:
                 config.server.port,
             )
             stack.push_async_callback(self._stage, "http", runner.cleanup)
+            stack.push_async_callback(self._record_stopped, events)
 
-            self._health.set_phase(Phase.READY)
-            self._metrics.start_time.set(time.time())
-            await events.record("daemon_started", version=__version__)
-            self._notifier.ready(f"serving on {config.server.host}:{config.server.port}")
-            log.info(
-                "daemon_ready",
-                host=config.server.host,
-                port=config.server.port,
-                version=__version__,
-            )
-
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(database.run())
-                    tg.create_task(registry.run())
-                    tg.create_task(cameras.run())
-                    tg.create_task(live.follow(cameras))
-                    tg.create_task(mediamtx.run())
-                    tg.create_task(index.run())
-                    tg.create_task(fleet.run())
-                    tg.create_task(retention.run())
-                    tg.create_task(rec.exports.run())
-                    tg.create_task(sampler.run())
-                    tg.create_task(history.run())
-                    tg.create_task(events.run())
-                    tg.create_task(self._handle_reloads(events))
-                    tg.create_task(self._watchdog())
-                    await self._stop.wait()
-                    # Orderly: stop accepting (not ready), recorders finalise their open
-                    # segments, the index takes every one of them, then everything else ends.
-                    self._health.set_phase(Phase.STOPPING)
-                    self._notifier.stopping()
-                    await self._stage("recorders", fleet.stop)
-                    await self._stage("index", index.wait_idle)
-                    raise _StopRequested
-            except* _StopRequested:
-                pass
-
-            log.info("daemon_stopping")
-            await events.record("daemon_stopped")
+            components: list[Component] = [
+                ("database_watch", database.run),
+                ("token_registry", registry.run),
+                ("camera_registry", cams.registry.run),
+                ("camera_states", functools.partial(cams.live.follow, cams.registry)),
+                ("mediamtx", functools.partial(mediamtx.run, self._supervisor)),
+                ("segment_index", rec.index.run),
+                ("recorder_fleet", rec.fleet.run),
+                ("retention", rec.retention.run),
+                ("exports", rec.exports.run),
+                ("system_sampler", sampler.run),
+                ("event_history", history.run),
+                ("event_bus", events.run),
+                ("reloads", functools.partial(self._handle_reloads, events)),
+            ]
+            await self._serve(config, components, rec, events)
         log.info("daemon_stopped")
 
-    async def _start_cameras(
-        self, pool: asyncpg.Pool, config: Config, record: RecordEvent
-    ) -> tuple[CameraRegistry, CameraService, LiveCameras]:
-        """The registry in memory, the file's cameras synced into it, their live states."""
-        cipher = CredentialCipher(credential_key(config))
-        store = CameraStore(pool)
-        registry = CameraRegistry(pool, store, cipher)
-        service = CameraService(store, cipher, registry, record)
-        await service.sync_config(config.cameras)
-        live = LiveCameras(CameraStates(), self._metrics, record)
-        await live.sync(registry.cameras)
-        return registry, service, live
+    async def _serve(
+        self, config: Config, components: list[Component], rec: RecordingParts, events: EventBus
+    ) -> None:
+        """Ready, then every component supervised until a stop; then the orderly first half
+        of the stop: recorders finalise their open segments, the index takes every one of
+        them, then every other component is cancelled."""
+        self._health.set_phase(Phase.READY)
+        self._metrics.start_time.set(time.time())
+        await events.record("daemon_started", version=__version__)
+        self._notifier.ready(f"serving on {config.server.host}:{config.server.port}")
+        log.info(
+            "daemon_ready", host=config.server.host, port=config.server.port, version=__version__
+        )
+        started = time.monotonic()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._heartbeat.run())
+                for name, run in components:
+                    tg.create_task(self._supervisor.run(name, run), name=name)
+                await self._stop.wait()
+                self._health.set_phase(Phase.STOPPING)
+                self._notifier.stopping()
+                await self._stage("recorders", rec.fleet.stop)
+                await self._stage("index", rec.index.wait_idle)
+                started = time.monotonic()
+                raise _StopRequested
+        except* _StopRequested:
+            pass
+        log.info(
+            "stop_stage_done",
+            stage="components",
+            duration_s=round(time.monotonic() - started, 3),
+        )
 
-    async def _start_recording(
-        self,
-        config: Config,
-        pool: asyncpg.Pool,
-        cameras: CameraRegistry,
-        live: LiveCameras,
-        mediamtx: MediaMtxController,
-        ffmpeg: str,
-        record: RecordEvent,
-    ) -> _Recording:
-        """Leftover FFmpeg of a previous run ended, the journal replayed, the index reconciled
-        with the disk: only then may new recorders write."""
-        store = RecordingStore(pool)
-        index = SegmentIndex(store, config.state_dir, self._metrics)
-        fleet = RecorderFleet(
-            self._holder,
-            cameras,
-            live,
-            index,
-            self._metrics,
-            record,
-            ffmpeg=ffmpeg,
-            input_for=mediamtx.reader_input,
-            via_mediamtx=mediamtx.mode is not MediaMtxMode.OFF,
-        )
-        await asyncio.to_thread(end_leftovers, fleet.pid_dir)
-        await index.start()
-        deleter = SegmentDeleter(store)
-        await deleter.finish_interrupted()
-        await recover(
-            config.storage.paths, store, ffmpeg, record, exclude=await index.journal_paths()
-        )
-        queries = RecordingQueries(pool)
-        exports = ExportService(self._holder, ExportStore(pool), queries, ffmpeg, record)
-        await exports.start()
-        retention = RetentionService(
-            self._holder, store, deleter, cameras, self._metrics, record, exports.pinned
-        )
-        fleet.on_no_space(retention.kick)
-        fleet.on_disk_space(retention.disk_space)
-        recordings = RecordingsService(self._holder, queries, deleter)
-        return _Recording(index, fleet, retention, recordings, exports)
+    async def _record_stopped(self, events: EventBus) -> None:
+        """Runs on every way out once the daemon was up: a failure, a stop, a cancellation."""
+        log.info("daemon_stopping")
+        await self._stage("daemon_stopped", functools.partial(events.record, "daemon_stopped"))
 
     async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         started = time.monotonic()
+        budget = STOP_BUDGET_S[name]
         try:
-            await asyncio.wait_for(stop(), STAGE_TIMEOUT_S)
+            await asyncio.wait_for(stop(), budget)
         except TimeoutError:
-            log.error("stop_stage_timeout", stage=name, timeout_s=STAGE_TIMEOUT_S)
+            log.error("stop_stage_timeout", stage=name, timeout_s=budget)
+        except Exception as err:  # a failing stage must not skip the stages after it
+            log.exception("stop_stage_failed", stage=name, error=str(err))
         log.info("stop_stage_done", stage=name, duration_s=round(time.monotonic() - started, 3))
 
     def _install_signal_handlers(self) -> None:
@@ -413,14 +383,6 @@ class Daemon:
         await events.record("config_reloaded", restart_needed=restart_needed)
         self._notifier.ready("configuration reloaded")
 
-    async def _watchdog(self) -> None:
-        interval = self._notifier.watchdog_interval_s
-        if interval is None:
-            return
-        while True:
-            self._notifier.watchdog()
-            await asyncio.sleep(interval)
-
 
 async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_STOP_S, handle_signals=False)
@@ -456,15 +418,3 @@ def _auth_context_factory(
         )
 
     return context
-
-
-def changed_restart_only_keys(old: Config, new: Config) -> list[str]:
-    changed = []
-    for key in RESTART_ONLY_KEYS:
-        a: object = old
-        b: object = new
-        for part in key.split("."):
-            a, b = getattr(a, part), getattr(b, part)
-        if a != b:
-            changed.append(key)
-    return changed

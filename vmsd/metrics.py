@@ -29,6 +29,7 @@ from vmsd import __version__
 
 HTTP_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 AUTH_LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05)
+LOOP_LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 INDEX_LAG_BUCKETS_S = (
     0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60, 300
 )
@@ -47,6 +48,18 @@ class Metrics:
             "vmsd_component_up",
             "1 when the component is running and healthy, else 0",
             ["component"],
+            registry=self.registry,
+        )
+        self.component_failures = Counter(
+            "vmsd_component_failures_total",
+            "Failures of a supervised component (each is logged, backed off and restarted)",
+            ["component"],
+            registry=self.registry,
+        )
+        self.event_loop_lag = Histogram(
+            "vmsd_event_loop_lag_seconds",
+            "How late the event loop ran the heartbeat (a busy or blocked loop)",
+            buckets=LOOP_LAG_BUCKETS_S,
             registry=self.registry,
         )
         self.ready = Gauge(

@@ -18,8 +18,12 @@ from vmsd.system.model import sample_json
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the event loop answers. Nothing else is checked (a dead DB must not make
-    systemd or an orchestrator kill a daemon that is still recording)."""
+    """Liveness: the heartbeat beats and the supervisors are alive. Nothing else is checked
+    (a dead DB or a degraded component must not make systemd or an orchestrator kill a daemon
+    that is still recording; /readyz names those)."""
+    live, why = services(request).health.live()
+    if not live:
+        return web.json_response({"status": "not_live", "detail": why}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -64,9 +68,10 @@ ROUTES = [
         "GET",
         "/healthz",
         healthz,
-        "Liveness: 200 while the daemon's event loop answers",
+        "Liveness: 200 while the event loop runs its heartbeat and every supervisor is alive",
         role=Role.VIEWER,
         open_as=OpenEndpoint.HEALTHZ,
+        responses={200: "live", 503: "not live: the heartbeat stopped or a supervisor failed"},
     ),
     ApiRoute(
         "GET",

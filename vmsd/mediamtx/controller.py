@@ -39,6 +39,7 @@ from vmsd.mediamtx.writer import write_if_changed
 from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_password
+from vmsd.supervisor import Supervisor
 
 log = get_logger("vmsd.mediamtx")
 
@@ -162,15 +163,17 @@ class MediaMtxController:
                 ["see the mediamtx_config_rejected log line for every problem"],
             )
 
-    async def run(self) -> None:
+    async def run(self, supervisor: Supervisor) -> None:
+        """The config writer, the Control-API poller and (managed) the process, each
+        supervised on its own: a failed write (a full disk) does not stop the process."""
         if self.mode is MediaMtxMode.OFF:
             return
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._write_loop())
-                tg.create_task(self._poll_loop())
+                tg.create_task(supervisor.run("mediamtx_writer", self._write_loop))
+                tg.create_task(supervisor.run("mediamtx_poller", self._poll_loop))
                 if self.mode is MediaMtxMode.MANAGED:
-                    tg.create_task(self._process().run())
+                    tg.create_task(supervisor.run("mediamtx_process", self._process().run))
         finally:
             await self._client.close()
 

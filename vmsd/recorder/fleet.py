@@ -32,6 +32,7 @@ from vmsd.recorder.camera import (
     RecorderStatus,
 )
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+from vmsd.supervisor import Supervisor
 
 log = get_logger("vmsd.recorder.fleet")
 
@@ -96,6 +97,7 @@ class RecorderFleet:
         ffmpeg: str,
         input_for: InputFor,
         via_mediamtx: bool,
+        supervisor: Supervisor,
     ) -> None:
         self._holder = holder
         self._registry = registry
@@ -106,6 +108,7 @@ class RecorderFleet:
         self._ffmpeg = ffmpeg
         self._input_for = input_for
         self._via_mediamtx = via_mediamtx
+        self._supervisor = supervisor
         self._pid_dir = holder.current.state_dir / PID_DIR_NAME
         self._desired: dict[str, RecorderPlan] = {}
         self._recorders: dict[str, CameraRecorder] = {}
@@ -200,7 +203,9 @@ class RecorderFleet:
                 )
                 self._recorders[name] = recorder
                 try:
-                    await recorder.run()
+                    # A bug in one camera's loop restarts that loop alone; the camera's state
+                    # (not /readyz) says how it is.
+                    await self._supervisor.run(f"recorder:{name}", recorder.run, report=False)
                 finally:
                     del self._recorders[name]
         finally:

@@ -1,0 +1,122 @@
+"""Public builders of the daemon's component groups: the daemon wires itself with these, and
+so do the tests, so a test's stack cannot drift from the daemon's (retention that honours the
+exports' pins, a recorder's full disk kicking retention...)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.model import Camera
+from vmsd.cameras.registry import CameraRegistry
+from vmsd.cameras.service import CameraService
+from vmsd.cameras.state import CameraStates
+from vmsd.config import Config, ConfigHolder
+from vmsd.deletion import SegmentDeleter
+from vmsd.events.bus import RecordEvent
+from vmsd.exports import ExportService
+from vmsd.index import SegmentIndex
+from vmsd.metrics import Metrics
+from vmsd.recorder.ffmpeg import RecorderInput
+from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recorder.pidfile import end_leftovers
+from vmsd.recorder.recovery import recover
+from vmsd.recordings import RecordingsService
+from vmsd.retention.service import RetentionService
+from vmsd.secrets import CredentialCipher
+from vmsd.store.cameras import CameraStore
+from vmsd.store.exports import ExportStore
+from vmsd.store.recordings import RecordingQueries, RecordingStore
+from vmsd.supervisor import Supervisor
+
+
+@dataclass(frozen=True, slots=True)
+class CameraParts:
+    store: CameraStore
+    registry: CameraRegistry
+    service: CameraService
+    live: LiveCameras
+
+
+def build_cameras(
+    pool: asyncpg.Pool, cipher: CredentialCipher, metrics: Metrics, record: RecordEvent
+) -> CameraParts:
+    store = CameraStore(pool)
+    registry = CameraRegistry(pool, store, cipher)
+    service = CameraService(store, cipher, registry, record)
+    live = LiveCameras(CameraStates(), metrics, record)
+    return CameraParts(store, registry, service, live)
+
+
+async def start_cameras(parts: CameraParts, config: Config) -> None:
+    """The registry in memory, the file's cameras synced into it, their live states."""
+    await parts.service.sync_config(config.cameras)
+    await parts.live.sync(parts.registry.cameras)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingParts:
+    store: RecordingStore
+    queries: RecordingQueries
+    index: SegmentIndex
+    fleet: RecorderFleet
+    deleter: SegmentDeleter
+    exports: ExportService
+    retention: RetentionService
+    recordings: RecordingsService
+
+
+def build_recording(
+    holder: ConfigHolder,
+    pool: asyncpg.Pool,
+    cameras: CameraParts,
+    metrics: Metrics,
+    record: RecordEvent,
+    supervisor: Supervisor,
+    *,
+    ffmpeg: str,
+    input_for: Callable[[Camera], RecorderInput],
+    via_mediamtx: bool,
+) -> RecordingParts:
+    store = RecordingStore(pool)
+    queries = RecordingQueries(pool)
+    index = SegmentIndex(store, holder.current.state_dir, metrics)
+    fleet = RecorderFleet(
+        holder,
+        cameras.registry,
+        cameras.live,
+        index,
+        metrics,
+        record,
+        ffmpeg=ffmpeg,
+        input_for=input_for,
+        via_mediamtx=via_mediamtx,
+        supervisor=supervisor,
+    )
+    deleter = SegmentDeleter(store)
+    exports = ExportService(holder, ExportStore(pool), queries, ffmpeg, record)
+    retention = RetentionService(
+        holder, store, deleter, cameras.registry, metrics, record, exports.pinned
+    )
+    fleet.on_no_space(retention.kick)
+    fleet.on_disk_space(retention.disk_space)
+    recordings = RecordingsService(holder, queries, deleter)
+    return RecordingParts(store, queries, index, fleet, deleter, exports, retention, recordings)
+
+
+async def start_recording(
+    parts: RecordingParts, config: Config, ffmpeg: str, record: RecordEvent
+) -> None:
+    """Leftover FFmpeg of a previous run ended, the journal replayed, interrupted deletions
+    finished, the index reconciled with the disk: only then may new recorders write."""
+    await asyncio.to_thread(end_leftovers, parts.fleet.pid_dir)
+    await parts.index.start()
+    await parts.deleter.finish_interrupted()
+    await recover(
+        config.storage.paths, parts.store, ffmpeg, record, exclude=await parts.index.journal_paths()
+    )
+    await parts.exports.start()
