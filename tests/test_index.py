@@ -224,7 +224,9 @@ async def test_segments_handed_over_a_moment_apart_share_one_transaction(
     """A round of clock-aligned cuts spreads over most of a second: after the first segment
     the index waits its batch window and inserts what came meanwhile in one transaction (the
     rows share their xmin). The window is long here so that the test does not race it."""
-    index = SegmentIndex(RecordingStore(db_pool), tmp_path, Metrics(), batch_window_s=2.0)
+    index = SegmentIndex(
+        RecordingStore(db_pool), tmp_path, Metrics(), batch_window_s=2.0, journal_after_s=5.0
+    )
     await index.start()
     async with running(index) as task:
         index.add(segment(0))

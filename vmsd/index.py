@@ -1,22 +1,35 @@
 """The segment index: finished segment -> database row, through a local journal whenever the
-database is away. Recording never waits for the database.
+database is not quick enough. Recording never waits for the database, and no segment waits for
+it longer than a deadline.
 
-Segments are indexed in the order they finished. While the database is unreachable (or the
-journal still holds anything, to keep that order) new segments are appended to an append-only
-journal in the state dir, fsynced; when the database answers again the journal is inserted in
-one transaction and then emptied. Inserts are idempotent on the path, so a journal replayed
-again after a crash between insert and truncate indexes nothing twice.
+Segments are indexed in the order they finished. Each one is handed over with the moment it
+closed; if its row is not committed `journal_after_s` (1 s) later, it is appended to an
+append-only journal in the state dir, fsynced, with everything it found there: a database that
+refuses connections, one that hangs (a stuck SAN, a SIGSTOPped server), or one that is merely
+slow all cost the same second. While the journal holds anything not yet replayed, no segment
+goes in directly (that would overtake the journal); the journal is replayed in order, in
+chunks, and emptied once all of it is in.
+
+The database work runs in one task at a time, owned by run(): the loop waits for it only up to
+the next deadline and never longer, and cancels and awaits it when it ends. An insert that
+misses its deadline may still commit afterwards; its segments are then in the database and in
+the journal, and the replay inserts nothing twice: inserts are idempotent on the path. A crash
+between a replay and the truncate replays the same lines again, to the same effect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
-from vmsd.durable import append_lines, count_lines, drop_partial_tail, read_lines, truncate
+from vmsd.durable import append_lines, drop_partial_tail, read_lines, truncate
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
 from vmsd.store.recordings import RecordingStore, SegmentRecord
@@ -25,8 +38,10 @@ log = get_logger("vmsd.index")
 
 JOURNAL_NAME = "segment-journal.jsonl"
 RETRY_S = 2.0
-DB_TIMEOUT_S = 5.0
+# A finished segment is in the database or in the journal this long after it closed.
+JOURNAL_AFTER_S = 1.0
 MAX_BATCH = 256
+REPLAY_CHUNK = 1024
 # Cameras cut on the clock, but each cut waits for the camera's next keyframe, so a round of
 # cuts spreads over most of a second: taking only what was already queued, every segment was
 # its own transaction (measured with 32 cameras: 310 transactions for 312 segments). Waiting
@@ -38,6 +53,37 @@ _DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceErr
 _REJECTED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    record: SegmentRecord
+    closed: float | None  # monotonic, when FFmpeg reported it closed
+    added: float  # monotonic, when it was handed over
+    deadline: float  # monotonic: in the journal by then unless committed
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one database attempt did with its records, in order: the first `done` are in the
+    database or refused for good; the rest wait (`error` says why)."""
+
+    done: int
+    rejected: frozenset[str] = frozenset()
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class _Attempt:
+    task: asyncio.Task[_Outcome]
+    items: list[_Queued]  # a direct insert; empty for a replay
+    replay_end: int = 0  # a replay: the journal lines it covers end here
+    journaled: bool = False  # a direct insert whose deadline passed: its items are journaled
+
+    @property
+    def holds_segments(self) -> bool:
+        """A direct insert whose segments are neither committed nor journaled yet."""
+        return bool(self.items) and not self.journaled
+
+
 class SegmentIndex:
     def __init__(
         self,
@@ -46,53 +92,63 @@ class SegmentIndex:
         metrics: Metrics,
         *,
         batch_window_s: float = BATCH_WINDOW_S,
+        journal_after_s: float = JOURNAL_AFTER_S,
     ) -> None:
         self._store = store
         self._batch_window_s = batch_window_s
+        self._journal_after_s = journal_after_s
         self._journal = state_dir / JOURNAL_NAME
         self._metrics = metrics
-        self._queue: asyncio.Queue[tuple[SegmentRecord, float | None]] = asyncio.Queue()
-        self._pending = 0
+        self._queue: collections.deque[_Queued] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._attempt: _Attempt | None = None
+        self._journal_lines = 0  # complete lines in the journal file
+        self._replayed = 0  # of which the first this many are known to be in the database
+        self._replayed_total = 0  # segments replayed since the journal was last empty
+        self._retry_at = 0.0  # monotonic: no replay before this (the database was away)
+        self._kicked = False  # a new segment: try the replay now rather than at _retry_at
         self._idle = asyncio.Event()
         self._idle.set()
 
     @property
     def pending(self) -> int:
         """Segments in the journal, waiting for the database."""
-        return self._pending
+        return self._journal_lines - self._replayed
 
     def add(self, record: SegmentRecord, closed_monotonic: float | None = None) -> None:
         """Never blocks: the recorder hands over and goes on."""
+        now = time.monotonic()
+        base = closed_monotonic if closed_monotonic is not None else now
+        self._queue.append(_Queued(record, closed_monotonic, now, base + self._journal_after_s))
+        self._kicked = True
         self._idle.clear()
-        self._queue.put_nowait((record, closed_monotonic))
+        self._wakeup.set()
 
     async def start(self) -> None:
         """Count what a previous run left in the journal and try to index it now."""
         cut = await asyncio.to_thread(drop_partial_tail, self._journal)
         if cut:  # the segment journalled at a power loss: recovery indexes it from its file
             log.warning("segment_journal_partial_line_dropped", bytes=cut)
-        self._pending = await asyncio.to_thread(count_lines, self._journal)
-        self._metrics.journal_pending.set(self._pending)
-        if self._pending:
-            log.warning("segment_journal_found", pending=self._pending)
-            await self._replay()
+        lines = await asyncio.to_thread(read_lines, self._journal)
+        self._journal_lines, self._replayed = len(lines), 0
+        self._set_gauge()
+        if not lines:
+            return
+        log.warning("segment_journal_found", pending=self.pending)
+        while self.pending:  # nothing else is running yet: the replay may be awaited here
+            records = _parse_journal(lines[self._replayed : self._replayed + REPLAY_CHUNK])
+            end = min(self._replayed + REPLAY_CHUNK, len(lines))
+            outcome = await self._insert(records)
+            if outcome.done < len(records):
+                return  # away: run() retries
+            await self._replay_done(end, len(records))
 
     async def run(self) -> None:
-        while True:
-            try:
-                timeout = RETRY_S if self._pending else None
-                first = await asyncio.wait_for(self._queue.get(), timeout)
-            except TimeoutError:
-                await self._replay()
-                continue
-            # One transaction for all that arrive within the window, in order.
-            await asyncio.sleep(self._batch_window_s)
-            batch = [first]
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
-            await self._index(batch)
-            if self._queue.empty():
-                self._idle.set()
+        try:
+            while True:
+                await self._step()
+        finally:
+            await self._wind_down()
 
     async def journal_paths(self) -> set[str]:
         lines = await asyncio.to_thread(read_lines, self._journal)
@@ -102,70 +158,200 @@ class SegmentIndex:
         """Everything handed over so far is in the database or the journal (shutdown)."""
         await self._idle.wait()
 
-    async def _index(self, batch: list[tuple[SegmentRecord, float | None]]) -> None:
-        if self._pending:
-            await self._replay()
-        if not self._pending:
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        attempt = self._attempt
+        if attempt is not None and attempt.task.done():
+            self._attempt = None
             try:
-                await asyncio.wait_for(self._store.insert([r for r, _ in batch]), DB_TIMEOUT_S)
-            except _REJECTED:
-                # One refused row must not take the others with it.
-                if await self._insert_one_by_one([r for r, _ in batch]):
-                    for record, closed in batch:
-                        self._indexed(record, closed)
-                    return
-            except _DB_ERRORS as err:
-                log.warning(
-                    "segment_index_deferred",
-                    error=str(err),
-                    path=batch[0][0].path,
-                    segments=len(batch),
-                )
+                outcome = attempt.task.result()
+            except BaseException:  # a bug: the segments go back, ahead of the rest
+                if attempt.holds_segments:
+                    self._queue.extendleft(reversed(attempt.items))
+                raise
+            await self._finished(attempt, outcome)
+        await self._journal_overdue(time.monotonic())
+        if self._attempt is None:
+            self._begin(time.monotonic())
+        self._update_idle()
+        await self._sleep(self._next_wakeup(time.monotonic()))
+
+    def _begin(self, now: float) -> None:
+        """Start the next database attempt, if any is due: the journal first, always."""
+        if self.pending:
+            if now >= self._retry_at or self._kicked:
+                self._kicked = False
+                self._attempt = self._replay_attempt()
+        elif self._queue and now >= self._queue[0].added + self._batch_window_s:
+            items = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+            task = asyncio.create_task(self._insert([i.record for i in items]))
+            self._attempt = _Attempt(task, items)
+
+    def _replay_attempt(self) -> _Attempt:
+        # Only the loop touches the journal file, so the lines read here are still its lines
+        # when the attempt ends; lines appended meanwhile come after them.
+        start, end = self._replayed, min(self._replayed + REPLAY_CHUNK, self._journal_lines)
+        task = asyncio.create_task(self._replay_lines(start, end))
+        return _Attempt(task, [], replay_end=end)
+
+    async def _replay_lines(self, start: int, end: int) -> _Outcome:
+        lines = await asyncio.to_thread(read_lines, self._journal)
+        records = _parse_journal(lines[start:end])
+        outcome = await self._insert(records)
+        # Unparseable lines were logged and count as done: recovery finds their files.
+        if outcome.done < len(records):
+            return _Outcome(0, outcome.rejected, outcome.error)
+        return _Outcome(end - start, outcome.rejected)
+
+    async def _finished(self, attempt: _Attempt, outcome: _Outcome) -> None:
+        if not attempt.items:  # a replay
+            if outcome.error is None:
+                self._retry_at = 0.0
+                await self._replay_done(attempt.replay_end, outcome.done)
             else:
-                for record, closed in batch:
-                    self._indexed(record, closed)
-                return
-        lines = [record.to_json() for record, _ in batch]
-        await asyncio.to_thread(append_lines, self._journal, lines)
-        self._pending += len(lines)
-        self._metrics.journal_pending.set(self._pending)
+                self._retry_at = time.monotonic() + RETRY_S
+                self._kicked = False  # segments that came meanwhile wait for the retry
+            return
+        if attempt.journaled:
+            if outcome.error is None:
+                self._retry_at = 0.0  # it came back: replay what was journaled meanwhile
+            return
+        for item in attempt.items[: outcome.done]:
+            if item.record.path not in outcome.rejected:
+                self._indexed(item.record, item.closed)
+        rest = attempt.items[outcome.done :]
+        if rest:
+            log.warning(
+                "segment_index_deferred",
+                error=outcome.error,
+                path=rest[0].record.path,
+                segments=len(rest),
+            )
+            # Ahead of everything still queued: the journal keeps the order they finished in.
+            self._queue.extendleft(reversed(rest))
+            await self._append([i.record for i in self._queue])
+            self._queue.clear()
+            self._retry_at = time.monotonic() + RETRY_S
+
+    async def _journal_overdue(self, now: float) -> None:
+        """Whatever has waited for the database up to its deadline goes to the journal now, in
+        order: the batch in flight first, then the queue up to the last overdue segment."""
+        attempt = self._attempt
+        last = max((n for n, i in enumerate(self._queue) if now >= i.deadline), default=-1)
+        overdue: list[SegmentRecord] = []
+        if attempt is not None and attempt.holds_segments:
+            if last < 0 and now < min(i.deadline for i in attempt.items):
+                return  # in flight and in time: what is queued behind it waits for it
+            overdue = [i.record for i in attempt.items]
+            attempt.journaled = True
+        overdue += [self._queue.popleft().record for _ in range(last + 1)]
+        if overdue:
+            log.warning("segment_index_late", path=overdue[0].path, segments=len(overdue))
+            await self._append(overdue)
+
+    def _next_wakeup(self, now: float) -> float | None:
+        times = [i.deadline for i in self._queue]
+        attempt = self._attempt
+        if attempt is not None and attempt.holds_segments:
+            times += [i.deadline for i in attempt.items]
+        if attempt is None and self._queue and not self.pending:
+            times.append(self._queue[0].added + self._batch_window_s)
+        if attempt is None and self.pending:
+            times.append(self._retry_at)
+        return max(0.0, min(times) - now) if times else None
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Until the timeout, the attempt's end or a new segment, whichever comes first."""
+        self._wakeup.clear()
+        waiter = asyncio.create_task(self._wakeup.wait())
+        waits: set[asyncio.Future[Any]] = {waiter}
+        if self._attempt is not None:
+            waits.add(self._attempt.task)
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+
+    def _update_idle(self) -> None:
+        attempt = self._attempt
+        if self._queue or (attempt is not None and attempt.holds_segments):
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    async def _wind_down(self) -> None:
+        """run() ends (cancelled): the attempt in flight is cancelled and awaited (the store
+        ends a query at once when cancelled), and what was neither committed nor journaled is
+        journaled, so that a stop loses nothing whatever the database does."""
+        attempt, self._attempt = self._attempt, None
+        left: list[SegmentRecord] = []
+        if attempt is not None:
+            attempt.task.cancel()
+            outcome: _Outcome | None = None
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                outcome = await attempt.task
+            if attempt.holds_segments:
+                done = outcome.done if outcome is not None else 0
+                left = [i.record for i in attempt.items[done:]]
+        left += [i.record for i in self._queue]
+        self._queue.clear()
+        if left:
+            await self._append(left)
+        self._update_idle()
+
+    # --- database and journal ----------------------------------------------------------------
+
+    async def _insert(self, records: list[SegmentRecord]) -> _Outcome:
+        """The records in one transaction; if the database refuses one of them, one by one so
+        that a refused row does not take the others with it. Never raises a database error."""
+        if not records:
+            return _Outcome(0)
+        try:
+            await self._store.insert(records)
+        except _REJECTED:
+            pass
+        except _DB_ERRORS as err:
+            return _Outcome(0, error=str(err) or type(err).__name__)
+        else:
+            return _Outcome(len(records))
+        rejected = set()
+        for n, record in enumerate(records):
+            try:
+                await self._store.insert([record])
+            except _REJECTED as err:
+                log.error("segment_index_rejected", error=str(err), path=record.path)
+                rejected.add(record.path)
+            except _DB_ERRORS as err:
+                return _Outcome(n, frozenset(rejected), str(err) or type(err).__name__)
+        return _Outcome(len(records), frozenset(rejected))
+
+    async def _append(self, records: list[SegmentRecord]) -> None:
+        await asyncio.to_thread(append_lines, self._journal, [r.to_json() for r in records])
+        self._journal_lines += len(records)
+        self._set_gauge()
+
+    async def _replay_done(self, end: int, segments: int) -> None:
+        self._replayed = end
+        self._replayed_total += segments
+        if self._replayed < self._journal_lines:
+            self._set_gauge()
+            return
+        await asyncio.to_thread(truncate, self._journal)
+        self._journal_lines = self._replayed = 0
+        self._set_gauge()
+        log.info("segment_journal_replayed", segments=self._replayed_total)
+        self._replayed_total = 0
 
     def _indexed(self, record: SegmentRecord, closed: float | None) -> None:
         if closed is not None:
             self._metrics.index_lag.observe(time.monotonic() - closed)
         log.debug("segment_indexed", camera=record.camera, path=record.path)
 
-    async def _replay(self) -> None:
-        lines = await asyncio.to_thread(read_lines, self._journal)
-        if not lines:
-            self._pending = 0
-            self._metrics.journal_pending.set(0)
-            return
-        records = _parse_journal(lines)
-        try:
-            await asyncio.wait_for(self._store.insert(records), DB_TIMEOUT_S * 4)
-        except _REJECTED:
-            if not await self._insert_one_by_one(records):
-                return
-        except _DB_ERRORS:
-            return  # still away; the next segment or retry tries again
-        await asyncio.to_thread(truncate, self._journal)
-        self._pending = 0
-        self._metrics.journal_pending.set(0)
-        for record in records:
-            self._indexed(record, None)
-        log.info("segment_journal_replayed", segments=len(records))
-
-    async def _insert_one_by_one(self, records: list[SegmentRecord]) -> bool:
-        """A batch with a refused row: index the others; False if the database went away."""
-        for record in records:
-            try:
-                await asyncio.wait_for(self._store.insert([record]), DB_TIMEOUT_S)
-            except _REJECTED as err:
-                log.error("segment_index_rejected", error=str(err), path=record.path)
-            except _DB_ERRORS:
-                return False
-        return True
+    def _set_gauge(self) -> None:
+        self._metrics.journal_pending.set(self.pending)
 
 
 def _parse_journal(lines: list[str]) -> list[SegmentRecord]:

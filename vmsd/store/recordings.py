@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -60,14 +61,31 @@ def _args(r: SegmentRecord) -> tuple[Any, ...]:
     return (r.camera, r.path, r.start, r.end, r.duration_s, r.bytes, r.end_reason.value)
 
 
+# An insert of a few rows takes milliseconds; this bounds one that does not come back (a hung
+# server) separately from database.connect_timeout_seconds, which is also the pool's command
+# timeout and is sized for connecting, not for the index's hot path.
+INSERT_TIMEOUT_S = 2.0
+
+
 class RecordingStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, insert_timeout_s: float = INSERT_TIMEOUT_S) -> None:
         self._pool = pool
+        self._insert_timeout_s = insert_timeout_s
 
     async def insert(self, records: Sequence[SegmentRecord]) -> None:
-        """Idempotent: a path already indexed is left as it is (a journal replayed twice)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(_INSERT, [_args(r) for r in records])
+        """Idempotent: a path already indexed is left as it is (a journal replayed twice).
+        Atomic (asyncpg's executemany is). TimeoutError after the insert timeout, whatever the
+        server does."""
+        async with asyncio.timeout(self._insert_timeout_s), self._pool.acquire() as conn:
+            try:
+                await conn.executemany(_INSERT, [_args(r) for r in records])
+            except asyncio.CancelledError:
+                # Timed out or cancelled mid-query. Left to itself asyncpg would send a cancel
+                # request and roll back on this connection, each waiting for the server up to
+                # the command timeout (a SIGSTOPped server: the release took 5 s past a 1 s
+                # deadline). Closing the socket ends the transaction without asking the server.
+                conn.terminate()
+                raise
 
     async def paths(self, camera: str | None = None) -> set[str]:
         rows = await self._pool.fetch(
