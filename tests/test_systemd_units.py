@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from vmsd.daemon import STOP_BUDGET_S
+
 UNITS = ("vmsd.service", "mediamtx.service")
 
 
@@ -68,7 +70,16 @@ def test_vmsd_unit_contract(repo_root: Path) -> None:
     assert "ReadWritePaths" in settings
     # The daemon pings at half the interval; the stop timeout is above its internal budget.
     assert int(settings["WatchdogSec"][0]) >= 10
-    assert int(settings["TimeoutStopSec"][0]) > 80
+
+
+def test_stop_stages_fit_in_the_units_stop_timeout(repo_root: Path) -> None:
+    """Every stop stage's budget added up stays below TimeoutStopSec, with room to spare for
+    the process to exit: systemd must never SIGKILL an orderly stop."""
+    settings = _settings(repo_root / "systemd" / "vmsd.service")
+    timeout_stop_s = int(settings["TimeoutStopSec"][0])
+    assert sum(STOP_BUDGET_S.values()) <= timeout_stop_s - 5
+    stages = {"recorders", "index", "components", "daemon_stopped", "http", "hooks"}
+    assert stages | {"events", "webhooks", "database"} == set(STOP_BUDGET_S)
 
 
 def test_mediamtx_unit_restarts_after_clean_exit(repo_root: Path) -> None:

@@ -108,8 +108,10 @@ class Supervisor:
             finally:
                 if settle is not None:
                     settle.cancel()
-            attempt = self._backoff.next_attempt(attempt, self._clock() - started)
-            delay = self._backoff.delay_s(max(0, attempt - 1))
+            if self._clock() - started >= self._backoff.reset_after_s:
+                attempt = 0  # it ran well for a while: this failure starts a new series
+            delay = self._backoff.delay_s(attempt)
+            attempt += 1
             restarts += 1
             log.info("component_restarting", component=name, delay_s=round(delay, 2))
             await self._sleep(delay)
