@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
+from tests.daemon_process import DaemonProcess, free_port, wait_no_processes, write_config
 
 
 @pytest.fixture
@@ -185,3 +185,27 @@ def test_daemon_and_database_both_killed_then_restart(daemon: DaemonProcess) -> 
     finally:
         again.close()
     assert wait_no_processes(daemon.state_dir) == []
+
+
+def test_config_error_found_at_start_exits_78(tmp_path: Path) -> None:
+    """A problem only the start finds (MediaMTX's base file is not a mapping) is a config
+    error like any other: exit 78, which the unit does not restart, and daemon_failed."""
+    base = tmp_path / "mediamtx.yml"
+    base.write_text("- not\n- a mapping\n")
+    path = write_config(
+        tmp_path,
+        mediamtx={
+            "mode": "external",
+            "base_config": str(base),
+            "config_path": str(tmp_path / "rendered.yml"),
+            "api_port": free_port(),
+            "hooks_port": free_port(),
+        },
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "vmsd", "run", "--config", str(path)],
+        capture_output=True, text=True, timeout=90, check=False,
+    )
+    assert result.returncode == 78, result.stdout + result.stderr
+    assert "is not a YAML mapping" in result.stderr
+    assert '"event": "daemon_failed"' in result.stdout
