@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import Api
 from vmsd.api.services import SERVICES
 from vmsd.config import Config, ConfigHolder
+from vmsd.system import procfs
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import DISABLED_REASON, NoGpus, NvmlGpus, gpu_provider
 from vmsd.system.model import GpuReport, GpuStats, sample_json
@@ -146,6 +147,99 @@ async def test_a_child_that_ended_is_left_out(tmp_path: Path) -> None:
     probe = HostProbe([tmp_path], NoGpus("none"))
     sample = probe.sample([ChildRef("recorder", "front", proc.pid)], 1.0)
     assert [p.role for p in sample.processes] == ["vmsd"]
+
+
+# A real stat line shape: the command name holds spaces and a ')' (only the last one counts).
+_STAT = (
+    b"4242 (ffmpeg ) x) S 17 4242 4242 0 -1 4194560 900 0 0 0 1250 375 0 0 20 0 3 0 "
+    b"987654 210000000 5120 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n"
+)
+
+
+def test_pid_stat_fields() -> None:
+    stat = procfs.parse_pid_stat(4242, _STAT)
+    assert stat == procfs.ProcStat(
+        pid=4242,
+        ppid=17,
+        session=4242,
+        cpu_ticks=1250 + 375,
+        start_ticks=987654,
+        rss_bytes=5120 * procfs.PAGE_BYTES,
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "ratio"),
+    [
+        # user nice system idle iowait irq softirq steal guest guest_nice
+        ("100 0 100 800 0 0 0 0 0 0", "150 0 150 900 0 0 0 0 0 0", 0.5),
+        # iowait is idle; guest time is already in user, not counted twice
+        ("0 0 0 0 0 0 0 0 0 0", "50 0 0 25 25 0 0 0 40 0", 0.5),
+        ("10 0 0 10 0 0 0 0 0 0", "10 0 0 10 0 0 0 0 0 0", 0.0),  # no tick in between
+        ("10 0 0 10", "20 0 0 20", 0.5),  # an old kernel's shorter line
+    ],
+)
+def test_core_busy_ratio(before: str, after: str, ratio: float) -> None:
+    def cores(line: str) -> tuple[procfs.CpuTicks, ...]:
+        return procfs.parse_cpu_ticks(f"cpu  1 2 3 4\ncpu0 {line}\nintr 5\nbtime 17\n".encode())
+
+    ((a,), (b,)) = cores(before), cores(after)
+    assert procfs.busy_ratio(a, b) == pytest.approx(ratio)
+    assert procfs.parse_boot_time(b"cpu0 1 2\nbtime 1700000000\n") == 1_700_000_000.0
+
+
+def test_meminfo_and_net_dev() -> None:
+    info = procfs.parse_meminfo(
+        b"MemTotal:       16000 kB\nMemFree:  1000 kB\nMemAvailable:   12000 kB\n"
+        b"SwapTotal:       2000 kB\nSwapFree:         500 kB\nHugePages_Total:   0\n"
+    )
+    assert info == procfs.MemInfo(16000 * 1024, 12000 * 1024, 2000 * 1024, 500 * 1024)
+    assert procfs.parse_meminfo(b"MemTotal: 10 kB\nMemFree: 1 kB\nBuffers: 2 kB\nCached: 3 kB\n"
+                                ).available_bytes == 6 * 1024  # before Linux 3.14
+    net = procfs.parse_net_dev(
+        b"Inter-|   Receive                 |  Transmit\n"
+        b" face |bytes    packets errs drop fifo frame compressed multicast|bytes ...\n"
+        b"    lo:  1000      10    0    0    0     0          0         0     1000 10 0 0 0 0 0 0\n"
+        b"  eth0: 5 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n"
+    )
+    assert net == {"lo": (1000, 1000), "eth0": (5, 7)}
+
+
+def test_host_figures_agree_with_psutil(tmp_path: Path) -> None:
+    sample = HostProbe([tmp_path], NoGpus("none")).sample([], 1.0)
+    assert sample.boot_time == psutil.boot_time()
+    assert sample.cpu.count == psutil.cpu_count()
+    assert sample.memory.total_bytes == psutil.virtual_memory().total
+    assert sample.memory.swap_total_bytes == psutil.swap_memory().total
+    assert {i.name for i in sample.interfaces} == set(psutil.net_io_counters(pernic=True))
+    (own,) = sample.processes
+    assert own.start_time == pytest.approx(psutil.Process().create_time(), abs=0.01)
+
+
+async def test_a_session_leader_tree_and_a_fresh_cpu_delta(tmp_path: Path) -> None:
+    """PostgreSQL's shape: the postmaster leads its own session; a process seen for the first
+    time has no CPU share yet, and one that spins has about one core at the next sample."""
+    script = (
+        "import subprocess, sys, time\n"
+        "kid = subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        for _ in range(100):
+            if psutil.Process(proc.pid).children():
+                break
+            await asyncio.sleep(0.05)
+        probe = HostProbe([tmp_path], NoGpus("none"))
+        refs = [ChildRef("postgres", "", proc.pid, tree=True)]
+        (first,) = [p for p in probe.sample(refs, 1.0).processes if p.role == "postgres"]
+        assert first.processes == 2 and first.cpu_ratio == 0.0
+        await asyncio.sleep(0.5)
+        (tree,) = [p for p in probe.sample(refs, 1.0).processes if p.role == "postgres"]
+        assert tree.processes == 2 and 0.5 < tree.cpu_ratio < 1.5
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
 
 
 class FakeNvml:

@@ -1,21 +1,27 @@
-"""Blocking measurements with psutil; one HostProbe per sampler, called from its thread.
+"""Blocking measurements from /proc (Linux); one HostProbe per sampler, called from its thread.
 
-psutil's CPU percentages are deltas since the previous call (of the same Process object for a
-process), so the probe keeps the Process objects of the children it has seen and the previous
-network counters for the rates.
+Cheap on purpose: the sampler's thread shares the GIL with the event loop that answers
+MediaMTX's auth requests. One sample reads /proc/stat, /proc/meminfo and /proc/net/dev once
+each, one /proc/PID/stat per measured process (CPU times, RSS and start time are all in it), and
+for a process tree (PostgreSQL) lists /proc once with a getsid per pid to find the candidates.
+Static facts (boot time, CPU tick and page sizes) are read once.
+
+CPU shares are deltas since the previous sample, so the probe keeps the previous CPU ticks of
+the host's cores and of every process it measured, and the previous network counters for the
+rates. A process is known by its pid and start time, so a reused pid starts a fresh delta.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-
+from vmsd.system import procfs
 from vmsd.system.gpu import GpuProvider
 from vmsd.system.model import (
     CpuStats,
@@ -25,6 +31,7 @@ from vmsd.system.model import (
     ProcessStats,
     SystemSample,
 )
+from vmsd.system.procfs import CLOCK_TICKS, PROC, ProcStat
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +41,32 @@ class ChildRef:
     role: str
     camera: str
     pid: int
-    tree: bool = False  # measure the process and all its descendants as one (PostgreSQL)
+    # Measure the process and all its descendants as one (PostgreSQL). Descendants are found
+    # in the process's session: one that starts a session of its own is not counted.
+    tree: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _CpuMark:
+    start_ticks: int
+    cpu_ticks: int
+    at: float  # time.monotonic() of the reading
 
 
 class HostProbe:
     def __init__(self, storage_paths: Sequence[Path], gpus: GpuProvider) -> None:
         self.storage_paths = tuple(storage_paths)
         self._gpus = gpus
-        self._processes: dict[int, psutil.Process] = {}
+        self._own_pid = os.getpid()
+        self._marks: dict[int, _CpuMark] = {}
         self._net_prev: tuple[float, dict[str, tuple[int, int]]] | None = None
-        self._boot_time = psutil.boot_time()
-        self._own = psutil.Process()
-        # Priming: the first CPU percentages are measured from here.
-        psutil.cpu_percent(percpu=True)
-        self._own.cpu_percent()
+        stat = procfs.read(f"{PROC}/stat")
+        self._boot_time = procfs.parse_boot_time(stat)
+        # Priming: the first CPU shares are measured from here.
+        self._cores = procfs.parse_cpu_ticks(stat)
+        own = procfs.read_pid_stat(self._own_pid)
+        if own is not None:
+            self._marks[own.pid] = _CpuMark(own.start_ticks, own.cpu_ticks, time.monotonic())
 
     def sample(self, children: Sequence[ChildRef], interval_s: float) -> SystemSample:
         started = time.perf_counter()
@@ -58,8 +77,9 @@ class HostProbe:
                 filesystems.append(_filesystem(path))
             except OSError as err:
                 problems.append(f"storage {path}: {err.strerror or err}")
-        cpu, memory = _cpu(), _memory()
-        processes = (self._own_stats(), *self._children(children))
+        cpu = self._cpu()
+        memory = _memory(procfs.parse_meminfo(procfs.read(f"{PROC}/meminfo")))
+        processes = self._processes(children)
         gpu = self._gpus.read()
         now = time.time()
         return SystemSample(
@@ -80,69 +100,66 @@ class HostProbe:
     def close(self) -> None:
         self._gpus.close()
 
-    def _own_stats(self) -> ProcessStats:
-        own = self._own
-        with own.oneshot():
-            return ProcessStats(
-                "vmsd",
-                "",
-                own.pid,
-                own.cpu_percent() / 100,
-                own.memory_info().rss,
-                own.create_time(),
-            )
+    def _cpu(self) -> CpuStats:
+        cores = procfs.parse_cpu_ticks(procfs.read(f"{PROC}/stat"))
+        previous, self._cores = self._cores, cores
+        if len(previous) != len(cores):  # a core went on- or offline: measured from now on
+            ratios = tuple(0.0 for _ in cores)
+        else:
+            ratios = tuple(procfs.busy_ratio(a, b) for a, b in zip(previous, cores, strict=True))
+        return CpuStats(
+            count=len(cores),
+            usage_ratio=sum(ratios) / len(ratios) if ratios else 0.0,
+            core_usage_ratios=ratios,
+            load_average=os.getloadavg(),
+        )
 
-    def _children(self, refs: Sequence[ChildRef]) -> list[ProcessStats]:
-        stats = []
-        seen: set[int] = set()
-        for ref in refs:
-            members = [ref.pid]
-            if ref.tree:
-                members += self._descendants(ref.pid)
-            measured = [m for m in (self._measure(pid) for pid in members) if m is not None]
-            seen.update(members)
-            if not measured or measured[0][0] != ref.pid:
+    def _processes(self, refs: Sequence[ChildRef]) -> tuple[ProcessStats, ...]:
+        marks: dict[int, _CpuMark] = {}
+        out = []
+        for ref in (ChildRef("vmsd", "", self._own_pid), *refs):
+            root = procfs.read_pid_stat(ref.pid)
+            if root is None:
                 continue  # the process ended between its owner's report and now
-            stats.append(
+            members = [root, *self._descendants(root)] if ref.tree else [root]
+            out.append(
                 ProcessStats(
                     role=ref.role,
                     camera=ref.camera,
                     pid=ref.pid,
-                    cpu_ratio=sum(m[1] for m in measured),
-                    rss_bytes=sum(m[2] for m in measured),
-                    start_time=measured[0][3],
-                    processes=len(measured),
+                    cpu_ratio=sum(self._cpu_ratio(m, marks) for m in members),
+                    rss_bytes=sum(m.rss_bytes for m in members),
+                    start_time=self._boot_time + root.start_ticks / CLOCK_TICKS,
+                    processes=len(members),
                 )
             )
-        # Forget processes that are gone, so a reused pid starts a fresh CPU delta.
-        for pid in self._processes.keys() - seen:
-            del self._processes[pid]
-        return stats
+        self._marks = marks  # processes not seen this time are forgotten
+        return tuple(out)
 
-    def _descendants(self, pid: int) -> list[int]:
-        try:
-            return [p.pid for p in psutil.Process(pid).children(recursive=True)]
-        except psutil.Error:
-            return []
+    def _cpu_ratio(self, stat: ProcStat, marks: dict[int, _CpuMark]) -> float:
+        """Share of one core since this process's previous reading; 0 at the first one."""
+        now = time.monotonic()
+        marks[stat.pid] = _CpuMark(stat.start_ticks, stat.cpu_ticks, now)
+        before = self._marks.get(stat.pid)
+        if before is None or before.start_ticks != stat.start_ticks or now <= before.at:
+            return 0.0
+        return max(0.0, (stat.cpu_ticks - before.cpu_ticks) / CLOCK_TICKS / (now - before.at))
 
-    def _measure(self, pid: int) -> tuple[int, float, int, float] | None:
-        """(pid, cpu ratio of one core since the last sample, rss, start time)."""
-        proc = self._processes.get(pid)
-        try:
-            if proc is None or not proc.is_running():  # is_running also catches pid reuse
-                proc = self._processes[pid] = psutil.Process(pid)
-                proc.cpu_percent()  # first call: starts this process's CPU delta
-            with proc.oneshot():
-                return pid, proc.cpu_percent() / 100, proc.memory_info().rss, proc.create_time()
-        except psutil.Error:
-            self._processes.pop(pid, None)
-            return None
+    def _descendants(self, root: ProcStat) -> list[ProcStat]:
+        by_parent: defaultdict[int, list[ProcStat]] = defaultdict(list)
+        for pid in procfs.session_members(root.session):
+            stat = procfs.read_pid_stat(pid) if pid != root.pid else None
+            if stat is not None:
+                by_parent[stat.ppid].append(stat)
+        found, todo = [], [root.pid]
+        while todo:
+            kids = by_parent.pop(todo.pop(), [])
+            found += kids
+            todo += (k.pid for k in kids)
+        return found
 
     def _interfaces(self, now: float) -> tuple[InterfaceStats, ...]:
-        counters = {
-            name: (c.bytes_recv, c.bytes_sent)
-            for name, c in psutil.net_io_counters(pernic=True).items()
-        }
+        counters = procfs.parse_net_dev(procfs.read(f"{PROC}/net/dev"))
         previous = self._net_prev
         self._net_prev = (now, counters)
         out = []
@@ -159,19 +176,14 @@ class HostProbe:
         return tuple(out)
 
 
-def _cpu() -> CpuStats:
-    cores = tuple(p / 100 for p in psutil.cpu_percent(percpu=True))
-    return CpuStats(
-        count=len(cores),
-        usage_ratio=sum(cores) / len(cores) if cores else 0.0,
-        core_usage_ratios=cores,
-        load_average=os.getloadavg(),
+def _memory(info: procfs.MemInfo) -> MemoryStats:
+    return MemoryStats(
+        info.total_bytes,
+        info.available_bytes,
+        info.total_bytes - info.available_bytes,
+        info.swap_total_bytes,
+        info.swap_total_bytes - info.swap_free_bytes,
     )
-
-
-def _memory() -> MemoryStats:
-    mem, swap = psutil.virtual_memory(), psutil.swap_memory()
-    return MemoryStats(mem.total, mem.available, mem.total - mem.available, swap.total, swap.used)
 
 
 def _filesystem(path: Path) -> FilesystemStats:
