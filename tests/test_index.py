@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 import structlog
 
-from vmsd.index import JOURNAL_NAME, RETRY_S, SegmentIndex
+from vmsd.index import JOURNAL_NAME, REPLAY_CHUNK, RETRY_S, SegmentIndex
 from vmsd.metrics import Metrics
 from vmsd.store.db import apply_migrations, create_pool
 from vmsd.store.embedded import PG_PORT, EmbeddedPostgres, dsn_for
@@ -364,3 +364,25 @@ def test_journal_lines_are_one_json_object_each(tmp_path: Path) -> None:
         line = record.to_json()
         assert "\n" not in line
         assert SegmentRecord.from_json(line) == record
+
+
+async def test_long_journal_is_replayed_in_chunks_in_order(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A long outage's journal: more lines than one replay chunk, some already in (a replay
+    cut short), replayed at start in the order journaled, each row once."""
+    total = REPLAY_CHUNK * 2 + 17
+    records = [segment(n, f"cam{n % 3}") for n in range(total)]
+    store = RecordingStore(db_pool)
+    await store.insert(records[REPLAY_CHUNK - 5 : REPLAY_CHUNK + 5])
+    (tmp_path / JOURNAL_NAME).write_text("".join(r.to_json() + "\n" for r in records))
+    index = SegmentIndex(store, tmp_path, Metrics())
+    with structlog.testing.capture_logs() as logs:
+        await index.start()
+    paths = await indexed_paths(db_pool)
+    already = [r.path for r in records[REPLAY_CHUNK - 5 : REPLAY_CHUNK + 5]]
+    assert paths[:10] == already
+    assert paths[10:] == [r.path for r in records if r.path not in set(already)]
+    assert index.pending == 0 and journal_text(tmp_path) == ""
+    replayed = [e for e in logs if e["event"] == "segment_journal_replayed"]
+    assert [e["segments"] for e in replayed] == [total]

@@ -247,7 +247,10 @@ class SegmentIndex:
             attempt.journaled = True
         overdue += [self._queue.popleft().record for _ in range(last + 1)]
         if overdue:
-            log.warning("segment_index_late", path=overdue[0].path, segments=len(overdue))
+            # Once per outage, not per segment: while the journal holds anything, new
+            # segments join it as a matter of course.
+            late = log.warning if not self.pending else log.debug
+            late("segment_index_late", path=overdue[0].path, segments=len(overdue))
             await self._append(overdue)
 
     def _next_wakeup(self, now: float) -> float | None:
