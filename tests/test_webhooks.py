@@ -40,8 +40,10 @@ from vmsd.events.delivery import (
     wants,
 )
 from vmsd.events.webhooks import WebhookNotifier
+from vmsd.health import Health
 from vmsd.metrics import Metrics
 from vmsd.store.events import EventStore
+from vmsd.supervisor import Supervisor
 
 SECRET = "s3cr3t-signing-key-0123456789"
 NEW_SECRET = "a-brand-new-secret-after-rotation"
@@ -272,7 +274,7 @@ def notifications(*webhooks: dict[str, Any], **settings: Any) -> NotificationsCo
 async def running(
     config: NotificationsConfig, bus: EventBus, metrics: Metrics
 ) -> AsyncIterator[WebhookNotifier]:
-    notifier = WebhookNotifier(config, bus, metrics)
+    notifier = WebhookNotifier(config, bus, metrics, Supervisor(Health(metrics)))
     await notifier.start()
     try:
         yield notifier
@@ -487,7 +489,9 @@ async def test_a_same_host_redirect_is_followed_another_host_is_not(
 
 async def test_stop_delivers_what_is_queued(bus: EventBus, receiver: Receiver) -> None:
     metrics = Metrics()
-    notifier = WebhookNotifier(notifications(webhook(receiver.url(), "ops")), bus, metrics)
+    notifier = WebhookNotifier(
+        notifications(webhook(receiver.url(), "ops")), bus, metrics, Supervisor(Health(metrics))
+    )
     await notifier.start()
     for n in range(20):
         await bus.record("camera_offline", camera=f"cam{n}")
@@ -501,7 +505,9 @@ async def test_stop_delivers_what_is_queued(bus: EventBus, receiver: Receiver) -
 
 async def test_stop_gives_up_on_a_receiver_that_is_down(bus: EventBus, down: Receiver) -> None:
     metrics = Metrics()
-    notifier = WebhookNotifier(notifications(webhook(down.url(), "ops")), bus, metrics)
+    notifier = WebhookNotifier(
+        notifications(webhook(down.url(), "ops")), bus, metrics, Supervisor(Health(metrics))
+    )
     await notifier.start()
     for n in range(4):
         await bus.record("camera_offline", camera=f"cam{n}")

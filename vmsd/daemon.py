@@ -160,7 +160,9 @@ class Daemon:
             )
             await events.start()
             # Started first, so startup events (recovered segments...) are delivered too.
-            webhooks = WebhookNotifier(config.notifications, events, self._metrics)
+            webhooks = WebhookNotifier(
+                config.notifications, events, self._metrics, self._supervisor
+            )
             await webhooks.start()
             # Stop runs last-in first-out: every event recorded so far reaches the table and
             # the listeners (daemon_stopped included), then the webhooks get their last
@@ -175,7 +177,7 @@ class Daemon:
 
             self._notifier.status("loading cameras")
             cipher = CredentialCipher(credential_key(config))
-            cams = build_cameras(database.pool, cipher, self._metrics, record)
+            cams = build_cameras(database.pool, cipher, self._metrics, record, self._health)
             await start_cameras(cams, config)
             hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
 

@@ -15,12 +15,23 @@ from vmsd.health import Health
 from vmsd.log import get_logger
 from vmsd.statelock import StateDirLock
 from vmsd.store.db import apply_migrations, create_pool, ping
-from vmsd.store.embedded import EmbeddedPostgres, attached_dsn, embedded_data_dir
+from vmsd.store.embedded import (
+    START_TIMEOUT_S,
+    STOP_GRACE_S,
+    EmbeddedPostgres,
+    attached_dsn,
+    embedded_data_dir,
+)
+from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.database")
 
 POOL_CLOSE_TIMEOUT_S = 5.0
-HEALTH_CHECK_INTERVAL_S = 10.0
+HEALTH_CHECK_INTERVAL_S = 5.0
+# One restart attempt of the embedded server: its own readiness wait (START_TIMEOUT_S) plus
+# ending a leftover and creating the database. A restart that hangs past this is abandoned
+# (the half-started server stopped) and tried again after the backoff.
+RESTART_TIMEOUT_S = START_TIMEOUT_S + STOP_GRACE_S + 10.0
 COMPONENT = "database"
 
 
@@ -91,21 +102,40 @@ class Database:
             await asyncio.sleep(HEALTH_CHECK_INTERVAL_S)
 
     async def _supervise_embedded(self, server: EmbeddedPostgres) -> None:
-        attempt = 0
+        """Restarts the embedded server whenever it exits (killed, crashed, OOM), with backoff,
+        until one start succeeds; the pool reconnects by itself. Any failure of a start (not
+        only a StoreError) is logged and retried: this loop is the database's only way back."""
         while True:
             code = await server.wait()
             self._health.set(COMPONENT, False, f"embedded PostgreSQL exited ({code})")
             log.error("embedded_db_exited", exit_code=code, log_file=str(server.log_file))
-            while True:
-                await asyncio.sleep(self._restart_backoff.delay_s(attempt))
-                attempt += 1
-                try:
-                    await server.start()
-                    break
-                except StoreError as err:
-                    log.error("embedded_db_restart_failed", error=err.message, details=err.details)
-            self._health.set(COMPONENT, True)
             attempt = 0
+            while not await self._restart(server, attempt):
+                attempt += 1
+            self._health.set(COMPONENT, True)
+            log.info("embedded_db_restarted", attempts=attempt + 1)
+
+    async def _restart(self, server: EmbeddedPostgres, attempt: int) -> bool:
+        await asyncio.sleep(self._restart_backoff.delay_s(attempt))
+        try:
+            async with asyncio.timeout(RESTART_TIMEOUT_S):
+                await server.start()
+            return True
+        except Exception as err:  # every failed start is retried
+            details = err.details if isinstance(err, StoreError) else []
+            log.error(
+                "embedded_db_restart_failed",
+                error=describe_error(err),
+                details=details,
+                attempt=attempt + 1,
+            )
+            self._health.set(COMPONENT, False, f"embedded PostgreSQL restart failed: {err}")
+        try:  # a half-started server (timed out, failed after spawning) must not linger
+            async with asyncio.timeout(STOP_GRACE_S + 5.0):
+                await server.stop()
+        except Exception as err:  # the next attempt ends a leftover anyway
+            log.warning("embedded_db_stop_failed", error=describe_error(err))
+        return False
 
 
 @contextlib.asynccontextmanager

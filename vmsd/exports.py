@@ -11,24 +11,39 @@ import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from vmsd.config import ConfigHolder
-from vmsd.errors import ValidationError
+from vmsd.errors import NotFoundError, ValidationError
 from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
 from vmsd.proc import spawn_child, stop_process
 from vmsd.recorder.ffmpeg import ProgressParser
 from vmsd.recordings import SPAN_MERGE_GAP_S
 from vmsd.redact import redact_text
+from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.exports import ExportJob, ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingRow
+from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.exports")
 
 EXPORTS_DIR = "exports"
 MAX_SEGMENTS = 20_000
 SWEEP_S = 60.0
+DB_RETRY_S = 5.0  # the next pass, while the database is away or a result waits to be saved
+PROGRESS_TIMEOUT_S = 1.0
+
+
+class _Result(TypedDict):
+    path: str | None
+    size: int | None
+    gaps: Sequence[dict[str, Any]]
+    error: str | None
+
+
+def _failed(error: str, gaps: Sequence[dict[str, Any]] = ()) -> _Result:
+    return _Result(path=None, size=None, gaps=gaps, error=error)
 
 
 def build_concat(
@@ -82,6 +97,8 @@ class ExportService:
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
         self._pins: dict[int, frozenset[int]] = {}
+        self._unsaved: dict[int, _Result] = {}  # results the database could not take yet
+        self._deferred = False  # the last pass found the database away
 
     def pinned(self) -> frozenset[int]:
         """Segment ids a running export reads: retention leaves them alone."""
@@ -119,24 +136,63 @@ class ExportService:
         task = self._running.get(job_id)
         if task is not None:
             task.cancel()  # its own finally stops FFmpeg; the task stays owned by run()
+        self._unsaved.pop(job_id, None)
         job = await self._store.delete(job_id)
         await asyncio.to_thread(_remove_files, self._dir, job.id)
 
     async def run(self) -> None:
+        """Claims queued jobs and expires old ones, forever. A pass that finds the database
+        away (down, hung, restarting) is logged and tried again at the next one: running
+        jobs go on, and nothing here waits longer than one query's bound."""
         async with asyncio.TaskGroup() as tg:
             while True:
-                await self._claim(tg)
+                await self.run_once(tg)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), SWEEP_S)
+                    await asyncio.wait_for(self._wake.wait(), self._retry_s())
                 self._wake.clear()
-                await self._sweep()
+
+    async def run_once(self, tg: asyncio.TaskGroup) -> bool:
+        """One pass: unsaved results saved, queued jobs claimed, expired ones removed.
+        False when the database did not answer (the pass is retried later)."""
+        try:
+            await self._save_unsaved()
+            await self._claim(tg)
+            await self._sweep()
+        except DB_UNAVAILABLE as err:
+            if not self._deferred:
+                log.warning("exports_pass_deferred", error=describe_error(err))
+            self._deferred = True
+            return False
+        if self._deferred:
+            log.info("exports_pass_resumed")
+        self._deferred = False
+        return True
+
+    def _retry_s(self) -> float:
+        return DB_RETRY_S if self._deferred or self._unsaved else SWEEP_S
 
     async def _claim(self, tg: asyncio.TaskGroup) -> None:
         while len(self._running) < self._holder.current.exports.max_concurrent:
-            job = await self._store.next_queued()
+            job = await bounded(self._store.next_queued())
             if job is None:
                 return
             self._running[job.id] = tg.create_task(self._run_job(job))
+
+    async def _finish(self, job_id: int, result: _Result) -> None:
+        """Stores a job's result; one the database cannot take now is kept and stored by a
+        later pass (the job stays 'running' in the table meanwhile)."""
+        try:
+            await bounded(self._store.finish(job_id, **result))
+        except DB_UNAVAILABLE as err:
+            log.warning("export_result_deferred", export=job_id, error=describe_error(err))
+            self._unsaved[job_id] = result
+            self._wake.set()
+
+    async def _save_unsaved(self) -> None:
+        for job_id, result in list(self._unsaved.items()):
+            await bounded(self._store.finish(job_id, **result))
+            del self._unsaved[job_id]
+            log.info("export_result_saved", export=job_id)
 
     async def _run_job(self, job: ExportJob) -> None:
         try:
@@ -145,18 +201,18 @@ class ExportService:
             log.info("export_cancelled", export=job.id)
         except Exception as err:  # a job's failure is its own, never the service's
             log.exception("export_failed", export=job.id)
-            await self._store.finish(job.id, path=None, size=None, gaps=[], error=str(err))
+            await self._finish(job.id, _failed(describe_error(err)))
         finally:
             self._pins.pop(job.id, None)
             self._running.pop(job.id, None)
             self._wake.set()
 
     async def _make(self, job: ExportJob) -> None:
-        rows = await self._queries.overlapping([job.camera], job.start, job.end, MAX_SEGMENTS)
+        rows = await bounded(
+            self._queries.overlapping([job.camera], job.start, job.end, MAX_SEGMENTS)
+        )
         if not rows:
-            await self._store.finish(
-                job.id, path=None, size=None, gaps=[], error="no recordings in the range"
-            )
+            await self._finish(job.id, _failed("no recordings in the range"))
             return
         self._pins[job.id] = frozenset(r.id for r in rows)
         script, gaps, total = build_concat(rows, job.start, job.end)
@@ -167,11 +223,11 @@ class ExportService:
         await asyncio.to_thread(listing.unlink, missing_ok=True)
         if error is not None:
             await asyncio.to_thread(output.unlink, missing_ok=True)
-            await self._store.finish(job.id, path=None, size=None, gaps=gaps, error=error)
+            await self._finish(job.id, _failed(error, gaps))
             await self._record_event("export_failed", export=job.id, reason=error)
             return
         size = (await asyncio.to_thread(output.stat)).st_size
-        await self._store.finish(job.id, path=str(output), size=size, gaps=gaps, error=None)
+        await self._finish(job.id, _Result(path=str(output), size=size, gaps=gaps, error=None))
         log.info("export_done", export=job.id, bytes=size, gaps=len(gaps))
         await self._record_event("export_done", camera=job.camera, export=job.id, bytes=size)
 
@@ -210,11 +266,21 @@ class ExportService:
             progress = parser.feed(raw.decode(errors="replace"))
             if progress is not None and total_s > 0:
                 fraction = min(progress.out_time_us / 1e6 / total_s, 1.0)
-                await self._store.progress(job_id, round(fraction, 3))
+                await self._progress(job_id, round(fraction, 3))
+
+    async def _progress(self, job_id: int, fraction: float) -> None:
+        """Progress is advisory: a database that is away must not stall FFmpeg's pipe."""
+        if self._deferred:
+            return
+        try:
+            await bounded(self._store.progress(job_id, fraction), PROGRESS_TIMEOUT_S)
+        except DB_UNAVAILABLE as err:
+            log.debug("export_progress_skipped", export=job_id, error=describe_error(err))
 
     async def _sweep(self) -> None:
-        for job in await self._store.expired(datetime.now(UTC)):
-            await self._store.delete(job.id)
+        for job in await bounded(self._store.expired(datetime.now(UTC))):
+            with contextlib.suppress(NotFoundError):  # deleted meanwhile (API, another box)
+                await bounded(self._store.delete(job.id))
             await asyncio.to_thread(_remove_files, self._dir, job.id)
             log.info("export_expired", export=job.id)
 

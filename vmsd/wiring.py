@@ -19,6 +19,7 @@ from vmsd.config import Config, ConfigHolder
 from vmsd.deletion import SegmentDeleter
 from vmsd.events.bus import RecordEvent
 from vmsd.exports import ExportService
+from vmsd.health import Health
 from vmsd.index import SegmentIndex
 from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import RecorderInput
@@ -43,10 +44,14 @@ class CameraParts:
 
 
 def build_cameras(
-    pool: asyncpg.Pool, cipher: CredentialCipher, metrics: Metrics, record: RecordEvent
+    pool: asyncpg.Pool,
+    cipher: CredentialCipher,
+    metrics: Metrics,
+    record: RecordEvent,
+    health: Health | None = None,
 ) -> CameraParts:
     store = CameraStore(pool)
-    registry = CameraRegistry(pool, store, cipher)
+    registry = CameraRegistry(pool, store, cipher, health=health)
     service = CameraService(store, cipher, registry, record)
     live = LiveCameras(CameraStates(), metrics, record)
     return CameraParts(store, registry, service, live)

@@ -2,6 +2,11 @@
 
 Refreshed from the database at start, after every local write and on NOTIFY (any other
 writer). Readers get an immutable snapshot, so a request never sees a half-applied change.
+
+A row this box cannot read (its credential encrypted with another install's key: a box
+sharing the database with a different secrets.key, a restore without credentials.key) is
+left out of the snapshot with one error log and reported on /readyz (`camera_rows`); every
+other camera loads, at start and on every refresh.
 """
 
 from __future__ import annotations
@@ -15,9 +20,16 @@ import asyncpg
 from vmsd.backoff import Backoff
 from vmsd.cameras.model import Camera
 from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.errors import StoreError
+from vmsd.health import Health
+from vmsd.log import get_logger
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CAMERAS_CHANNEL, CameraRow, CameraStore
 from vmsd.store.listen import listen_forever
+
+log = get_logger("vmsd.cameras")
+
+ROWS_HEALTH = "camera_rows"
 
 
 def camera_from_row(row: CameraRow, cipher: CredentialCipher) -> Camera:
@@ -48,8 +60,11 @@ class CameraRegistry:
         *,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        health: Health | None = None,
     ) -> None:
         self._pool = pool
+        self._health = health
+        self._unreadable: frozenset[str] = frozenset()
         self._store = store
         self._cipher = cipher
         self._backoff = backoff
@@ -62,6 +77,11 @@ class CameraRegistry:
     def cameras(self) -> Mapping[str, Camera]:
         return self._cameras
 
+    @property
+    def unreadable(self) -> frozenset[str]:
+        """Cameras in the database left out of the snapshot: their row cannot be read here."""
+        return self._unreadable
+
     def subscribe(self) -> asyncio.Event:
         """An Event set after every change of the snapshot; the subscriber clears it."""
         event = asyncio.Event()
@@ -71,12 +91,31 @@ class CameraRegistry:
     async def refresh(self) -> None:
         async with self._refresh_lock:
             rows = await self._store.list_all()
-            cameras = {row.name: camera_from_row(row, self._cipher) for row in rows}
+            cameras: dict[str, Camera] = {}
+            unreadable: dict[str, StoreError] = {}
+            for row in rows:
+                try:
+                    cameras[row.name] = camera_from_row(row, self._cipher)
+                except StoreError as err:
+                    unreadable[row.name] = err
+            self._report_unreadable(unreadable)
             if cameras == dict(self._cameras):
                 return
             self._cameras = MappingProxyType(cameras)
         for event in self._subscribers:
             event.set()
+
+    def _report_unreadable(self, unreadable: Mapping[str, StoreError]) -> None:
+        names = frozenset(unreadable)
+        for name in sorted(names - self._unreadable):  # once per row, not per refresh
+            err = unreadable[name]
+            log.error("camera_row_unreadable", camera=name, error=err.message, hint=err.details)
+        for name in sorted(self._unreadable - names):
+            log.info("camera_row_readable", camera=name)
+        self._unreadable = names
+        if self._health is not None:
+            detail = f"unreadable camera rows (another key?): {', '.join(sorted(names))}"
+            self._health.set(ROWS_HEALTH, not names, detail if names else "")
 
     async def run(self) -> None:
         await listen_forever(

@@ -13,7 +13,7 @@ from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_val
 from vmsd.cameras.registry import CameraRegistry, camera_from_row
 from vmsd.cameras.source import split_credentials
 from vmsd.config import CameraConfig, field_errors
-from vmsd.errors import ConflictError, NotFoundError, ValidationError
+from vmsd.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from vmsd.events.bus import RecordEvent
 from vmsd.log import get_logger
 from vmsd.secrets import CredentialCipher
@@ -129,14 +129,12 @@ class CameraService:
         call; reusing it keeps a no-op sync a no-op)."""
         if password is None:
             return None
-        unchanged = (
-            current is not None
-            and current.password_enc is not None
-            and self._cipher.decrypt(current.password_enc) == password
-        )
-        if unchanged:
-            assert current is not None
-            return current.password_enc
+        if current is not None and current.password_enc is not None:
+            try:
+                if self._cipher.decrypt(current.password_enc) == password:
+                    return current.password_enc
+            except StoreError:  # another install's key: the file's password replaces it
+                log.warning("camera_password_rewritten", camera=current.name)
         return self._cipher.encrypt(password)
 
 

@@ -17,7 +17,9 @@ from vmsd.config import ConfigHolder
 from vmsd.errors import StoreError, ValidationError
 from vmsd.events.bus import Event, EventBus
 from vmsd.log import get_logger
+from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.events import EventFilter, EventStore
+from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.events")
 T = TypeVar("T")
@@ -26,6 +28,8 @@ STREAM_QUEUE = 1000  # live events a slow stream client may fall behind before c
 CATCH_UP_PAGE = 500
 PRUNE_EVERY_S = 3600.0
 PRUNE_BATCH = 10_000
+PRUNE_RETRY_S = 60.0  # a prune the database did not answer is tried again this soon
+READ_TIMEOUT_S = 10.0  # an API page or a stream's catch-up: 503 rather than a hung request
 _CLOSING = Event(None, datetime.min.replace(tzinfo=UTC), "_closing", None, {})
 
 
@@ -138,7 +142,7 @@ class EventHistory:
         cutoff = datetime.now(UTC) - timedelta(days=days)
         deleted = 0
         while True:
-            batch = await self._store.delete_older_than(cutoff, PRUNE_BATCH)
+            batch = await bounded(self._store.delete_older_than(cutoff, PRUNE_BATCH))
             deleted += batch
             if batch < PRUNE_BATCH:
                 break
@@ -150,8 +154,10 @@ class EventHistory:
         while True:
             try:
                 await self.prune()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-                log.warning("events_prune_failed", error=str(err))
+            except DB_UNAVAILABLE as err:  # away: the next pass prunes what is left
+                log.warning("events_prune_failed", error=describe_error(err))
+                await asyncio.sleep(PRUNE_RETRY_S)
+                continue
             await asyncio.sleep(PRUNE_EVERY_S)
 
     async def _after(self, where: EventFilter, after_id: int) -> AsyncIterator[Event]:
@@ -179,9 +185,9 @@ class EventHistory:
 
     async def _read(self, query: Awaitable[T]) -> T:
         try:
-            return await query
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-            raise StoreError("the events table is unreachable", [str(err)]) from err
+            return await bounded(query, READ_TIMEOUT_S)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            raise StoreError("the events table is unreachable", [describe_error(err)]) from err
 
 
 def _drain(queue: asyncio.Queue[Event]) -> None:

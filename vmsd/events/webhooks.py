@@ -46,12 +46,14 @@ from vmsd.events.delivery import (
 )
 from vmsd.log import get_logger
 from vmsd.metrics import Metrics
+from vmsd.supervisor import Supervisor
 
 log = get_logger("vmsd.webhooks")
 
 # Within the daemon's stop budget (a stop stage gets 20 s): a receiver that answers gets
 # what is queued; one that does not must not hold the shutdown up.
 STOP_FLUSH_S = 3.0
+HEALTH_PREFIX = "webhook:"  # a worker's component name: webhook:<label>
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +130,25 @@ class _Webhook:
                 gauge.remove(self.label)
 
 
-class WebhookNotifier:
-    """Owns one aiohttp session and one worker task per webhook, from `start()` to `stop()`."""
+class WebhookWorkerError(Exception):
+    """A webhook worker's unexpected failure, as the supervisor logs and /readyz shows it:
+    the original error's type, message (URL and secret cut out) and place, no chained
+    traceback that could quote the URL."""
 
-    def __init__(self, config: NotificationsConfig, bus: EventBus, metrics: Metrics) -> None:
+
+class WebhookNotifier:
+    """Owns one aiohttp session and one worker task per webhook, from `start()` to `stop()`.
+    Each worker runs under the daemon's supervisor as `webhook:<label>`: a crashed worker is
+    shown on /readyz, backed off and restarted with its queue intact."""
+
+    def __init__(
+        self,
+        config: NotificationsConfig,
+        bus: EventBus,
+        metrics: Metrics,
+        supervisor: Supervisor,
+    ) -> None:
+        self._supervisor = supervisor
         self._config = config
         self._backoff = backoff_for(config)
         self._bus = bus
@@ -194,7 +211,10 @@ class WebhookNotifier:
     def _add(self, config: WebhookConfig) -> None:
         webhook = _Webhook(config, self._config.queue_size, self._metrics)
         webhook.task = asyncio.get_running_loop().create_task(
-            self._run(webhook), name=f"webhook-{webhook.label}"
+            self._supervisor.run(
+                f"{HEALTH_PREFIX}{webhook.label}", functools.partial(self._worker, webhook)
+            ),
+            name=f"webhook-{webhook.label}",
         )
         webhook.task.add_done_callback(functools.partial(_worker_ended, webhook))
         self._webhooks[webhook.label] = webhook
@@ -202,7 +222,7 @@ class WebhookNotifier:
     async def _end(self, webhook: _Webhook, reason: DropReason) -> None:
         if webhook.task is not None:
             webhook.task.cancel()
-            # A worker that crashed was logged when it ended (_worker_ended); stop goes on.
+            # The supervisor logged every crash of the worker; only a stop ends it.
             await asyncio.gather(webhook.task, return_exceptions=True)
         if webhook.pending:
             webhook.drop(len(webhook.pending), reason)
@@ -223,6 +243,15 @@ class WebhookNotifier:
         delivery = _Delivery(event.type, delivery_id(event), encode_body(event), time.monotonic())
         for webhook in targets:
             webhook.push(delivery)
+
+    async def _worker(self, webhook: _Webhook) -> None:
+        try:
+            await self._run(webhook)
+        except Exception as err:
+            info = _describe(err, webhook)
+            raise WebhookWorkerError(
+                f"{info['error_type']}: {info['error']} (at {info['at']})"
+            ) from None
 
     async def _run(self, webhook: _Webhook) -> None:
         """The webhook's worker: the queue's head, in order, until it is settled."""
@@ -339,6 +368,7 @@ class WebhookNotifier:
 
 
 def _worker_ended(webhook: _Webhook, task: asyncio.Task[None]) -> None:
+    """Only a bug in the supervision itself ends a worker with an error."""
     if not task.cancelled() and (err := task.exception()) is not None:
         log.error("webhook_worker_crashed", webhook=webhook.label, **_describe(err, webhook))
 

@@ -46,6 +46,8 @@ log = get_logger("vmsd.mediamtx")
 # MediaMTX ignores file changes within 1 s of its previous reload: keep writes further apart.
 MIN_WRITE_INTERVAL_S = 1.5
 HEALTH_NAME = "mediamtx"
+CONFIG_HEALTH_NAME = "mediamtx_config"
+WRITE_RETRY_S = 5.0  # a write that failed (a full disk, a read-only file system) is retried
 Version = tuple[int, int, int]
 
 
@@ -109,6 +111,7 @@ class MediaMtxController:
         self._dirty = registry.subscribe()
         self._ffmpeg: str | None = None
         self._managed: MediaMtxProcess | None = None
+        self._write_failed = False
 
     @property
     def version(self) -> Version | None:
@@ -229,7 +232,24 @@ class MediaMtxController:
             if delay > 0:
                 await asyncio.sleep(delay)
             self._dirty.clear()
+            await self._write_or_retry()
+
+    async def _write_or_retry(self) -> None:
+        """A write the file system refuses keeps the old file in force (MediaMTX runs on with
+        it), is reported on /readyz and tried again after WRITE_RETRY_S."""
+        try:
             await self.write()
+        except OSError as err:
+            log.error("mediamtx_config_write_failed", error=str(err), retry_in_s=WRITE_RETRY_S)
+            self._health.set(CONFIG_HEALTH_NAME, False, f"cannot write the config: {err}")
+            self._write_failed = True
+            await asyncio.sleep(WRITE_RETRY_S)
+            self._dirty.set()
+            return
+        if self._write_failed:
+            self._write_failed = False
+            self._health.set(CONFIG_HEALTH_NAME, True)
+            log.info("mediamtx_config_write_recovered")
 
     async def _poll_loop(self) -> None:
         while True:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
@@ -18,6 +20,29 @@ if TYPE_CHECKING:
     Connection = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
 
 log = get_logger("vmsd.store")
+T = TypeVar("T")
+
+# What a database that is away (stopped, hung, unreachable, restarting) raises: the plan for
+# each of them is the same (retry later, degrade), so components catch this one tuple.
+# TimeoutError covers both our own bounds and asyncpg's command_timeout.
+DB_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    StoreError,
+)
+# The bound on one background database call (a periodic pass's query, a refresh): well under
+# the supervisor's patience, well over a healthy query. A hang of any length costs a caller
+# at most this long, then it retries on its next pass.
+QUERY_TIMEOUT_S = 5.0
+
+
+async def bounded(call: Awaitable[T], timeout_s: float = QUERY_TIMEOUT_S) -> T:
+    """`await call`, raising TimeoutError after `timeout_s`: a pool acquire or a query that
+    waits on a hung server is abandoned (asyncpg terminates that connection on release)."""
+    async with asyncio.timeout(timeout_s):
+        return await call
 
 # pg_advisory_lock key: any constant that no other application on a shared database uses.
 MIGRATION_LOCK_KEY = 0x766D_7364_0001  # "vmsd" + 1

@@ -11,6 +11,8 @@ import asyncpg
 
 from vmsd.backoff import Backoff
 from vmsd.log import get_logger
+from vmsd.store.db import DB_UNAVAILABLE, QUERY_TIMEOUT_S, bounded
+from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.store.listen")
 
@@ -22,26 +24,33 @@ async def listen_forever(
     *,
     backoff: Backoff | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    timeout_s: float = QUERY_TIMEOUT_S,
 ) -> None:
-    """Call `refresh` once listening and again after every notification. A lost connection
-    backs off and listens again (refreshing first, so nothing missed in between is lost)."""
+    """Call `refresh` once listening and again after every notification. A lost connection,
+    a database that does not answer (each acquire and refresh is bounded by `timeout_s`) or a
+    refresh that fails on the store's side (StoreError) backs off and listens again,
+    refreshing first, so nothing missed in between is lost. The snapshot in memory stays as
+    it was meanwhile."""
     policy = backoff or Backoff(initial_s=1.0, max_s=30.0)
     attempt = 0
     while True:
         try:
-            await _listen_once(pool, channel, refresh)
+            await _listen_once(pool, channel, refresh, timeout_s)
             attempt = 0
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        except DB_UNAVAILABLE as err:
             delay = policy.delay_s(attempt)
             attempt += 1
             log.warning(
-                "listener_lost", channel=channel, error=str(err), retry_in_s=round(delay, 2)
+                "listener_lost",
+                channel=channel,
+                error=describe_error(err),
+                retry_in_s=round(delay, 2),
             )
             await sleep(delay)
 
 
 async def _listen_once(
-    pool: asyncpg.Pool, channel: str, refresh: Callable[[], Awaitable[None]]
+    pool: asyncpg.Pool, channel: str, refresh: Callable[[], Awaitable[None]], timeout_s: float
 ) -> None:
     wake = asyncio.Event()
     lost = False
@@ -54,20 +63,20 @@ async def _listen_once(
         lost = True
         wake.set()
 
-    async with pool.acquire() as conn:
-        await conn.add_listener(channel, on_notify)
+    async with pool.acquire(timeout=timeout_s) as conn:
+        await bounded(conn.add_listener(channel, on_notify), timeout_s)
         conn.add_termination_listener(on_terminate)
         try:
-            await refresh()
+            await bounded(refresh(), timeout_s)
             while True:
                 await wake.wait()
                 wake.clear()
                 if lost:
                     break
-                await refresh()
+                await bounded(refresh(), timeout_s)
         finally:
             conn.remove_termination_listener(on_terminate)
             if not lost:
-                with contextlib.suppress(asyncpg.InterfaceError, OSError):
-                    await conn.remove_listener(channel, on_notify)
+                with contextlib.suppress(*DB_UNAVAILABLE):
+                    await bounded(conn.remove_listener(channel, on_notify), timeout_s)
     raise asyncpg.InterfaceError(f"listener connection for {channel} closed")
