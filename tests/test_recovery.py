@@ -237,7 +237,7 @@ async def test_recover_reconciles_index_and_disk(
 
 
 def _quarantined(camera: str, path: Path, target: Path) -> dict[str, str]:
-    return {"camera": camera, "path": str(path), "to": str(target)}
+    return {"camera": camera, "path": str(path), "to": str(target), "reason": "unplayable"}
 
 
 async def test_recover_with_nothing_on_disk_and_no_rows(

@@ -57,6 +57,26 @@ _INSERT = """INSERT INTO recordings
     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (path) DO NOTHING"""
 
 
+class InsertResult(StrEnum):
+    INSERTED = "inserted"
+    EXISTS = "exists"  # the path is indexed already
+    OVERLAPS = "overlaps"  # another row of the camera covers part of its time
+
+
+# Segments are at most 600 s long (recording.segment_seconds): a range query may bound
+# start_time from below, which lets the (camera, start_time) index do the work.
+MAX_SEGMENT_S = 600
+_INSERT_UNLESS_OVERLAPPING = f"""INSERT INTO recordings
+    (camera, path, start_time, end_time, duration_s, bytes, end_reason)
+    SELECT $1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::float8, $6::bigint,
+           $7::text
+    WHERE NOT EXISTS (
+        SELECT 1 FROM recordings
+        WHERE camera = $1 AND deleting_since IS NULL AND start_time < $4 AND end_time > $3
+          AND start_time >= $3::timestamptz - make_interval(secs => {MAX_SEGMENT_S}))
+    ON CONFLICT (path) DO NOTHING RETURNING id"""  # noqa: S608 - constants only
+
+
 def _args(r: SegmentRecord) -> tuple[Any, ...]:
     return (r.camera, r.path, r.start, r.end, r.duration_s, r.bytes, r.end_reason.value)
 
@@ -86,6 +106,33 @@ class RecordingStore:
                 # deadline). Closing the socket ends the transaction without asking the server.
                 conn.terminate()
                 raise
+
+    async def neighbours(
+        self, camera: str, start: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """(the latest end of the camera's rows starting at or before `start`, the earliest
+        start of its rows starting after it): the gap a recovered segment may go in."""
+        row = await self._pool.fetchrow(
+            f"""SELECT
+                  (SELECT max(end_time) FROM recordings
+                   WHERE camera = $1 AND deleting_since IS NULL AND start_time <= $2
+                     AND start_time >= $2 - make_interval(secs => {MAX_SEGMENT_S})) AS before,
+                  (SELECT min(start_time) FROM recordings
+                   WHERE camera = $1 AND deleting_since IS NULL AND start_time > $2) AS after""",  # noqa: S608 - constants only
+            camera,
+            start,
+        )
+        assert row is not None
+        return row["before"], row["after"]
+
+    async def insert_unless_overlapping(self, record: SegmentRecord) -> InsertResult:
+        """One row, only if it overlaps no row of its camera (checked in the insert itself)."""
+        async with asyncio.timeout(self._insert_timeout_s), self._pool.acquire() as conn:
+            inserted = await conn.fetchval(_INSERT_UNLESS_OVERLAPPING, *_args(record))
+            if inserted is not None:
+                return InsertResult.INSERTED
+            known = await conn.fetchval("SELECT 1 FROM recordings WHERE path = $1", record.path)
+            return InsertResult.EXISTS if known is not None else InsertResult.OVERLAPS
 
     async def paths(self, camera: str | None = None) -> set[str]:
         rows = await self._pool.fetch(
@@ -200,9 +247,6 @@ class RecordingRow:
     end_reason: EndReason
 
 
-# Segments are at most 600 s long (recording.segment_seconds): a range query may bound
-# start_time from below, which lets the (camera, start_time) index do the work.
-MAX_SEGMENT_S = 600
 _ROW_COLUMNS = "id, camera, path, start_time, end_time, duration_s, bytes, end_reason"
 
 
