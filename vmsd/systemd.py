@@ -38,11 +38,15 @@ class SystemdNotifier:
         if not self._address:
             return
         payload = "\n".join(lines).encode()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        # Non-blocking: this runs on the event loop, and a receiver whose queue is full (a
+        # busy systemd, a test's socket nobody reads) must cost a message, never the loop.
+        flags = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+        with socket.socket(socket.AF_UNIX, flags) as sock:
             try:
                 sock.sendto(payload, self._address)
             except OSError:
-                # systemd gone or socket removed: nothing useful to do; never crash on it.
+                # systemd gone, socket removed or its queue full (BlockingIOError): nothing
+                # useful to do; never crash or wait on it.
                 return
 
     def ready(self, status: str) -> None:
