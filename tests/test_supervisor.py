@@ -248,3 +248,20 @@ async def test_a_stopped_heartbeat_makes_liveness_fail() -> None:
     await asyncio.sleep(0.15)
     live, why = heartbeat.live()
     assert not live and why.startswith("no heartbeat for")
+
+
+async def test_no_watchdog_no_pings() -> None:
+    class Counting(SystemdNotifier):
+        def __init__(self) -> None:
+            super().__init__({"NOTIFY_SOCKET": "/nonexistent"})  # no WATCHDOG_USEC
+            self.pings = 0
+
+        def watchdog(self) -> None:
+            self.pings += 1
+
+    notifier = Counting()
+    heartbeat = Heartbeat(Metrics(), notifier, lambda: True)
+    loop = asyncio.get_running_loop()
+    for i in range(5):
+        heartbeat.beat(loop.time() + i)
+    assert notifier.pings == 0 and heartbeat.live() == (True, "")

@@ -36,10 +36,12 @@ class Heartbeat:
         self._metrics = metrics
         self._notifier = notifier
         self._supervisors_alive = supervisors_alive
-        watchdog = notifier.watchdog_interval_s
-        self._interval_s = min(interval_s, watchdog) if watchdog else interval_s
+        # Pings at half of WATCHDOG_USEC (sd_watchdog_enabled(3)); none without a watchdog.
+        self._watchdog_s = notifier.watchdog_interval_s
+        self._interval_s = min(interval_s, self._watchdog_s) if self._watchdog_s else interval_s
         self._stale_after_s = stale_after_s
         self._last_beat: float | None = None
+        self._last_ping: float | None = None
 
     def live(self) -> tuple[bool, str]:
         """(live, why not). Called by /healthz, on the loop."""
@@ -66,5 +68,8 @@ class Heartbeat:
 
     def beat(self, now: float) -> None:
         self._last_beat = now
-        if self._supervisors_alive():
+        if self._watchdog_s is None or not self._supervisors_alive():
+            return
+        if self._last_ping is None or now - self._last_ping >= self._watchdog_s * 0.9:
+            self._last_ping = now
             self._notifier.watchdog()
