@@ -89,17 +89,21 @@ async def recording(
     retry_max_seconds: float = 30.0,
     via_mediamtx: bool = False,
     root: Path | None = None,
+    roots: list[Path] | None = None,
     retention: dict[str, Any] | None = None,
 ) -> AsyncIterator[Recording]:
     """`via_mediamtx`: the recorders follow availability reports (MediaMTX's hooks); the test
     then makes those reports itself through `live.report`. `retention`: that section of the
     config, and the retention job runs beside the recorders as in the daemon (interrupted
-    deletions finished first, kicked by a recorder whose disk is full or below low)."""
-    root = root or tmp_path / "recordings"
+    deletions finished first, kicked by a recorder whose disk is full or below low). `roots`:
+    several storage paths (the cameras spread over them; `Recording.root` is the first)."""
+    roots = roots or [root or tmp_path / "recordings"]
+    root = roots[0]
     config = Config.model_validate(
         {
             "state_dir": str(tmp_path / "state"),
-            "storage": {"paths": [str(root)]},
+            "storage": {"paths": [str(r) for r in roots]},
+            "cameras": cameras,
             "recording": {
                 "segment_seconds": segment_seconds,
                 "stall_seconds": stall_seconds,

@@ -175,6 +175,8 @@ class RetentionConfig(_Model):
     min_free_bytes: SizeBytes | None = None
     # Deletion under pressure goes on until this much is free, so it does not run per segment.
     target_free_percent: float | None = Field(default=8.0, ge=0, le=99)
+    # Unplayable files moved to <storage>/.quarantine/ are kept this long for a look, then go.
+    quarantine_max_age: DurationS = 7 * 86400.0
 
 
 class RetentionOverrides(_Model):

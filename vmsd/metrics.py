@@ -205,14 +205,16 @@ class Metrics:
         )
         self.recorder_state = Gauge(
             "vmsd_recorder_state",
-            "1 for the recorder's current state (starting, recording, backoff, stopping, stopped)",
+            "1 for the recorder's current state (starting, recording, backoff, disk_full, "
+            "storage_unavailable, stopping, stopped)",
             ["camera", "state"],
             registry=self.registry,
         )
         self.recorder_restarts = Counter(
             "vmsd_recorder_restarts_total",
             "Recorder restarts, by reason "
-            "(source_lost, cannot_connect, cannot_start, stalled, crashed, requested)",
+            "(source_lost, cannot_connect, cannot_start, stalled, crashed, requested, disk_full, "
+            "storage_unavailable)",
             ["camera", "reason"],
             registry=self.registry,
         )
@@ -301,6 +303,28 @@ class Metrics:
             "Free bytes on a storage path's filesystem below which retention deletes the oldest "
             "recordings (0: no free-space rule)",
             ["path"],
+            registry=self.registry,
+        )
+        self.quarantine_files = Gauge(
+            "vmsd_quarantine_files",
+            "Files in a storage path's .quarantine/ (unplayable, kept quarantine_max_age)",
+            ["path"],
+            registry=self.registry,
+        )
+        self.quarantine_bytes = Gauge(
+            "vmsd_quarantine_bytes",
+            "Bytes of the files in a storage path's .quarantine/",
+            ["path"],
+            registry=self.registry,
+        )
+        self.quarantine_removed_files = Counter(
+            "vmsd_quarantine_removed_files_total",
+            "Quarantined files removed by retention for being older than quarantine_max_age",
+            registry=self.registry,
+        )
+        self.quarantine_removed_bytes = Counter(
+            "vmsd_quarantine_removed_bytes_total",
+            "Bytes of the quarantined files removed by retention",
             registry=self.registry,
         )
         self.retention_target_free = Gauge(

@@ -19,6 +19,7 @@ EVENT_TYPES: dict[str, str] = {
     "recording_resumed": "a recorder records again after a failure",
     "recorder_failed": "a recorder's FFmpeg ended unexpectedly (reason, stderr tail)",
     "recorder_stalled": "a recorder made no progress for stall_seconds and was restarted",
+    "recorder_disk_full": "a recorder found its disk full; it waits for space, retention runs",
     "segment_recovered": "a file not in the index was found at startup and indexed",
     "segment_quarantined": "an unplayable file was moved to quarantine",
     "segment_missing": "an indexed file was gone at startup; its row was removed",

@@ -3,14 +3,19 @@
 States: starting -> recording -> (run ends) -> backoff -> starting ...; stopping -> stopped.
 A run that ends is always followed by another (exit 0 means "the source went away", never
 "done"), after a backoff that an availability hook, a restart request or the source's port
-opening again cut short.
+opening again cut short. A run that failed on its storage waits in `disk_full` (until there is
+space again: retention is kicked at once) or `storage_unavailable` (until the storage root is
+back) instead: neither is the camera's fault, so neither reports the camera offline.
+
+Whatever a run raises (its TaskGroup's ExceptionGroup included) ends that run only: it is
+classified, logged and backed off here, so one camera's storage, pid file or fsync error never
+reaches the fleet or another camera's FFmpeg.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -24,7 +29,6 @@ from urllib.parse import urlsplit
 from prometheus_client import Gauge
 
 from vmsd.backoff import Backoff
-from vmsd.durable import fsync_directory
 from vmsd.events.bus import RecordEvent
 from vmsd.index import SegmentIndex
 from vmsd.log import get_logger
@@ -40,12 +44,30 @@ from vmsd.recorder.pidfile import remove_pidfile, write_pidfile
 from vmsd.recorder.probe import probe_duration
 from vmsd.recorder.recovery import quarantine_file
 from vmsd.recorder.run import ClosedSegment, FfmpegRun, RunOutcome
+from vmsd.recorder.storage import (
+    DISK_FULL,
+    STORAGE_UNAVAILABLE,
+    PidFileError,
+    StorageError,
+    ensure_date_dirs,
+    finish_segment_file,
+    fsync_and_size,
+    has_space,
+    leaves,
+    resume_free_bytes,
+    storage_fault,
+    storage_ready,
+)
 from vmsd.store.recordings import EndReason, SegmentRecord
 
 UNAVAILABLE_RETRY_S = 30.0  # the slow safety retry while MediaMTX says the source is gone
 PORT_WATCH_INTERVAL_S = 0.5
 RESTARTS_WINDOW_S = 3600.0
 NO_SPACE_MARK = "No space left on device"
+OPEN_FAILED_MARK = "Failed to open segment"  # the segment muxer could not create its next file
+STORAGE_POLL_S = 1.0  # one stat or statvfs per second in a thread, while storage is at fault
+# Reasons that say something about the camera's source (reported when vmsd reads it itself).
+SOURCE_REASONS = frozenset({"cannot_connect", "source_lost", "stalled", "crashed"})
 ReportAvailability = Callable[[str, bool, str], Awaitable[None]]
 
 
@@ -53,6 +75,8 @@ class RecorderState(StrEnum):
     STARTING = "starting"
     RECORDING = "recording"
     BACKOFF = "backoff"
+    DISK_FULL = "disk_full"  # waiting for free space (retention was kicked)
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # waiting for the storage root to come back
     STOPPING = "stopping"
     STOPPED = "stopped"
 
@@ -66,6 +90,16 @@ class RecorderPlan:
     segments: SegmentSpec
     stall_s: float
     via_mediamtx: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How a run ended: the restart reason, and what the run and its error left."""
+
+    reason: str
+    outcome: RunOutcome | None = None
+    error: str | None = None
+    fault_path: Path | None = None  # a storage fault's path: the filesystem to watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +205,7 @@ class CameraRecorder:
                 await self._wait_until_available()
                 if self._stopping:
                     break
-                outcome = await self._run_once()
+                end = await self._run_once()
                 if self._stopping:
                     break
                 if self._restart_requested:
@@ -179,25 +213,44 @@ class CameraRecorder:
                     self._count_restart("requested")
                     attempt = 0
                     continue
-                reason = _restart_reason(outcome)
-                self._count_restart(reason)
+                await self._report_end(end)
+                self._count_restart(end.reason)
+                outcome = end.outcome
                 if outcome is not None and outcome.healthy_s >= self._backoff.reset_after_s:
                     attempt = 0
                 delay = self._backoff.delay_s(attempt)
                 attempt += 1
-                await self._back_off(delay, reason)
+                await self._wait_to_retry(end, delay)
         finally:
             self._set_state(RecorderState.STOPPED)
             self._metrics.recorder_up.labels(camera=self.name).set(0)
 
-    async def _run_once(self) -> RunOutcome | None:
-        # A wake-up (hook, restart request) from here on cuts the next backoff short.
+    async def _run_once(self) -> RunEnd:
+        # A wake-up (hook, restart request) from here on cuts the next backoff short; a
+        # restart asked for before this run is this run.
         self._wake.clear()
+        self._restart_requested = False
         self._set_state(RecorderState.STARTING)
         self._progress = None
-        await asyncio.to_thread(_ensure_date_dirs, self.plan.segments.directory)
-        await _avoid_name_collision(self.plan.segments.directory)
-        run = FfmpegRun(
+        run: FfmpegRun | None = None
+        try:
+            await asyncio.to_thread(ensure_date_dirs, self.plan.segments.directory)
+            await _avoid_name_collision(self.plan.segments.directory)
+            run = self._run = self._new_run()
+            try:
+                outcome = await run.run()
+            finally:
+                self._run = None
+                self._pid = None
+                await self._remove_pidfile()
+                self._metrics.recorder_up.labels(camera=self.name).set(0)
+            await self._after_run(outcome)
+        except Exception as err:  # this camera's failure, whatever it is: back off, retry
+            return await self._failed(err, run)
+        return await self._ended(outcome)
+
+    def _new_run(self) -> FfmpegRun:
+        return FfmpegRun(
             lambda fd: build_recorder_argv(
                 self._ffmpeg,
                 self.plan.source,
@@ -212,23 +265,8 @@ class CameraRecorder:
             on_started=self._on_started,
             on_stalled=self._on_stalled,
         )
-        self._run = run
-        try:
-            outcome = await run.run()
-        except OSError as err:
-            self._log.error("recorder_failed", reason="cannot_start", error=str(err))
-            await self._record_event("recorder_failed", camera=self.name, reason=str(err))
-            return None
-        finally:
-            self._run = None
-            self._pid = None
-            await asyncio.to_thread(remove_pidfile, self._pid_dir, self.name)
-            self._metrics.recorder_up.labels(camera=self.name).set(0)
-        await self._after_run(outcome)
-        return outcome
 
     async def _after_run(self, outcome: RunOutcome) -> None:
-        reason = _restart_reason(outcome)
         if not self._transcode_audio and any(
             UNSUPPORTED_CODEC_MARK in line for line in outcome.stderr_tail
         ):
@@ -237,24 +275,80 @@ class CameraRecorder:
             self._log.warning("recorder_audio_transcoded", detail=outcome.stderr_tail[-3:])
         for path in outcome.unlisted:  # cut short by a kill: probe, index or quarantine
             await self._index_cut_segment(path, outcome)
+
+    async def _ended(self, outcome: RunOutcome) -> RunEnd:
+        """FFmpeg ended by itself: why, from what it said and what it achieved, and whether
+        its storage is still there (a vanished root ends a run like a crash)."""
+        directory = self.plan.segments.directory
+        tail = outcome.stderr_tail
+        if any(NO_SPACE_MARK in line for line in tail):
+            return RunEnd(DISK_FULL, outcome, NO_SPACE_MARK, directory)
         if outcome.stop_requested:
-            return
-        if any(NO_SPACE_MARK in line for line in outcome.stderr_tail):
-            self._log.error("recorder_disk_full", directory=str(self.plan.segments.directory))
+            return RunEnd("requested", outcome)
+        if any(OPEN_FAILED_MARK in line for line in tail) or not await asyncio.to_thread(
+            storage_ready, directory
+        ):
+            return RunEnd(STORAGE_UNAVAILABLE, outcome, None, directory)
+        return RunEnd(_restart_reason(outcome), outcome)
+
+    async def _failed(self, err: Exception, run: FfmpegRun | None) -> RunEnd:
+        """A run (or its preparation) raised. FFmpeg is gone already (FfmpegRun kills and
+        reaps it on any error); what it cut short is still indexed where possible."""
+        outcome = run.outcome_after_failure() if run is not None else None
+        if outcome is not None:
+            for path in outcome.unlisted:
+                try:
+                    await self._index_cut_segment(path, outcome)
+                except Exception as index_err:  # the storage is failing: startup recovery
+                    self._log.warning("segment_not_indexed", path=str(path), error=str(index_err))
+        fault = storage_fault(err)
+        if fault is not None:
+            return RunEnd(fault.reason, outcome, fault.error, fault.path)
+        first = next(iter(leaves(err)))
+        started = run is not None and run.pid is not None
+        if any(isinstance(e, PidFileError) for e in leaves(err)) or (
+            not started and isinstance(first, OSError)
+        ):
+            return RunEnd("cannot_start", outcome, str(first))
+        # Not a storage or start problem: a bug, most likely. One traceback, then as a crash.
+        self._log.exception("recorder_run_error", error=str(first))
+        return RunEnd("crashed", outcome, f"{type(first).__name__}: {first}")
+
+    async def _report_end(self, end: RunEnd) -> None:
+        outcome = end.outcome
+        tail = outcome.stderr_tail[-10:] if outcome is not None else []
+        exit_code = outcome.exit_code if outcome is not None else None
+        if end.reason == DISK_FULL:
+            # Not the camera's fault, not a crash: retention makes room, the run resumes.
+            path = str(end.fault_path or self.plan.segments.directory)
+            self._log.error("recorder_disk_full", path=path, error=end.error, stderr_tail=tail)
+            await self._record_event("recorder_disk_full", camera=self.name, path=path)
             self._no_space()
-        if not self.plan.via_mediamtx:
-            await self._report(self.name, False, reason)
-        tail = outcome.stderr_tail[-10:]
-        self._log.warning(
-            "recorder_failed", reason=reason, exit_code=outcome.exit_code, stderr_tail=tail
+            return
+        if not self.plan.via_mediamtx and end.reason in SOURCE_REASONS:
+            await self._report(self.name, False, end.reason)
+        level = "warning" if end.reason in SOURCE_REASONS else "error"
+        getattr(self._log, level)(
+            "recorder_failed",
+            reason=end.reason,
+            exit_code=exit_code,
+            error=end.error,
+            stderr_tail=tail,
         )
         await self._record_event(
             "recorder_failed",
             camera=self.name,
-            reason=reason,
-            exit_code=outcome.exit_code,
+            reason=end.reason,
+            exit_code=exit_code,
+            error=end.error,
             stderr_tail=tail,
         )
+
+    async def _remove_pidfile(self) -> None:
+        try:
+            await asyncio.to_thread(remove_pidfile, self._pid_dir, self.name)
+        except OSError as err:  # the pid dir is broken: the next run's write says so
+            self._log.warning("recorder_pidfile_not_removed", error=str(err))
 
     async def _segment_closed(self, segment: ClosedSegment) -> None:
         run = self._run
@@ -262,7 +356,7 @@ class CameraRecorder:
         if segment.final and run is not None:
             end_reason = _final_reason(run)
         size, total, free = await asyncio.to_thread(
-            _finish_segment_file, segment.path, self.plan.segments.directory
+            finish_segment_file, segment.path, self.plan.segments.directory
         )
         self._disk_space(total, free)
         self._hand_over(
@@ -281,7 +375,10 @@ class CameraRecorder:
     async def _index_cut_segment(self, path: Path, outcome: RunOutcome) -> None:
         duration = await probe_duration(self._ffmpeg, path)
         if duration is None:
-            target = await asyncio.to_thread(quarantine_file, path)
+            try:
+                target = await asyncio.to_thread(quarantine_file, path)
+            except OSError as err:
+                raise StorageError(path, err) from err
             self._log.warning("segment_quarantined", path=str(path), moved_to=str(target))
             await self._record_event(
                 "segment_quarantined", camera=self.name, path=str(path), to=str(target)
@@ -289,7 +386,7 @@ class CameraRecorder:
             return
         anchor = outcome.anchor or datetime.now(UTC)
         start = anchor + timedelta(seconds=outcome.last_end_s)
-        size, _, _ = await asyncio.to_thread(_fsync_and_size, path)
+        size, _, _ = await asyncio.to_thread(fsync_and_size, path)
         reason = EndReason.SOURCE_LOST if outcome.stalled else EndReason.RECORDER_CRASHED
         self._hand_over(
             SegmentRecord(
@@ -321,9 +418,13 @@ class CameraRecorder:
         await self._record_event("recorder_stalled", camera=self.name)
 
     def _on_started(self, pid: int) -> None:
+        """Raising here makes the run kill and reap its FFmpeg: none runs untracked."""
         self._pid = pid
         self._started_at = datetime.now(UTC)
-        write_pidfile(self._pid_dir, self.name, pid)
+        try:
+            write_pidfile(self._pid_dir, self.name, pid)
+        except OSError as err:
+            raise PidFileError(self._pid_dir, err) from err
 
     def _on_progress(self, progress: Progress) -> None:
         previous, self._progress = self._progress, progress
@@ -353,6 +454,47 @@ class CameraRecorder:
         self._set_state(RecorderState.BACKOFF)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), UNAVAILABLE_RETRY_S)
+
+    async def _wait_to_retry(self, end: RunEnd, delay: float) -> None:
+        directory = self.plan.segments.directory
+        if end.reason == DISK_FULL:
+            where = end.fault_path or directory
+            needed = resume_free_bytes(
+                self._bitrate_bits / 8 if self._bitrate_bits else None,
+                self.plan.segments.segment_seconds,
+            )
+            await self._wait_for_storage(
+                RecorderState.DISK_FULL, delay, lambda: has_space(where, needed)
+            )
+        elif end.reason == STORAGE_UNAVAILABLE:
+            await self._wait_for_storage(
+                RecorderState.STORAGE_UNAVAILABLE, delay, lambda: storage_ready(directory)
+            )
+        else:
+            await self._back_off(delay, end.reason)
+
+    async def _wait_for_storage(
+        self, state: RecorderState, delay: float, ready: Callable[[], bool]
+    ) -> None:
+        """Until `ready()` (blocking, cheap: polled in a thread every STORAGE_POLL_S) turns
+        true after having been false -- or holds once `delay` has passed, for a fault the check
+        cannot see (ENOSPC with blocks free: quota, inodes elsewhere). A stop or restart request
+        ends the wait; an availability hook does not, the storage decides."""
+        self._set_state(state)
+        self._log.info("recorder_backoff", delay_s=round(delay, 2), reason=state.value)
+        started = time.monotonic()
+        lacking = False
+        while not (self._stopping or self._restart_requested):
+            ok = await asyncio.to_thread(ready)
+            waited = time.monotonic() - started
+            if ok and (lacking or waited >= delay):
+                return
+            lacking = lacking or not ok
+            timeout = STORAGE_POLL_S if not ok else min(STORAGE_POLL_S, delay - waited)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            self._wake.clear()
 
     async def _back_off(self, delay: float, reason: str) -> None:
         self._set_state(RecorderState.BACKOFF)
@@ -390,14 +532,14 @@ RESTART_REASONS = (
     "cannot_connect",
     "source_lost",
     "crashed",
+    DISK_FULL,
+    STORAGE_UNAVAILABLE,
 )
 
 
-def _restart_reason(outcome: RunOutcome | None) -> str:
+def _restart_reason(outcome: RunOutcome) -> str:
     """Exit statuses say little (reference/ffmpeg.md): 0 is a lost source, a connection refused
     is 145 in FFmpeg 9; what the run achieved says more."""
-    if outcome is None:
-        return "cannot_start"
     if outcome.stalled:
         return "stalled"
     if not outcome.recorded and (outcome.exit_code or 0) >= 0:
@@ -442,14 +584,6 @@ async def _port_reopens(host: str, port: int) -> None:
         await asyncio.sleep(PORT_WATCH_INTERVAL_S)
 
 
-def _ensure_date_dirs(camera_dir: Path) -> None:
-    """The segment muxer does not create directories: today's and tomorrow's must exist
-    (a run crosses midnight)."""
-    now = datetime.now(UTC)
-    for day in (now, now + timedelta(days=1)):
-        (camera_dir / day.strftime("%Y-%m-%d")).mkdir(parents=True, exist_ok=True)
-
-
 async def _avoid_name_collision(camera_dir: Path) -> None:
     """Segment names have one-second resolution: a run restarted within the second the previous
     run's last segment began would overwrite it. Wait for the next second instead."""
@@ -457,26 +591,3 @@ async def _avoid_name_collision(camera_dir: Path) -> None:
     name = camera_dir / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
     if any(name.with_suffix(ext).exists() for ext in (".mp4", ".mkv")):
         await asyncio.sleep(1.05 - now.microsecond / 1e6)
-
-
-def _finish_segment_file(path: Path, camera_dir: Path) -> tuple[int, int, int]:
-    """A listed segment's blocking work, in one thread hop: make it durable (_fsync_and_size,
-    whose result this returns), and keep tomorrow's directory ahead of the muxer (a run can
-    outlive two midnights)."""
-    result = _fsync_and_size(path)
-    _ensure_date_dirs(camera_dir)
-    return result
-
-
-def _fsync_and_size(path: Path) -> tuple[int, int, int]:
-    """A finished segment is durable before it is indexed: the file, then its directory.
-    Returns its size and its filesystem's total and free bytes."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        size = os.fstat(fd).st_size
-        disk = os.fstatvfs(fd)
-    finally:
-        os.close(fd)
-    fsync_directory(path.parent)
-    return size, disk.f_blocks * disk.f_frsize, disk.f_bavail * disk.f_frsize

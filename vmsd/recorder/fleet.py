@@ -32,6 +32,7 @@ from vmsd.recorder.camera import (
     RecorderStatus,
 )
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+from vmsd.recorder.storage import ensure_roots
 from vmsd.supervisor import Supervisor
 
 log = get_logger("vmsd.recorder.fleet")
@@ -116,6 +117,7 @@ class RecorderFleet:
         self._changed = registry.subscribe()
         self._stopping = False
         self._done = asyncio.Event()
+        self._roots_made: tuple[Path, ...] = ()
         self._no_space: Callable[[], None] = lambda: None
         self._disk_space: Callable[[int, int], None] = lambda _total, _free: None
         live.add_listener(self._on_transition)
@@ -155,6 +157,7 @@ class RecorderFleet:
         try:
             async with asyncio.TaskGroup() as tg:
                 while not self._stopping:
+                    await self._make_roots()
                     self._reconcile(tg)
                     await self._changed.wait()
                     self._changed.clear()
@@ -169,6 +172,16 @@ class RecorderFleet:
             recorder.request_stop()
         self._changed.set()
         await self._done.wait()
+
+    async def _make_roots(self) -> None:
+        """The configured storage roots are created once (at the start, and when a reload
+        names new ones); a root that vanishes later is not: the recorders wait for it."""
+        roots = self._holder.current.storage.paths
+        if roots == self._roots_made:
+            return
+        for root, err in await asyncio.to_thread(ensure_roots, roots):
+            log.error("storage_root_unavailable", root=str(root), error=str(err))
+        self._roots_made = roots
 
     def _reconcile(self, tg: asyncio.TaskGroup) -> None:
         config = self._holder.current

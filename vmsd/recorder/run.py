@@ -126,14 +126,13 @@ class FfmpegRun:
             raise
         finally:
             os.close(write_fd)
-        self._on_started(self._proc.pid)
+        progress: ProgressPipe | None = None
         try:
+            # The pid file among it: should it fail, FFmpeg is killed and reaped below, never
+            # left recording untracked while the recorder starts another.
+            self._on_started(self._proc.pid)
             self._progress = progress = ProgressPipe(read_fd, self._progressed, self._poll_s)
-        except BaseException:
-            os.close(read_fd)
-            raise
-        progress.watch()  # polled once the run's clock is fixed (_closed_segment)
-        try:
+            progress.watch()  # polled once the run's clock is fixed (_closed_segment)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._read_segments())
                 tg.create_task(self._drain_stderr())
@@ -150,9 +149,19 @@ class FfmpegRun:
                 if not self._recording.is_set():
                     announcer.cancel()
         finally:
-            progress.close()
-            if self._proc.returncode is None:  # cancelled: never leave FFmpeg behind
+            if progress is not None:
+                progress.close()
+            else:
+                os.close(read_fd)
+            if self._proc.returncode is None:  # cancelled or failed: never leave FFmpeg behind
                 await stop_process(self._proc, first_signal=signal.SIGKILL, grace_s=1.0)
+        return self._finish()
+
+    def outcome_after_failure(self) -> RunOutcome | None:
+        """What a run that raised (a callback's error, FFmpeg killed and reaped) leaves: the
+        files it cut short. None when FFmpeg never started."""
+        if self._proc is None or self._proc.returncode is None:
+            return None
         return self._finish()
 
     def outcome_so_far(self) -> RunOutcome:

@@ -1,5 +1,6 @@
-"""The retention job: gather the candidates and the disk usage, plan, delete, report. Runs every
-`retention.interval_seconds`, and at once when kicked (a recorder found no space left)."""
+"""The retention job: gather the candidates and the disk usage, plan, delete, report; then the
+quarantine's expired files. Runs every `retention.interval_seconds`, and at once when kicked (a
+recorder found no space left)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ from vmsd.retention.planner import (
     RootUsage,
     plan_retention,
     watermarks,
+)
+from vmsd.retention.quarantine import (
+    QuarantineSweep,
+    QuarantineUsage,
+    quarantine_usage,
+    sweep_quarantine,
 )
 from vmsd.store.recordings import CameraTotals, RecordingStore
 
@@ -80,12 +87,14 @@ class RetentionService:
         self._kick = asyncio.Event()
         self._published_roots: set[str] = set()
         self._published_cameras: set[str] = set()
+        self._published_quarantine: set[str] = set()
 
     async def storage(self) -> dict[str, object]:
         config = self._holder.current
         totals = await self._store.camera_totals()
         usage = await asyncio.to_thread(usage_of, config)
-        return await asyncio.to_thread(storage_report, config, totals, usage)
+        quarantine = await asyncio.to_thread(quarantine_usage, config.storage.paths)
+        return await asyncio.to_thread(storage_report, config, totals, usage, quarantine)
 
     def kick(self) -> None:
         self._kick.set()
@@ -148,7 +157,36 @@ class RetentionService:
                 break
         if done:
             await self._report(done)
+        await self._sweep_quarantine(self._holder.current)
         return done
+
+    async def _sweep_quarantine(self, config: Config) -> list[QuarantineSweep]:
+        sweeps = await asyncio.to_thread(
+            sweep_quarantine,
+            config.storage.paths,
+            time.time(),
+            config.retention.quarantine_max_age,
+        )
+        metrics = self._metrics
+        for sweep in sweeps:
+            metrics.quarantine_files.labels(path=sweep.root).set(sweep.left.files)
+            metrics.quarantine_bytes.labels(path=sweep.root).set(sweep.left.bytes)
+            metrics.quarantine_removed_files.inc(sweep.removed_files)
+            metrics.quarantine_removed_bytes.inc(sweep.removed_bytes)
+        for gone in self._published_quarantine - {s.root for s in sweeps}:
+            for family in (metrics.quarantine_files, metrics.quarantine_bytes):
+                with contextlib.suppress(KeyError):
+                    family.remove(gone)
+        self._published_quarantine = {s.root for s in sweeps}
+        removed = [s for s in sweeps if s.removed_files]
+        if removed:
+            log.info(
+                "quarantine_expired",
+                files=sum(s.removed_files for s in removed),
+                bytes=sum(s.removed_bytes for s in removed),
+                paths=[s.root for s in removed],
+            )
+        return sweeps
 
     async def _candidates(
         self, config: Config, totals: list[CameraTotals]
@@ -246,9 +284,13 @@ def usage_of(config: Config) -> dict[str, RootUsage]:
 
 
 def storage_report(
-    config: Config, totals: list[CameraTotals], usage: Mapping[str, RootUsage]
+    config: Config,
+    totals: list[CameraTotals],
+    usage: Mapping[str, RootUsage],
+    quarantine: Mapping[str, QuarantineUsage] | None = None,
 ) -> dict[str, object]:
     """GET /api/v1/storage. Pure over the figures gathered by the caller."""
+    quarantine = quarantine or {}
     rates: dict[str, float] = {}  # bytes per day, per root
     cameras = []
     for total in totals:
@@ -282,6 +324,11 @@ def storage_report(
                 "target_free_bytes": use.target_free_bytes,
                 # At the current recording rate, days until retention must delete for space.
                 "days_until_low_watermark": round(headroom / rate, 1) if rate else None,
+                # Unplayable files kept for a look, retention.quarantine_max_age.
+                "quarantine": {
+                    "files": quarantine.get(root, QuarantineUsage()).files,
+                    "bytes": quarantine.get(root, QuarantineUsage()).bytes,
+                },
             }
         )
     return {"paths": paths, "cameras": cameras}
