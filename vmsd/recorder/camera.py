@@ -373,6 +373,11 @@ class CameraRecorder:
         )
 
     async def _index_cut_segment(self, path: Path, outcome: RunOutcome) -> None:
+        if not await asyncio.to_thread(path.is_file):
+            # Gone with its storage (a removed root): nothing to index, and quarantining it
+            # would create the root again.
+            self._log.warning("segment_lost", path=str(path))
+            return
         duration = await probe_duration(self._ffmpeg, path)
         if duration is None:
             try:
