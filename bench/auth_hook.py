@@ -122,8 +122,8 @@ def body(path: str, password: str, ip: str = "192.168.1.50", user: str = "alice"
                        }, separators=(",", ":")).encode()
 
 
-def http(target: str, payload: bytes) -> bytes:
-    return (f"POST {target}?key={SECRET} HTTP/1.1\r\nHost: {HOST}\r\n"
+def http(target: str, payload: bytes, key: str = SECRET) -> bytes:
+    return (f"POST {target}?key={key} HTTP/1.1\r\nHost: {HOST}\r\n"
             "User-Agent: Go-http-client/1.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n"
             "\r\n").encode() + payload
