@@ -28,6 +28,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/auth_hook.py
+	$(BIN)/python bench/auth_daemon.py
 	$(BIN)/python bench/recorders.py
 	$(BIN)/python bench/recordings.py
 	$(BIN)/python bench/observability.py
