@@ -71,9 +71,8 @@ async def serve_bare() -> None:
 
 
 class NotifyDrain(threading.Thread):
-    """Reads the daemon's sd_notify datagrams as systemd would. Unread, they fill the socket's
-    queue (net.unix.max_dgram_qlen, often 10) and the daemon's next WATCHDOG=1 send blocks its
-    event loop."""
+    """Reads the daemon's sd_notify datagrams as systemd would, so they never pile up in the
+    socket's queue (net.unix.max_dgram_qlen, often 10) over a long run."""
 
     def __init__(self, daemon: DaemonProcess) -> None:
         super().__init__(daemon=True)
