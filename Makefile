@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/recorders.py
 	$(BIN)/python bench/recordings.py
 	$(BIN)/python bench/observability.py
+	$(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info
