@@ -232,3 +232,35 @@ async def test_stop_while_the_database_hangs_journals_what_is_in_flight(
     await restarted.start()
     assert await indexed_paths(pool) == [segment(0).path, segment(1).path]
     assert restarted.pending == 0
+
+
+async def test_insert_that_commits_after_its_deadline_is_harmless(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A slow database rather than a hung one: the table locked by another session for 1.5 s.
+    The segment is journaled at its deadline, its insert commits after it anyway, and the
+    replay that follows indexes nothing twice and keeps the order."""
+    index = SegmentIndex(RecordingStore(db_pool), tmp_path, Metrics(), batch_window_s=0.0)
+    await index.start()
+    async with running(index) as task, db_pool.acquire() as blocker:
+        index.add(segment(0), time.monotonic())
+        await asyncio.wait_for(index.wait_idle(), 5)
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE recordings IN EXCLUSIVE MODE")
+            closed = time.monotonic()
+            index.add(segment(1), closed)
+            index.add(segment(2), closed)
+            await wait_until(lambda: index.pending == 2, JOURNAL_AFTER_S + 0.5)
+            assert time.monotonic() - closed < JOURNAL_AFTER_S + 0.5
+            index.add(segment(3), time.monotonic())  # behind the journal
+            await asyncio.sleep(1.5 - (time.monotonic() - closed))
+        await wait_until(lambda: index.pending == 0, 10)
+        await asyncio.wait_for(index.wait_idle(), 5)
+        assert not task.done()
+    assert await indexed_paths(db_pool) == [segment(n).path for n in range(4)]
+    assert journal_lines_now(tmp_path) == []
+
+
+def journal_lines_now(state_dir: Path) -> list[str]:
+    path = state_dir / JOURNAL_NAME
+    return path.read_text().splitlines() if path.exists() else []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +99,7 @@ class SegmentIndex:
         self._journal = state_dir / JOURNAL_NAME
         self._metrics = metrics
         self._queue: collections.deque[_Queued] = collections.deque()
-        self._wakeup = asyncio.Event()
+        self._wakeup: asyncio.Future[None] | None = None  # set while run() sleeps
         self._attempt: _Attempt | None = None
         self._journal_lines = 0  # complete lines in the journal file
         self._replayed = 0  # of which the first this many are known to be in the database
@@ -122,7 +121,8 @@ class SegmentIndex:
         self._queue.append(_Queued(record, closed_monotonic, now, base + self._journal_after_s))
         self._kicked = True
         self._idle.clear()
-        self._wakeup.set()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     async def start(self) -> None:
         """Count what a previous run left in the journal and try to index it now."""
@@ -266,17 +266,17 @@ class SegmentIndex:
 
     async def _sleep(self, seconds: float | None) -> None:
         """Until the timeout, the attempt's end or a new segment, whichever comes first."""
-        self._wakeup.clear()
-        waiter = asyncio.create_task(self._wakeup.wait())
-        waits: set[asyncio.Future[Any]] = {waiter}
+        # A plain future that add() resolves, not a task: nothing left to reap afterwards.
+        wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wakeup = wakeup
+        waits: set[asyncio.Future[Any]] = {wakeup}
         if self._attempt is not None:
             waits.add(self._attempt.task)
         try:
             await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
+            self._wakeup = None
+            wakeup.cancel()
 
     def _update_idle(self) -> None:
         attempt = self._attempt
@@ -293,9 +293,10 @@ class SegmentIndex:
         left: list[SegmentRecord] = []
         if attempt is not None:
             attempt.task.cancel()
-            outcome: _Outcome | None = None
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                outcome = await attempt.task
+            # wait() does not raise the attempt's cancellation or error; ours still propagates.
+            await asyncio.wait({attempt.task})
+            task = attempt.task
+            outcome = None if task.cancelled() or task.exception() else task.result()
             if attempt.holds_segments:
                 done = outcome.done if outcome is not None else 0
                 left = [i.record for i in attempt.items[done:]]
