@@ -32,6 +32,8 @@ from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.exports import ExportService
 from vmsd.health import Health
+from vmsd.mediamtx.controller import CONFIG_HEALTH_NAME as CONFIG_HEALTH
+from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.metrics import Metrics
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CameraRow, CameraStore
@@ -43,7 +45,7 @@ from vmsd.supervisor import Supervisor
 from vmsd.tokens import TokenRegistry
 from vmsd.wiring import build_cameras, build_recording, start_cameras, start_recording
 
-from .conftest import ffmpeg_binary, reader_input
+from .conftest import CameraStack, ffmpeg_binary, free_port, reader_input
 from .streams.sources import GST_RTSP, RtspServer, require
 
 FAST = Backoff(initial_s=0.1, max_s=0.3, jitter=0.0)
@@ -287,3 +289,44 @@ async def test_crashed_webhook_worker_is_restarted_and_shown(db_pool: asyncpg.Po
         await notifier.stop(flush_timeout_s=0.1)
     assert "webhook:ops" not in supervisor.running()
     assert _status(health, "webhook:ops") is None
+
+
+# vmsd/mediamtx/client.py still passes aiohttp.BasicAuth, deprecated by this aiohttp.
+@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")
+async def test_mediamtx_config_write_failure_is_reported_and_retried(
+    camera_stack: CameraStack, tmp_path: Path, repo_root: Path
+) -> None:
+    """A config write the file system refuses (here: a directory where the file goes) keeps
+    the writer running, shows mediamtx_config on Health, and the write is retried."""
+    config = Config.model_validate(
+        {
+            "state_dir": str(tmp_path),
+            "mediamtx": {
+                "mode": "external",
+                "base_config": str(repo_root / "mediamtx.yml"),
+                "config_path": str(tmp_path / "mediamtx.yml"),
+                "api_port": free_port(),
+            },
+        }
+    )
+    health = Health(camera_stack.metrics)
+    supervisor = Supervisor(health, backoff=FAST)
+    controller = MediaMtxController(
+        config, camera_stack.registry, camera_stack.live, health, camera_stack.metrics,
+        hook_secret="h" * 32, internal_password="p" * 24,
+    )  # fmt: skip
+    await controller.start()
+    target = config.mediamtx.config_path
+    assert target is not None and target.is_file()
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(controller.run(supervisor))
+        target.unlink()
+        target.mkdir()  # reading or replacing it now fails with an OSError
+        controller.reconfigure(config)
+        await _until(lambda: _status(health, CONFIG_HEALTH) == (False, 0), 10, "reported")
+        assert _status(health, "mediamtx_writer") == (True, 0), "no supervisor restart"
+        target.rmdir()
+        await _until(lambda: _status(health, CONFIG_HEALTH) == (True, 0), 15, "recovered")
+        assert target.is_file()
+        task.cancel()
