@@ -327,21 +327,19 @@ class CameraRecorder:
             return
         if not self.plan.via_mediamtx and end.reason in SOURCE_REASONS:
             await self._report(self.name, False, end.reason)
+        # The camera's source heals by itself; storage or a start failure needs a look.
         level = "warning" if end.reason in SOURCE_REASONS else "error"
+        details = {"error": end.error} if end.error else {}
         getattr(self._log, level)(
-            "recorder_failed",
-            reason=end.reason,
-            exit_code=exit_code,
-            error=end.error,
-            stderr_tail=tail,
+            "recorder_failed", reason=end.reason, exit_code=exit_code, stderr_tail=tail, **details
         )
         await self._record_event(
             "recorder_failed",
             camera=self.name,
             reason=end.reason,
             exit_code=exit_code,
-            error=end.error,
             stderr_tail=tail,
+            **details,
         )
 
     async def _remove_pidfile(self) -> None:
