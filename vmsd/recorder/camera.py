@@ -236,6 +236,8 @@ class CameraRecorder:
         try:
             await asyncio.to_thread(ensure_date_dirs, self.plan.segments.directory)
             await _avoid_name_collision(self.plan.segments.directory)
+            if self._stopping:  # asked while we prepared: no FFmpeg the stop cannot see
+                return RunEnd("requested")
             run = self._run = self._new_run()
             try:
                 outcome = await run.run()
