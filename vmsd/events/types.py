@@ -21,7 +21,7 @@ EVENT_TYPES: dict[str, str] = {
     "recorder_stalled": "a recorder made no progress for stall_seconds and was restarted",
     "recorder_disk_full": "a recorder found its disk full; it waits for space, retention runs",
     "segment_recovered": "a file not in the index was found at startup and indexed",
-    "segment_quarantined": "an unplayable file was moved to quarantine",
+    "segment_quarantined": "a file was moved to quarantine (`reason`: unplayable, overlaps)",
     "segment_missing": "an indexed file was gone at startup; its row was removed",
     "retention_pass": "retention deleted segments (counts per camera and rule)",
     "export_done": "a clip export finished",

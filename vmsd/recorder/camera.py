@@ -386,7 +386,11 @@ class CameraRecorder:
                 raise StorageError(path, err) from err
             self._log.warning("segment_quarantined", path=str(path), moved_to=str(target))
             await self._record_event(
-                "segment_quarantined", camera=self.name, path=str(path), to=str(target)
+                "segment_quarantined",
+                camera=self.name,
+                path=str(path),
+                to=str(target),
+                reason="unplayable",
             )
             return
         anchor = outcome.anchor or datetime.now(UTC)

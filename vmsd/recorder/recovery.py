@@ -214,7 +214,11 @@ async def _recover_file(
 async def _quarantine(
     path: Path, camera: str, why: str, record_event: RecordEvent, report: RecoveryReport
 ) -> None:
-    target = await asyncio.to_thread(quarantine_file, path)
+    try:
+        target = await asyncio.to_thread(quarantine_file, path)
+    except OSError as err:  # one file the disk will not move must not stop the start
+        log.error("segment_quarantine_failed", camera=camera, path=str(path), error=str(err))
+        return
     report.quarantined.append(str(path))
     log.warning(
         "segment_quarantined", camera=camera, path=str(path), moved_to=str(target), reason=why
@@ -227,6 +231,10 @@ async def _quarantine(
 def quarantine_file(path: Path) -> Path:
     """<root>/<camera>/<date>/<file> -> <root>/.quarantine/<camera>/<date>/<file>."""
     root = path.parent.parent.parent
+    if not path.exists() or not root.is_dir():
+        # Never recreate a vanished storage root (an unmounted disk): the mount point would
+        # then fill the system disk.
+        raise FileNotFoundError(f"{path} is gone with its storage")
     target = root / QUARANTINE_DIR / path.parent.parent.name / path.parent.name / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     candidate, n = target, 1
