@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -111,10 +112,17 @@ class Scraper(threading.Thread):
             self.latencies.append(time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class Figures:
+    seq: dict[str, list[float]]  # the median round by p99
+    pooled: dict[str, list[float]]  # every sequential round: periodic work included
+    conc: dict[str, tuple[float, float]]  # (req/s, p99 ms) of the median round by req/s
+    cpu_us: dict[str, float]  # server CPU per concurrent request, median of the rounds
+    failures: int
+
+
 async def measure(args: argparse.Namespace, ports: dict[str, int], key: str, token: str,
-                  servers: dict[str, psutil.Process]) -> tuple[dict[str, list[float]],
-                                                               dict[str, tuple[float, float]],
-                                                               dict[str, float], int]:
+                  servers: dict[str, psutil.Process]) -> Figures:
     clients = {name: Client(port) for name, port in ports.items()}
     cams = [f"cam{i:02d}" for i in range(args.cameras)]
     bodies = [body(cams[i % len(cams)], token) for i in range(256)]
@@ -135,10 +143,13 @@ async def measure(args: argparse.Namespace, ports: dict[str, int], key: str, tok
         cpu_us[name].append(cpu / args.requests * 1e6)
         print(f"  round {r + 1} concurrent {name}: {res[0]:.0f} req/s  p99 {res[1]:.3f} ms  "
               f"(server CPU {cpu / wall:.0%}, {cpu_us[name][-1]:.0f} us/req)", flush=True)
-    mid_seq = {n: median_by(seq[n], lambda lat: pct(lat, 99)) for n in seq}
-    mid_conc = {n: median_by(conc[n], lambda res: res[0]) for n in conc}
-    failures = sum(c.failures for c in clients.values())
-    return mid_seq, mid_conc, {n: statistics.median(v) for n, v in cpu_us.items()}, failures
+    return Figures(
+        seq={n: median_by(seq[n], lambda lat: pct(lat, 99)) for n in seq},
+        pooled={n: [x for lat in seq[n] for x in lat] for n in seq},
+        conc={n: median_by(conc[n], lambda res: res[0]) for n in conc},
+        cpu_us={n: statistics.median(v) for n, v in cpu_us.items()},
+        failures=sum(c.failures for c in clients.values()),
+    )
 
 
 def hist_mean_us(before: str, after: str) -> tuple[float, float]:
@@ -205,8 +216,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         key = (daemon.state_dir / HOOK_SECRET_FILE_NAME).read_text().strip()
         servers = {"bare": psutil.Process(bare.pid), "auth": psutil.Process(daemon.proc.pid)}
         before = scraper.get()
-        mid_seq, mid_conc, cpu_us, failures = asyncio.run(
-            measure(args, ports, key, token, servers))
+        figures = asyncio.run(measure(args, ports, key, token, servers))
         after = scraper.get()
         handler_us, handled = hist_mean_us(before, after)
         lag = loop_lag(before, after)
@@ -231,13 +241,16 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
           f"{args.scrape_seconds:g} s, new TCP connection per request):")
     print(f"(a) sequential, {args.sequential} requests after {args.warmup} warm-up, "
           f"median of {args.rounds} rounds by p99:")
-    for name, lat in mid_seq.items():
+    for name, lat in figures.seq.items():
         print(f"  {name:<5} {summary(lat)}")
+    print(f"    all {args.rounds} rounds pooled (system samples and scrapes included):")
+    for name, lat in figures.pooled.items():
+        print(f"  {name:<5} {summary(lat)}  p99.9 {pct(lat, 99.9):.3f} ms")
     print(f"(b) concurrency {args.concurrency}, {args.requests} requests, "
           f"median of {args.rounds} rounds by req/s:")
-    for name, (rps, p99) in mid_conc.items():
+    for name, (rps, p99) in figures.conc.items():
         print(f"  {name:<5} {rps:8.0f} req/s  p99 {p99:.3f} ms")
-    ratio = mid_conc["auth"][0] / mid_conc["bare"][0]
+    ratio, cpu_us = figures.conc["auth"][0] / figures.conc["bare"][0], figures.cpu_us
     print(f"  auth/bare throughput ratio: {ratio:.3f}")
     print(f"  server CPU per request (median of rounds): bare {cpu_us['bare']:.0f} us, "
           f"daemon {cpu_us['auth']:.0f} us; their ratio {cpu_us['bare'] / cpu_us['auth']:.2f} "
@@ -252,14 +265,14 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         print(f"/metrics scrapes: {len(lat)}, latency median "
               f"{statistics.median(lat) * 1e3:.1f} ms, max {max(lat) * 1e3:.1f} ms, "
               f"{scraper.failures if scraper else 0} failed")
-    print(f"wrong status or connection error: {failures}")
+    print(f"wrong status or connection error: {figures.failures}")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    p99 = pct(mid_seq["auth"], 99)
-    print(f"target sequential auth p99 <= {P99_TARGET_MS} ms: {p99:.3f} ms "
-          f"{'held' if p99 <= P99_TARGET_MS else 'MISSED'}")
+    p99, pooled = pct(figures.seq["auth"], 99), pct(figures.pooled["auth"], 99)
+    print(f"target sequential auth p99 <= {P99_TARGET_MS} ms: {p99:.3f} ms (pooled "
+          f"{pooled:.3f} ms) {'held' if max(p99, pooled) <= P99_TARGET_MS else 'MISSED'}")
     print(f"target throughput ratio >= {RATIO_TARGET}: {ratio:.3f} "
           f"{'held' if ratio >= RATIO_TARGET else 'MISSED'}")
-    return 1 if failures or missing else 0
+    return 1 if figures.failures or missing else 0
 
 
 def main() -> int:
