@@ -291,9 +291,6 @@ async def test_crashed_webhook_worker_is_restarted_and_shown(db_pool: asyncpg.Po
     assert _status(health, "webhook:ops") is None
 
 
-# vmsd/mediamtx/client.py still passes aiohttp.BasicAuth, deprecated by this aiohttp.
-@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
-@pytest.mark.filterwarnings("ignore:The 'auth' parameter is deprecated:DeprecationWarning")
 async def test_mediamtx_config_write_failure_is_reported_and_retried(
     camera_stack: CameraStack, tmp_path: Path, repo_root: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,9 @@ def parse_path_item(item: Any) -> PathStatus | None:
 class MediaMtxClient:
     def __init__(self, api_port: int, internal_password: str) -> None:
         self._base = f"http://127.0.0.1:{api_port}"
-        self._auth = aiohttp.BasicAuth(INTERNAL_USER, internal_password)
+        # The header itself: aiohttp 3.14 deprecates BasicAuth and the session's `auth`.
+        token = base64.b64encode(f"{INTERNAL_USER}:{internal_password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
         self._session: aiohttp.ClientSession | None = None
 
     async def info(self) -> dict[str, Any]:
@@ -69,7 +72,7 @@ class MediaMtxClient:
     async def _get(self, path: str) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                auth=self._auth, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+                headers=self._headers, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
             )
         async with self._session.get(self._base + path) as response:
             response.raise_for_status()
