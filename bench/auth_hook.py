@@ -38,11 +38,11 @@ from vmsd.auth import TOKEN_PREFIX, Role, generate_token, hash_token
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.state import CameraStates
-from vmsd.config import LogFormat, LogLevel, RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.core.log import LogFormat, LogLevel, configure_logging
+from vmsd.core.metrics import Metrics
 from vmsd.daemon import _auth_context_factory, _start_site
-from vmsd.log import configure_logging
 from vmsd.mediamtx.damping import FailureDamper
-from vmsd.metrics import Metrics
 from vmsd.tokens import Principal
 
 T = TypeVar("T")

@@ -32,10 +32,10 @@ import imageio_ffmpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vmsd.cameras.registry import CameraRegistry
-from vmsd.config import Config, ConfigHolder, LogLevel, RetentionConfig, StorageConfig
+from vmsd.config import Config, ConfigHolder, RetentionConfig, StorageConfig
+from vmsd.core.log import LogLevel, configure_logging
+from vmsd.core.metrics import Metrics
 from vmsd.deletion import SegmentDeleter
-from vmsd.log import configure_logging
-from vmsd.metrics import Metrics
 from vmsd.recorder.recovery import find_segments, recover
 from vmsd.recordings import RecordingsService
 from vmsd.retention.planner import plan_retention

@@ -24,11 +24,12 @@ from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.config import Config, ConfigHolder, ServerConfig
+from vmsd.core.health import Health, Phase
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.deletion import SegmentDeleter
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
-from vmsd.health import Health, Phase
-from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.retention.service import RetentionService
@@ -39,7 +40,6 @@ from vmsd.store.db import apply_migrations, ping
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.events import EventStore
 from vmsd.store.tokens import TokenStore
-from vmsd.supervisor import Supervisor
 from vmsd.system.children import child_processes
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import gpu_provider

@@ -15,14 +15,14 @@ from cryptography.fernet import Fernet
 
 from vmsd.cameras.live import LiveCameras
 from vmsd.config import CameraConfig, Config, ConfigHolder
+from vmsd.core.health import Health
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.deletion import SegmentDeleter
-from vmsd.health import Health
 from vmsd.index import SegmentIndex
-from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.secrets import CredentialCipher
 from vmsd.store.recordings import RecordingStore, SegmentRecord
-from vmsd.supervisor import Supervisor
 from vmsd.wiring import build_cameras, build_recording, start_cameras
 
 from .conftest import ffmpeg_binary, reader_input

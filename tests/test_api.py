@@ -9,7 +9,7 @@ import pytest
 from vmsd.api.app import all_routes
 from vmsd.auth import Role
 from vmsd.config import ServerConfig
-from vmsd.health import Phase
+from vmsd.core.health import Phase
 
 from .conftest import Api
 

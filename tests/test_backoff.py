@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmsd.backoff import Backoff
+from vmsd.core.backoff import Backoff
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.cameras.state import CameraState, CameraStates
 from vmsd.config import CameraConfig
-from vmsd.metrics import Metrics
+from vmsd.core.metrics import Metrics
 
 
 def camera(name: str, *, enabled: bool = True) -> Camera:

@@ -9,7 +9,9 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from vmsd.cameras.source import (
+from vmsd.config import validate_config
+from vmsd.core.errors import ConfigError
+from vmsd.core.sources import (
     SOURCE_SCHEMES,
     SYNTHETIC_DEFAULT_FPS,
     SYNTHETIC_DEFAULT_SIZE,
@@ -21,8 +23,6 @@ from vmsd.cameras.source import (
     validate_source,
     with_credentials,
 )
-from vmsd.config import validate_config
-from vmsd.errors import ConfigError
 
 # --- validate_source -----------------------------------------------------------------------
 

@@ -24,24 +24,24 @@ import pytest
 import structlog
 from cryptography.fernet import Fernet
 
-from vmsd.backoff import Backoff
 from vmsd.cameras.registry import ROWS_HEALTH, CameraRegistry
 from vmsd.config import Config, ConfigHolder, NotificationsConfig
+from vmsd.core.backoff import Backoff
+from vmsd.core.health import Health
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.exports import ExportService
-from vmsd.health import Health
 from vmsd.mediamtx.controller import CONFIG_HEALTH_NAME as CONFIG_HEALTH
 from vmsd.mediamtx.controller import MediaMtxController
-from vmsd.metrics import Metrics
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CameraRow, CameraStore
 from vmsd.store.events import EventStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries
 from vmsd.store.tokens import TokenStore
-from vmsd.supervisor import Supervisor
 from vmsd.tokens import TokenRegistry
 from vmsd.wiring import build_cameras, build_recording, start_cameras, start_recording
 

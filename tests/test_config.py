@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vmsd.config import Config, default_config_path, load_config
-from vmsd.errors import ConfigError
+from vmsd.core.errors import ConfigError
 
 BROKEN = [
     ("unknown key", "server:\n  prot: 1\n", ["server.prot: unknown key"]),

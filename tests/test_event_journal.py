@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from vmsd.core.metrics import Metrics
 from vmsd.events import bus as bus_module
 from vmsd.events.bus import Event, EventBus
-from vmsd.metrics import Metrics
 from vmsd.store.events import EventStore
 
 

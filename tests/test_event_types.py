@@ -1,4 +1,4 @@
-"""vmsd/events/types.py lists exactly the events the code records: a webhook filter checked
+"""vmsd/core/event_types.py lists exactly the events the code records: a webhook filter checked
 against it can neither miss a real event type nor accept one that never comes."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vmsd.events.types import EVENT_TYPES
+from vmsd.core.event_types import EVENT_TYPES
 
 RECORD_CALL = re.compile(r'(?:record_event|\.record)\(\s*"([a-z_]+)"')
 LITERAL = re.compile(r'"([a-z][a-z_]+)"')
@@ -14,7 +14,8 @@ LITERAL = re.compile(r'"([a-z][a-z_]+)"')
 
 def _sources(repo_root: Path) -> dict[Path, str]:
     package = repo_root / "vmsd"
-    return {p: p.read_text() for p in package.rglob("*.py") if p != package / "events" / "types.py"}
+    catalogue = package / "core" / "event_types.py"
+    return {p: p.read_text() for p in package.rglob("*.py") if p != catalogue}
 
 
 def test_every_recorded_type_is_listed(repo_root: Path) -> None:

@@ -18,10 +18,10 @@ import pytest
 from tests.conftest import Api
 from vmsd.api.events import sse_frame
 from vmsd.api.services import SERVICES
+from vmsd.core.metrics import Metrics
 from vmsd.events import history as history_module
 from vmsd.events.bus import Event, EventBus
 from vmsd.events.history import EventHistory
-from vmsd.metrics import Metrics
 from vmsd.store.events import EventFilter, EventStore
 
 

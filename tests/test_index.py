@@ -19,8 +19,8 @@ import asyncpg
 import pytest
 import structlog
 
+from vmsd.core.metrics import Metrics
 from vmsd.index import JOURNAL_NAME, REPLAY_CHUNK, RETRY_S, SegmentIndex
-from vmsd.metrics import Metrics
 from vmsd.store.db import apply_migrations, create_pool
 from vmsd.store.embedded import PG_PORT, EmbeddedPostgres, dsn_for
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord

@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from vmsd.core.metrics import Metrics
 from vmsd.index import JOURNAL_AFTER_S, JOURNAL_NAME, SegmentIndex
-from vmsd.metrics import Metrics
 from vmsd.store.db import apply_migrations, create_pool
 from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.recordings import INSERT_TIMEOUT_S, EndReason, RecordingStore, SegmentRecord

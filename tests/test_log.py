@@ -7,8 +7,14 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from vmsd.config import LogFormat, LogLevel
-from vmsd.log import configure_logging, get_logger, redact_event, redact_text
+from vmsd.core.log import (
+    LogFormat,
+    LogLevel,
+    configure_logging,
+    get_logger,
+    redact_event,
+    redact_text,
+)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import structlog
 
-from vmsd.backoff import Backoff
+from vmsd.core.backoff import Backoff
 from vmsd.mediamtx.process import (
     MediaMtxProcess,
     mediamtx_version,

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.config import CameraConfig, Config, HookNames, MediaMtxMode, RtspTransport
-from vmsd.errors import ConfigError
+from vmsd.core.errors import ConfigError
 from vmsd.mediamtx.authz import SYNTHETIC_PUBLISH_USER
 from vmsd.mediamtx.controller import (
     build_render_settings,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from vmsd.metrics import Metrics
+from vmsd.core.metrics import Metrics
 from vmsd.recorder.ffmpeg import Progress
 from vmsd.recorder.fleet import forget_recorder_series
 from vmsd.recorder.progress import PROGRESS_POLL_S, ProgressPipe

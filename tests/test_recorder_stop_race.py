@@ -9,10 +9,10 @@ from pathlib import Path
 
 import asyncpg
 
-from vmsd.backoff import Backoff
 from vmsd.config import SegmentFormat
+from vmsd.core.backoff import Backoff
+from vmsd.core.metrics import Metrics
 from vmsd.index import SegmentIndex
-from vmsd.metrics import Metrics
 from vmsd.recorder.camera import CameraRecorder, RecorderPlan, RecorderState
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
 from vmsd.store.recordings import RecordingStore

@@ -20,9 +20,9 @@ import asyncpg
 import pytest
 
 from vmsd.config import CameraConfig
+from vmsd.core.metrics import Metrics
 from vmsd.deletion import SegmentDeleter
 from vmsd.index import SegmentIndex
-from vmsd.metrics import Metrics
 from vmsd.recorder.camera import RecorderState
 from vmsd.recorder.recovery import recover
 from vmsd.retention.planner import watermarks

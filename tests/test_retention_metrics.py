@@ -9,8 +9,8 @@ import time
 import asyncpg
 import pytest
 
+from vmsd.core.metrics import Metrics
 from vmsd.deletion import SegmentDeleter
-from vmsd.metrics import Metrics
 from vmsd.retention.planner import watermarks
 from vmsd.retention.service import RetentionService
 from vmsd.store.recordings import RecordingStore

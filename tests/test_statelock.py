@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from vmsd.errors import StateDirLockedError
+from vmsd.core.errors import StateDirLockedError
 from vmsd.statelock import StateDirLock
 
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from vmsd.auth import Role, hash_token
-from vmsd.errors import ConflictError, NotFoundError
+from vmsd.core.errors import ConflictError, NotFoundError
 from vmsd.store.db import apply_migrations, load_migrations
 from vmsd.store.events import EventStore, NewEvent
 from vmsd.store.tokens import TokenStore

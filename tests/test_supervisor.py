@@ -8,11 +8,11 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from vmsd.backoff import Backoff
-from vmsd.health import Health
+from vmsd.core.backoff import Backoff
+from vmsd.core.health import Health
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor, describe_error
 from vmsd.heartbeat import Heartbeat
-from vmsd.metrics import Metrics
-from vmsd.supervisor import Supervisor, describe_error
 from vmsd.systemd import SystemdNotifier
 
 

@@ -25,8 +25,11 @@ from prometheus_client import generate_latest
 from yarl import URL
 
 from tests.conftest import free_port
-from vmsd.backoff import Backoff
 from vmsd.config import NotificationsConfig, WebhookConfig
+from vmsd.core.backoff import Backoff
+from vmsd.core.health import Health
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import Event, EventBus
 from vmsd.events.delivery import (
     Outcome,
@@ -40,10 +43,7 @@ from vmsd.events.delivery import (
     wants,
 )
 from vmsd.events.webhooks import WebhookNotifier
-from vmsd.health import Health
-from vmsd.metrics import Metrics
 from vmsd.store.events import EventStore
-from vmsd.supervisor import Supervisor
 
 SECRET = "s3cr3t-signing-key-0123456789"
 NEW_SECRET = "a-brand-new-secret-after-rotation"

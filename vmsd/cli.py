@@ -13,8 +13,8 @@ from typing import TextIO
 from vmsd import __version__
 from vmsd.auth import Role
 from vmsd.config import Config, ConfigHolder, default_config_path, load_config
-from vmsd.errors import EXIT_CONFIG, EXIT_CRASH, EXIT_OK, ConfigError, VmsdError
-from vmsd.log import configure_logging, get_logger
+from vmsd.core.errors import EXIT_CONFIG, EXIT_CRASH, EXIT_OK, ConfigError, VmsdError
+from vmsd.core.log import configure_logging, get_logger
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +141,7 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
     """The file as the daemon would write it now (registry from the database)."""
     from vmsd.cameras.model import camera_from_config
     from vmsd.cameras.registry import camera_from_row
+    from vmsd.core.redact import REDACTED, redact_text
     from vmsd.database import cli_pool
     from vmsd.ffmpeg import resolve_ffmpeg
     from vmsd.mediamtx.controller import (
@@ -151,7 +152,6 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
     )
     from vmsd.mediamtx.process import mediamtx_version
     from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
-    from vmsd.redact import REDACTED, redact_text
     from vmsd.secrets import (
         HOOK_SECRET_FILE_NAME,
         CredentialCipher,

@@ -26,17 +26,14 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
-from vmsd.cameras.source import PUBLISHER, is_synthetic, split_credentials, validate_source
-from vmsd.errors import ConfigError
-from vmsd.events.types import EVENT_TYPES
-from vmsd.redact import redact_text
-from vmsd.units import parse_duration_s, parse_size_bytes
+from vmsd.core.errors import ConfigError
+from vmsd.core.event_types import EVENT_TYPES
+from vmsd.core.log import LogFormat, LogLevel
+from vmsd.core.names import CAMERA_NAME_PATTERN, RESERVED_CAMERA_NAMES, RESERVED_USERS
+from vmsd.core.redact import redact_text
+from vmsd.core.sources import PUBLISHER, is_synthetic, split_credentials, validate_source
+from vmsd.core.units import parse_duration_s, parse_size_bytes
 
-CAMERA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-# MediaMTX reads these path names as its catch-all pattern; a camera's name is its path.
-RESERVED_CAMERA_NAMES = frozenset({"all", "all_others"})
-# vmsd's own MediaMTX users (vmsd.mediamtx.authz): a camera may not claim them.
-RESERVED_USERS = frozenset({"vmsd-internal", "vmsd-synthetic"})
 DEFAULT_CONFIG_PATHS = (Path("/etc/vmsd/vmsd.yml"), Path("config/vmsd.yml"))
 
 # Environment variables that override one key each, so secrets and the DSN need not be in
@@ -331,19 +328,6 @@ class SecretsConfig(_Model):
     # first start. Boxes sharing one database must share one key.
     key: SecretStr = SecretStr("")
     key_file: Path | None = None  # default: <state_dir>/credentials.key
-
-
-class LogLevel(StrEnum):
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class LogFormat(StrEnum):
-    AUTO = "auto"  # console on a TTY, JSON otherwise (journald)
-    JSON = "json"
-    CONSOLE = "console"
 
 
 class LogConfig(_Model):

@@ -34,19 +34,20 @@ from vmsd.auth import Role
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
+from vmsd.core.errors import ConfigError, VmsdError
+from vmsd.core.health import Health, Phase
+from vmsd.core.log import configure_logging, get_logger
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.database import Database
-from vmsd.errors import ConfigError, VmsdError
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.ffmpeg import resolve_ffmpeg
-from vmsd.health import Health, Phase
 from vmsd.heartbeat import Heartbeat
-from vmsd.log import configure_logging, get_logger
 from vmsd.mediamtx.authz import AuthContext
 from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.mediamtx.damping import FailureDamper
-from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.reload import changed_restart_only_keys
 from vmsd.secrets import (
@@ -60,7 +61,6 @@ from vmsd.snapshot import Snapshots
 from vmsd.statelock import StateDirLock
 from vmsd.store.events import EventStore
 from vmsd.store.tokens import TokenStore
-from vmsd.supervisor import Supervisor
 from vmsd.system.children import child_processes
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import gpu_provider

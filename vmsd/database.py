@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from vmsd.backoff import Backoff
 from vmsd.config import Config
-from vmsd.errors import StateDirLockedError, StoreError
-from vmsd.health import Health
-from vmsd.log import get_logger
+from vmsd.core.backoff import Backoff
+from vmsd.core.errors import StateDirLockedError, StoreError
+from vmsd.core.health import Health
+from vmsd.core.log import get_logger
+from vmsd.core.supervisor import describe_error
 from vmsd.statelock import StateDirLock
 from vmsd.store.db import apply_migrations, create_pool, ping
 from vmsd.store.embedded import (
@@ -22,7 +23,6 @@ from vmsd.store.embedded import (
     attached_dsn,
     embedded_data_dir,
 )
-from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.database")
 

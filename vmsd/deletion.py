@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vmsd.durable import fsync_directory
-from vmsd.log import get_logger
+from vmsd.core.durable import fsync_directory
+from vmsd.core.log import get_logger
 from vmsd.store.recordings import RecordingStore
 
 log = get_logger("vmsd.deletion")

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from vmsd.config import Config, MediaMtxMode
-from vmsd.errors import VmsdError
+from vmsd.core.errors import VmsdError
 from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.mediamtx.process import mediamtx_version, resolve_mediamtx_binary
 

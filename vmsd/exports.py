@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from vmsd.config import ConfigHolder
-from vmsd.errors import NotFoundError, ValidationError
+from vmsd.core.errors import NotFoundError, ValidationError
+from vmsd.core.log import get_logger
+from vmsd.core.proc import spawn_child, stop_process
+from vmsd.core.redact import redact_text
+from vmsd.core.supervisor import describe_error
 from vmsd.events.bus import RecordEvent
-from vmsd.log import get_logger
-from vmsd.proc import spawn_child, stop_process
 from vmsd.recorder.ffmpeg import ProgressParser
 from vmsd.recordings import SPAN_MERGE_GAP_S
-from vmsd.redact import redact_text
 from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.exports import ExportJob, ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingRow
-from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.exports")
 

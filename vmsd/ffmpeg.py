@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from vmsd.errors import ConfigError
+from vmsd.core.errors import ConfigError
 
 
 def resolve_ffmpeg(configured: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from vmsd.log import get_logger
-from vmsd.metrics import Metrics
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
 from vmsd.systemd import SystemdNotifier
 
 log = get_logger("vmsd.heartbeat")

@@ -28,9 +28,9 @@ from typing import Any
 
 import asyncpg
 
-from vmsd.durable import append_lines, drop_partial_tail, read_lines, truncate
-from vmsd.log import get_logger
-from vmsd.metrics import Metrics
+from vmsd.core.durable import append_lines, drop_partial_tail, read_lines, truncate
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
 from vmsd.store.recordings import RecordingStore, SegmentRecord
 
 log = get_logger("vmsd.index")

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from vmsd.config import ConfigHolder
+from vmsd.core.errors import NotFoundError, ValidationError
 from vmsd.deletion import Deleted, SegmentDeleter
-from vmsd.errors import NotFoundError, ValidationError
 from vmsd.store.recordings import RecordingQueries, RecordingRow
 
 # Segments closer than this form one span, as in MediaMTX's playback server.

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from vmsd.config import Config
-from vmsd.errors import ConfigError, StoreError
+from vmsd.core.errors import ConfigError, StoreError
 
 KEY_FILE_NAME = "credentials.key"
 HOOK_SECRET_FILE_NAME = "hook.secret"  # noqa: S105 - a file name

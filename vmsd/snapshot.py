@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmsd.cameras.model import Camera
-from vmsd.errors import ConflictError, UnavailableError, VmsdError
-from vmsd.proc import spawn_child, stop_process
+from vmsd.core.errors import ConflictError, UnavailableError, VmsdError
+from vmsd.core.proc import spawn_child, stop_process
+from vmsd.core.redact import redact_text
 from vmsd.recorder.ffmpeg import RecorderInput, build_snapshot_argv
-from vmsd.redact import redact_text
 
 MAX_JPEG_BYTES = 20 * 1024 * 1024
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from vmsd.errors import StateDirLockedError
+from vmsd.core.errors import StateDirLockedError
 
 LOCK_FILE_NAME = "vmsd.lock"
 

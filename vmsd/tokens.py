@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from vmsd.auth import Role, generate_token, hash_token
-from vmsd.backoff import Backoff
-from vmsd.errors import ValidationError
+from vmsd.core.backoff import Backoff
+from vmsd.core.errors import ValidationError
 from vmsd.store.listen import listen_forever
 from vmsd.store.tokens import TOKENS_CHANNEL, ActiveTokenHash, ApiToken, TokenStore
 

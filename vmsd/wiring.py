@@ -16,12 +16,13 @@ from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
 from vmsd.config import Config, ConfigHolder
+from vmsd.core.health import Health
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.deletion import SegmentDeleter
 from vmsd.events.bus import RecordEvent
 from vmsd.exports import ExportService
-from vmsd.health import Health
 from vmsd.index import SegmentIndex
-from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.pidfile import end_leftovers
@@ -32,7 +33,6 @@ from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CameraStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
-from vmsd.supervisor import Supervisor
 
 
 @dataclass(frozen=True, slots=True)

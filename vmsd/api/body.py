@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from vmsd.config import field_errors
-from vmsd.errors import BadRequestError, UnsupportedMediaTypeError, ValidationError
+from vmsd.core.errors import BadRequestError, UnsupportedMediaTypeError, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 

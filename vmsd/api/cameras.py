@@ -13,8 +13,9 @@ from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.auth import Role
 from vmsd.cameras.model import Camera, CameraPatch, camera_json
-from vmsd.config import CAMERA_NAME_PATTERN, CameraConfig
-from vmsd.errors import NotFoundError
+from vmsd.config import CameraConfig
+from vmsd.core.errors import NotFoundError
+from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.recorder.camera import RecorderStatus
 
 _NAME = re.compile(CAMERA_NAME_PATTERN)

@@ -18,10 +18,10 @@ from vmsd.api.query import (
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.auth import Role
-from vmsd.errors import StoreError, ValidationError
+from vmsd.core.errors import StoreError, ValidationError
+from vmsd.core.event_types import EVENT_TYPES
+from vmsd.core.log import get_logger
 from vmsd.events.bus import Event
-from vmsd.events.types import EVENT_TYPES
-from vmsd.log import get_logger
 from vmsd.store.events import EventFilter
 
 log = get_logger("vmsd.api.events")

@@ -12,8 +12,8 @@ from vmsd.api.body import int_param, read_json
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.auth import Role
-from vmsd.config import CAMERA_NAME_PATTERN
-from vmsd.errors import ValidationError
+from vmsd.core.errors import ValidationError
+from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.store.exports import ExportJob
 
 

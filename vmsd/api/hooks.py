@@ -19,11 +19,11 @@ from aiohttp import web
 
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
-from vmsd.config import CAMERA_NAME_PATTERN
-from vmsd.log import get_logger
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
+from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.mediamtx.authz import AuthContext, Decision, decide, parse_auth_request
 from vmsd.mediamtx.damping import FailureDamper
-from vmsd.metrics import Metrics
 
 LOGGER_NAME = "vmsd.hooks"
 log = get_logger(LOGGER_NAME)

@@ -11,9 +11,9 @@ from aiohttp import web
 
 from vmsd.api.routes import ApiRoute, Handler
 from vmsd.api.services import services
-from vmsd.errors import ForbiddenError, UnauthorizedError, UnavailableError, VmsdError
-from vmsd.health import Phase
-from vmsd.log import get_logger
+from vmsd.core.errors import ForbiddenError, UnauthorizedError, UnavailableError, VmsdError
+from vmsd.core.health import Phase
+from vmsd.core.log import get_logger
 from vmsd.tokens import Principal
 
 log = get_logger("vmsd.api")

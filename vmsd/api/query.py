@@ -9,8 +9,8 @@ from datetime import datetime
 
 from aiohttp import web
 
-from vmsd.config import CAMERA_NAME_PATTERN
-from vmsd.errors import ValidationError
+from vmsd.core.errors import ValidationError
+from vmsd.core.names import CAMERA_NAME_PATTERN
 
 _CAMERA = re.compile(CAMERA_NAME_PATTERN)
 MAX_LIMIT = 1000

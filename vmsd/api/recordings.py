@@ -12,7 +12,7 @@ from vmsd.api.query import DEFAULT_LIMIT, MAX_LIMIT, camera_query, limit_query, 
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.auth import Role
-from vmsd.errors import ValidationError
+from vmsd.core.errors import ValidationError
 from vmsd.store.recordings import RecordingRow
 
 

@@ -10,10 +10,10 @@ from aiohttp import web
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.service import CameraService
 from vmsd.config import ConfigHolder
+from vmsd.core.health import Health
+from vmsd.core.metrics import Metrics
 from vmsd.events.history import EventHistory
 from vmsd.exports import ExportService
-from vmsd.health import Health
-from vmsd.metrics import Metrics
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recordings import RecordingsService
 from vmsd.retention.service import RetentionService

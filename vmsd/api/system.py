@@ -13,8 +13,8 @@ from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.auth import Role
 from vmsd.config import OpenEndpoint
-from vmsd.errors import StoreError, UnavailableError
-from vmsd.health import Phase
+from vmsd.core.errors import StoreError, UnavailableError
+from vmsd.core.health import Phase
 from vmsd.system.model import sample_json
 
 

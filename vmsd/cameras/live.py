@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
 from vmsd.events.bus import RecordEvent
-from vmsd.log import get_logger
-from vmsd.metrics import Metrics
 
 log = get_logger("vmsd.cameras.live")
 

@@ -8,18 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vmsd.cameras.source import (
-    PUBLISHER,
-    display_source,
-    is_synthetic,
-    split_credentials,
-    with_credentials,
-)
 from vmsd.config import (
     CameraConfig,
     RecordingOverrides,
     RetentionOverrides,
     RtspTransport,
+)
+from vmsd.core.sources import (
+    PUBLISHER,
+    display_source,
+    is_synthetic,
+    split_credentials,
+    with_credentials,
 )
 
 

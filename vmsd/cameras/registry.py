@@ -17,12 +17,12 @@ from types import MappingProxyType
 
 import asyncpg
 
-from vmsd.backoff import Backoff
 from vmsd.cameras.model import Camera
 from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
-from vmsd.errors import StoreError
-from vmsd.health import Health
-from vmsd.log import get_logger
+from vmsd.core.backoff import Backoff
+from vmsd.core.errors import StoreError
+from vmsd.core.health import Health
+from vmsd.core.log import get_logger
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CAMERAS_CHANNEL, CameraRow, CameraStore
 from vmsd.store.listen import listen_forever

@@ -11,11 +11,11 @@ from pydantic import ValidationError as PydanticValidationError
 
 from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_value
 from vmsd.cameras.registry import CameraRegistry, camera_from_row
-from vmsd.cameras.source import split_credentials
 from vmsd.config import CameraConfig, field_errors
-from vmsd.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from vmsd.core.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from vmsd.core.log import get_logger
+from vmsd.core.sources import split_credentials
 from vmsd.events.bus import RecordEvent
-from vmsd.log import get_logger
 from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import (
     MANAGED_BY_API,

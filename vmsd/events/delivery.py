@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from yarl import URL
 
 from vmsd import __version__
-from vmsd.backoff import Backoff
 from vmsd.config import NotificationsConfig, WebhookConfig
+from vmsd.core.backoff import Backoff
 
 if TYPE_CHECKING:
     from vmsd.events.bus import Event

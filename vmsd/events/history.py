@@ -14,12 +14,12 @@ from typing import TypeVar
 import asyncpg
 
 from vmsd.config import ConfigHolder
-from vmsd.errors import StoreError, ValidationError
+from vmsd.core.errors import StoreError, ValidationError
+from vmsd.core.log import get_logger
+from vmsd.core.supervisor import describe_error
 from vmsd.events.bus import Event, EventBus
-from vmsd.log import get_logger
 from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.events import EventFilter, EventStore
-from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.events")
 T = TypeVar("T")

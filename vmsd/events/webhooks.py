@@ -27,6 +27,9 @@ import aiohttp
 from yarl import URL
 
 from vmsd.config import NotificationsConfig, WebhookConfig
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import Event, EventBus
 from vmsd.events.delivery import (
     FOLLOWED_REDIRECTS,
@@ -44,9 +47,6 @@ from vmsd.events.delivery import (
     retry_delay_s,
     wants,
 )
-from vmsd.log import get_logger
-from vmsd.metrics import Metrics
-from vmsd.supervisor import Supervisor
 
 log = get_logger("vmsd.webhooks")
 

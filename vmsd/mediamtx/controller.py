@@ -18,10 +18,12 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config import Config, HookNames, MediaMtxMode
-from vmsd.errors import ConfigError
+from vmsd.core.errors import ConfigError
+from vmsd.core.health import Health
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.ffmpeg import resolve_ffmpeg
-from vmsd.health import Health
-from vmsd.log import get_logger
 from vmsd.mediamtx.authz import INTERNAL_USER
 from vmsd.mediamtx.client import MediaMtxClient
 from vmsd.mediamtx.process import MediaMtxProcess, mediamtx_version, resolve_mediamtx_binary
@@ -36,10 +38,8 @@ from vmsd.mediamtx.render import (
 )
 from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
 from vmsd.mediamtx.writer import write_if_changed
-from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_password
-from vmsd.supervisor import Supervisor
 
 log = get_logger("vmsd.mediamtx")
 

@@ -17,10 +17,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from vmsd.backoff import Backoff
-from vmsd.log import get_logger
-from vmsd.proc import read_pipe, signal_group, spawn_child, stop_process
-from vmsd.redact import redact_text  # what vmsd.log re-exports (implicitly: mypy --strict)
+from vmsd.core.backoff import Backoff
+from vmsd.core.log import get_logger
+from vmsd.core.proc import read_pipe, signal_group, spawn_child, stop_process
+from vmsd.core.redact import redact_text  # what vmsd.log re-exports (implicitly: mypy --strict)
 
 log = get_logger("vmsd.mediamtx")
 

@@ -18,8 +18,8 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from vmsd.cameras.model import Camera
-from vmsd.cameras.source import PUBLISHER, parse_synthetic
-from vmsd.errors import ConfigError
+from vmsd.core.errors import ConfigError
+from vmsd.core.sources import PUBLISHER, parse_synthetic
 from vmsd.mediamtx.authz import SYNTHETIC_PUBLISH_USER
 
 HEADER = (

@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from vmsd.durable import fsync_directory
+from vmsd.core.durable import fsync_directory
 
 FILE_MODE = 0o600
 

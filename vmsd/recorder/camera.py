@@ -28,11 +28,11 @@ from urllib.parse import urlsplit
 
 from prometheus_client import Gauge
 
-from vmsd.backoff import Backoff
+from vmsd.core.backoff import Backoff
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
 from vmsd.events.bus import RecordEvent
 from vmsd.index import SegmentIndex
-from vmsd.log import get_logger
-from vmsd.metrics import Metrics
 from vmsd.recorder.ffmpeg import (
     UNSUPPORTED_CODEC_MARK,
     Progress,

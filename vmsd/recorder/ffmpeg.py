@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmsd.cameras.source import SyntheticPattern, is_synthetic, parse_synthetic
 from vmsd.config import SegmentFormat
+from vmsd.core.sources import SyntheticPattern, is_synthetic, parse_synthetic
 
 # FFmpeg's RTSP socket timeout (µs): a silent source ends the run after this even if the
 # progress watchdog somehow did not.

@@ -13,17 +13,18 @@ from pathlib import Path
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from vmsd.backoff import Backoff
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.state import CameraState, Transition
 from vmsd.config import Config, ConfigHolder
-from vmsd.errors import ConflictError, NotFoundError
+from vmsd.core.backoff import Backoff
+from vmsd.core.errors import ConflictError, NotFoundError
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import RecordEvent
 from vmsd.index import SegmentIndex
-from vmsd.log import get_logger
-from vmsd.metrics import Metrics
 from vmsd.recorder.camera import (
     RESTART_REASONS,
     CameraRecorder,
@@ -33,7 +34,6 @@ from vmsd.recorder.camera import (
 )
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
 from vmsd.recorder.storage import ensure_roots
-from vmsd.supervisor import Supervisor
 
 log = get_logger("vmsd.recorder.fleet")
 

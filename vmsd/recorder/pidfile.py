@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from vmsd.log import get_logger
+from vmsd.core.log import get_logger
 
 log = get_logger("vmsd.recorder")
 

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from vmsd.proc import spawn_child
+from vmsd.core.proc import spawn_child
 from vmsd.recorder.ffmpeg import build_probe_argv, parse_probe_duration
 
 PROBE_TIMEOUT_S = 60.0

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vmsd.config import CAMERA_NAME_PATTERN
+from vmsd.core.log import get_logger
+from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.events.bus import RecordEvent
-from vmsd.log import get_logger
 from vmsd.recorder.probe import probe_duration
 from vmsd.store.recordings import EndReason, InsertResult, RecordingStore, SegmentRecord
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vmsd.proc import signal_group, spawn_child, stop_process
+from vmsd.core.proc import signal_group, spawn_child, stop_process
+from vmsd.core.redact import redact_text
 from vmsd.recorder.ffmpeg import Progress, parse_opening, parse_segment_line
 from vmsd.recorder.progress import PROGRESS_POLL_S, ProgressPipe
-from vmsd.redact import redact_text
 
 STDERR_TAIL_LINES = 40
 QUIT_GRACE_S = 10.0  # 'q' finalises the open segment; a healthy FFmpeg needs well under 1 s

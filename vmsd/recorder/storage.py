@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vmsd.durable import fsync_directory
+from vmsd.core.durable import fsync_directory
 
 DISK_FULL = "disk_full"
 STORAGE_UNAVAILABLE = "storage_unavailable"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config import Config, ConfigHolder
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
 from vmsd.deletion import Deleted, SegmentDeleter
 from vmsd.events.bus import RecordEvent
-from vmsd.log import get_logger
-from vmsd.metrics import Metrics
 from vmsd.retention.planner import (
     CameraRules,
     CameraSegments,

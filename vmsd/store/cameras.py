@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from vmsd.errors import ConflictError, NotFoundError
+from vmsd.core.errors import ConflictError, NotFoundError
 
 CAMERAS_CHANNEL = "vmsd_cameras"
 MANAGED_BY_API = "api"

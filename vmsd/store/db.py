@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from vmsd.errors import StoreError
-from vmsd.log import get_logger
+from vmsd.core.errors import StoreError
+from vmsd.core.log import get_logger
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy

@@ -26,9 +26,9 @@ from typing import Any
 import asyncpg
 import psutil
 
-from vmsd.errors import StoreError
-from vmsd.log import get_logger
-from vmsd.proc import spawn_child, stop_process
+from vmsd.core.errors import StoreError
+from vmsd.core.log import get_logger
+from vmsd.core.proc import spawn_child, stop_process
 
 log = get_logger("vmsd.store.embedded")
 

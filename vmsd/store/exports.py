@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from vmsd.errors import NotFoundError
+from vmsd.core.errors import NotFoundError
 
 _COLUMNS = """id, camera, start_time, end_time, state, progress, path, bytes, error, gaps,
     created_at, finished_at, expires_at"""

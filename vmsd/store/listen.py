@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from vmsd.backoff import Backoff
-from vmsd.log import get_logger
+from vmsd.core.backoff import Backoff
+from vmsd.core.log import get_logger
+from vmsd.core.supervisor import describe_error
 from vmsd.store.db import DB_UNAVAILABLE, QUERY_TIMEOUT_S, bounded
-from vmsd.supervisor import describe_error
 
 log = get_logger("vmsd.store.listen")
 

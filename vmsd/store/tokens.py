@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from vmsd.auth import Role
-from vmsd.errors import ConflictError, NotFoundError
+from vmsd.core.errors import ConflictError, NotFoundError
 
 TOKENS_CHANNEL = "vmsd_api_tokens"
 

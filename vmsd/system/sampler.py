@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from vmsd.config import ConfigHolder
-from vmsd.log import get_logger
+from vmsd.core.log import get_logger
 from vmsd.system.gpu import GpuProvider
 from vmsd.system.model import SystemSample
 from vmsd.system.probe import ChildRef, HostProbe

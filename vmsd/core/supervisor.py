@@ -15,9 +15,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from vmsd.backoff import Backoff
-from vmsd.health import Health
-from vmsd.log import get_logger
+from vmsd.core.backoff import Backoff
+from vmsd.core.health import Health
+from vmsd.core.log import get_logger
 
 log = get_logger("vmsd.supervisor")
 

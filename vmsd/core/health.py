@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from vmsd.metrics import Metrics
+from vmsd.core.metrics import Metrics
 
 
 class Phase(StrEnum):

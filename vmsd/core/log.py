@@ -9,13 +9,26 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
+from enum import StrEnum
 from typing import Any
 
 import structlog
 from pydantic import SecretStr
 
-from vmsd.config import LogFormat, LogLevel
-from vmsd.redact import REDACTED, redact_text
+from vmsd.core.redact import REDACTED, redact_text
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"  # console on a TTY, JSON otherwise (journald)
+    JSON = "json"
+    CONSOLE = "console"
 
 # Keys whose values are secrets wherever they appear in an event.
 SECRET_KEYS = frozenset(
