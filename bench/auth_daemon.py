@@ -50,8 +50,8 @@ from recorders import histogram, wait_all_recording
 from tests.daemon_process import DaemonProcess, processes_using, write_config
 from tests.streams.sources import RtspServer
 from tests.test_daemon_process import vmsd_cli
-from vmsd.daemon import _start_site
-from vmsd.secrets import HOOK_SECRET_FILE_NAME
+from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
+from vmsd.runtime.daemon import _start_site
 
 SETTLE_S = 15.0  # after every recorder is up: first segments closed, a few system samples
 P99_TARGET_MS, RATIO_TARGET = 2.0, 0.85

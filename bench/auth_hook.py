@@ -33,17 +33,17 @@ import psutil
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vmsd.access.damping import FailureDamper
+from vmsd.access.roles import TOKEN_PREFIX, Role, generate_token, hash_token
+from vmsd.access.tokens import Principal
 from vmsd.api.hooks import HookServices, create_hooks_app
-from vmsd.auth import TOKEN_PREFIX, Role, generate_token, hash_token
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.state import CameraStates
 from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
 from vmsd.core.log import LogFormat, LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
-from vmsd.daemon import _auth_context_factory, _start_site
-from vmsd.mediamtx.damping import FailureDamper
-from vmsd.tokens import Principal
+from vmsd.runtime.daemon import _auth_context_factory, _start_site
 
 T = TypeVar("T")
 HOST = "127.0.0.1"

@@ -28,7 +28,7 @@ from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, free_port, write_config
 from tests.test_daemon_process import vmsd_cli
 from vmsd.system.gpu import gpu_provider
-from vmsd.system.probe import ChildRef, HostProbe
+from vmsd.system.host import ChildRef, HostProbe
 
 CAMERAS = 64
 SETTLE_S = 8.0

@@ -35,13 +35,13 @@ from vmsd.cameras.registry import CameraRegistry
 from vmsd.config import Config, ConfigHolder, RetentionConfig, StorageConfig
 from vmsd.core.log import LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
-from vmsd.deletion import SegmentDeleter
-from vmsd.recorder.recovery import find_segments, recover
-from vmsd.recordings import RecordingsService
+from vmsd.recordings.deletion import SegmentDeleter
+from vmsd.recordings.recovery import find_segments, recover
+from vmsd.recordings.service import RecordingsService
 from vmsd.retention.planner import plan_retention
 from vmsd.retention.service import RetentionService, camera_rules
+from vmsd.runtime.embedded import EmbeddedPostgres
 from vmsd.store.db import apply_migrations, create_pool
-from vmsd.store.embedded import EmbeddedPostgres
 from vmsd.store.recordings import RecordingQueries, RecordingStore
 
 CAMERAS = [f"cam{i:02d}" for i in range(64)]

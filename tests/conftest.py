@@ -16,9 +16,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
+from vmsd.access.roles import Role
+from vmsd.access.secrets import CredentialCipher
+from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.app import create_app
 from vmsd.api.services import ApiServices
-from vmsd.auth import Role
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
@@ -27,25 +29,23 @@ from vmsd.config import Config, ConfigHolder, ServerConfig
 from vmsd.core.health import Health, Phase
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
-from vmsd.deletion import SegmentDeleter
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recorder.snapshot import Snapshots
+from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.service import RetentionService
-from vmsd.secrets import CredentialCipher
-from vmsd.snapshot import Snapshots
+from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
+from vmsd.runtime.wiring import RecordingParts, build_cameras, build_recording
 from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
-from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.events import EventStore
 from vmsd.store.tokens import TokenStore
 from vmsd.system.children import child_processes
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import gpu_provider
 from vmsd.system.sampler import SystemSampler
-from vmsd.tokens import TokenRegistry, TokenService
-from vmsd.wiring import RecordingParts, build_cameras, build_recording
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,8 @@ from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, free_port, write_config
 from tests.streams.sources import FaultProxy, RtspServer
 from vmsd.config import load_config
-from vmsd.database import cli_pool
-from vmsd.store.embedded import (
+from vmsd.runtime.database import cli_pool
+from vmsd.runtime.embedded import (
     EmbeddedPostgres,
     PostmasterInfo,
     embedded_data_dir,

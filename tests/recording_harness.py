@@ -13,17 +13,17 @@ from typing import Any
 import asyncpg
 from cryptography.fernet import Fernet
 
+from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.live import LiveCameras
 from vmsd.config import CameraConfig, Config, ConfigHolder
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
-from vmsd.deletion import SegmentDeleter
-from vmsd.index import SegmentIndex
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.secrets import CredentialCipher
+from vmsd.recordings.deletion import SegmentDeleter
+from vmsd.recordings.index import SegmentIndex
+from vmsd.runtime.wiring import build_cameras, build_recording, start_cameras
 from vmsd.store.recordings import RecordingStore, SegmentRecord
-from vmsd.wiring import build_cameras, build_recording, start_cameras
 
 from .conftest import ffmpeg_binary, reader_input
 

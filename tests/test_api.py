@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from vmsd.access.roles import Role
 from vmsd.api.app import all_routes
-from vmsd.auth import Role
 from vmsd.config import ServerConfig
 from vmsd.core.health import Phase
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from vmsd.auth import Role, generate_token, hash_token, looks_like_token
+from vmsd.access.roles import Role, generate_token, hash_token, looks_like_token
 
 
 def test_tokens_are_random_and_hashed() -> None:

@@ -11,10 +11,7 @@ from typing import Any
 
 import pytest
 
-from vmsd.auth import Role
-from vmsd.cameras.model import Camera
-from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
-from vmsd.mediamtx.authz import (
+from vmsd.access.mediamtx_auth import (
     INTERNAL_USER,
     MAX_FIELD_CHARS,
     SYNTHETIC_PUBLISH_USER,
@@ -24,7 +21,10 @@ from vmsd.mediamtx.authz import (
     decide,
     parse_auth_request,
 )
-from vmsd.secrets import synthetic_publish_password
+from vmsd.access.roles import Role
+from vmsd.access.secrets import synthetic_publish_password
+from vmsd.cameras.model import Camera
+from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
 
 SYNTHETIC_PASSWORD = functools.partial(synthetic_publish_password, "install-secret")
 INTERNAL_PASSWORD = "per-start-internal-secret"
@@ -180,7 +180,7 @@ RANK = {Role.VIEWER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
 
 
 def oracle(action: str, cred: str, state: str) -> tuple[bool, str]:
-    """The rules, restated independently of vmsd.mediamtx.authz."""
+    """The rules, restated independently of vmsd.access.mediamtx_auth."""
     _, kind, enabled = CAMERA_STATES[state]
     exists = kind != "unknown"
     if action not in ("publish", "read", "playback", "api", "metrics", "pprof"):

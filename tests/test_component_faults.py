@@ -3,7 +3,7 @@ stores they call, not patches of their internals):
 
 - a failure the component cannot plan for (a bug: RuntimeError) fails that component: the
   supervisor shows it in Health, restarts it, it runs again, and the recorders, built and
-  supervised the daemon's way (vmsd.wiring), keep their FFmpeg processes;
+  supervised the daemon's way (vmsd.runtime.wiring), keep their FFmpeg processes;
 - the database being away (a store that times out or refuses) is the component's own plan:
   no failure, a retry at its next pass;
 - a camera row encrypted with another install's key is skipped and reported, the rest loads.
@@ -24,6 +24,8 @@ import pytest
 import structlog
 from cryptography.fernet import Fernet
 
+from vmsd.access.secrets import CredentialCipher
+from vmsd.access.tokens import TokenRegistry
 from vmsd.cameras.registry import ROWS_HEALTH, CameraRegistry
 from vmsd.config import Config, ConfigHolder, NotificationsConfig
 from vmsd.core.backoff import Backoff
@@ -33,17 +35,15 @@ from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
-from vmsd.exports import ExportService
+from vmsd.exports.service import ExportService
 from vmsd.mediamtx.controller import CONFIG_HEALTH_NAME as CONFIG_HEALTH
 from vmsd.mediamtx.controller import MediaMtxController
-from vmsd.secrets import CredentialCipher
+from vmsd.runtime.wiring import build_cameras, build_recording, start_cameras, start_recording
 from vmsd.store.cameras import CameraRow, CameraStore
 from vmsd.store.events import EventStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries
 from vmsd.store.tokens import TokenStore
-from vmsd.tokens import TokenRegistry
-from vmsd.wiring import build_cameras, build_recording, start_cameras, start_recording
 
 from .conftest import CameraStack, ffmpeg_binary, free_port, reader_input
 from .streams.sources import GST_RTSP, RtspServer, require

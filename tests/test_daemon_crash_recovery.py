@@ -19,8 +19,8 @@ import pytest
 
 from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
 from vmsd.config import load_config
-from vmsd.database import cli_pool
-from vmsd.index import JOURNAL_NAME
+from vmsd.recordings.index import JOURNAL_NAME
+from vmsd.runtime.database import cli_pool
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 from .conftest import ffmpeg_binary

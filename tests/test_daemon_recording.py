@@ -15,7 +15,7 @@ import pytest
 
 from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
 from vmsd.config import load_config
-from vmsd.database import cli_pool
+from vmsd.runtime.database import cli_pool
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 from .conftest import ffmpeg_binary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vmsd.mediamtx.damping import MAX_TRACKED_IPS, FailureDamper
+from vmsd.access.damping import MAX_TRACKED_IPS, FailureDamper
 
 
 class FakeClock:

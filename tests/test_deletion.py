@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import structlog
 
-from vmsd.deletion import Deleted, SegmentDeleter
+from vmsd.recordings.deletion import Deleted, SegmentDeleter
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 PAST_DAY = "2020-01-05"

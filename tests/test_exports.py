@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from vmsd.api.services import SERVICES
-from vmsd.exports import build_concat
+from vmsd.exports.service import build_concat
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 from .conftest import Api, ffmpeg_binary

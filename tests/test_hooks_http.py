@@ -17,15 +17,15 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 
+from vmsd.access.damping import FailureDamper
+from vmsd.access.mediamtx_auth import INTERNAL_USER, SYNTHETIC_PUBLISH_USER, AuthContext
+from vmsd.access.roles import Role
+from vmsd.access.secrets import synthetic_publish_password
+from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.hooks import HookServices, create_hooks_app
-from vmsd.auth import Role
 from vmsd.cameras.state import CameraState
 from vmsd.config import CameraConfig
-from vmsd.mediamtx.authz import INTERNAL_USER, SYNTHETIC_PUBLISH_USER, AuthContext
-from vmsd.mediamtx.damping import FailureDamper
-from vmsd.secrets import synthetic_publish_password
 from vmsd.store.tokens import TokenStore
-from vmsd.tokens import TokenRegistry, TokenService
 
 from .conftest import CameraStack
 

@@ -20,9 +20,9 @@ import pytest
 import structlog
 
 from vmsd.core.metrics import Metrics
-from vmsd.index import JOURNAL_NAME, REPLAY_CHUNK, RETRY_S, SegmentIndex
+from vmsd.recordings.index import JOURNAL_NAME, REPLAY_CHUNK, RETRY_S, SegmentIndex
+from vmsd.runtime.embedded import PG_PORT, EmbeddedPostgres, dsn_for
 from vmsd.store.db import apply_migrations, create_pool
-from vmsd.store.embedded import PG_PORT, EmbeddedPostgres, dsn_for
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)

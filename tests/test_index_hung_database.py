@@ -21,9 +21,9 @@ import asyncpg
 import pytest
 
 from vmsd.core.metrics import Metrics
-from vmsd.index import JOURNAL_AFTER_S, JOURNAL_NAME, SegmentIndex
+from vmsd.recordings.index import JOURNAL_AFTER_S, JOURNAL_NAME, SegmentIndex
+from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.db import apply_migrations, create_pool
-from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.recordings import INSERT_TIMEOUT_S, EndReason, RecordingStore, SegmentRecord
 
 from .test_index import indexed_paths, running, segment, wait_until

@@ -8,7 +8,7 @@ import base64
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from vmsd.mediamtx.authz import INTERNAL_USER
+from vmsd.access.mediamtx_auth import INTERNAL_USER
 from vmsd.mediamtx.client import MediaMtxClient
 
 

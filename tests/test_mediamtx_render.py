@@ -32,10 +32,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from vmsd.access.mediamtx_auth import SYNTHETIC_PUBLISH_USER
+from vmsd.access.secrets import synthetic_publish_password
 from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.config import CameraConfig, Config, HookNames, MediaMtxMode, RtspTransport
 from vmsd.core.errors import ConfigError
-from vmsd.mediamtx.authz import SYNTHETIC_PUBLISH_USER
 from vmsd.mediamtx.controller import (
     build_render_settings,
     effective_mode,
@@ -54,7 +55,6 @@ from vmsd.mediamtx.render import (
     synthetic_publisher_command,
 )
 from vmsd.mediamtx.schema import Version, validate_mediamtx_document
-from vmsd.secrets import synthetic_publish_password
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASE_FILE = REPO_ROOT / "mediamtx.yml"

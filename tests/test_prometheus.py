@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vmsd.api.services import SERVICES
 from vmsd.cameras.state import CameraState
-from vmsd.database import COMPONENT as DATABASE_COMPONENT
 from vmsd.recorder.camera import RecorderState
+from vmsd.runtime.database import COMPONENT as DATABASE_COMPONENT
 
 from .conftest import Api, free_port
 from .streams.sources import GST_RTSP, RtspServer, require

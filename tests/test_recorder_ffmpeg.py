@@ -36,7 +36,7 @@ from vmsd.recorder.ffmpeg import (
     parse_segment_line,
 )
 from vmsd.recorder.probe import probe_duration
-from vmsd.recorder.recovery import segment_start
+from vmsd.recordings.recovery import segment_start
 
 FF = "/opt/ffmpeg"
 CAMERA_DIR = Path("/srv/rec/cam1")

@@ -12,9 +12,9 @@ import asyncpg
 from vmsd.config import SegmentFormat
 from vmsd.core.backoff import Backoff
 from vmsd.core.metrics import Metrics
-from vmsd.index import SegmentIndex
 from vmsd.recorder.camera import CameraRecorder, RecorderPlan, RecorderState
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+from vmsd.recordings.index import SegmentIndex
 from vmsd.store.recordings import RecordingStore
 
 

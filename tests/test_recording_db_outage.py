@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from vmsd.config import CameraConfig
+from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.db import apply_migrations
-from vmsd.store.embedded import EmbeddedPostgres, dsn_for
 
 from .recording_harness import recording
 from .streams.sources import GST_RTSP, RtspServer, require

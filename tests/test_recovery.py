@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from tests.conftest import ffmpeg_binary
-from vmsd.recorder.recovery import (
+from vmsd.recordings.recovery import (
     QUARANTINE_DIR,
     RecoveryReport,
     find_segments,

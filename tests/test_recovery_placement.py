@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ffmpeg_binary
 from vmsd.config import CameraConfig
-from vmsd.recorder.recovery import QUARANTINE_DIR, estimate_start, place_segment, recover
+from vmsd.recordings.recovery import QUARANTINE_DIR, estimate_start, place_segment, recover
 from vmsd.store.recordings import EndReason, InsertResult, RecordingStore, SegmentRecord
 
 from .recording_harness import recording

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from vmsd.config import Config
-from vmsd.reload import RELOADED, RESTART_ONLY, changed_restart_only_keys, classification
+from vmsd.runtime.reload import RELOADED, RESTART_ONLY, changed_restart_only_keys, classification
 
 
 def _leaf_keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:

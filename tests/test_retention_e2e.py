@@ -21,10 +21,10 @@ import pytest
 
 from vmsd.config import CameraConfig
 from vmsd.core.metrics import Metrics
-from vmsd.deletion import SegmentDeleter
-from vmsd.index import SegmentIndex
 from vmsd.recorder.camera import RecorderState
-from vmsd.recorder.recovery import recover
+from vmsd.recordings.deletion import SegmentDeleter
+from vmsd.recordings.index import SegmentIndex
+from vmsd.recordings.recovery import recover
 from vmsd.retention.planner import watermarks
 from vmsd.store.recordings import RecordingStore
 

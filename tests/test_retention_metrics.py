@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from vmsd.core.metrics import Metrics
-from vmsd.deletion import SegmentDeleter
+from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.planner import watermarks
 from vmsd.retention.service import RetentionService
 from vmsd.store.recordings import RecordingStore

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import CameraStack
 from vmsd.config import Config
-from vmsd.recorder.recovery import QUARANTINE_DIR, quarantine_file
+from vmsd.recordings.recovery import QUARANTINE_DIR, quarantine_file
 from vmsd.retention.planner import RootUsage
 from vmsd.retention.quarantine import (
     QuarantinedFile,

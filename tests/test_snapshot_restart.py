@@ -10,7 +10,7 @@ import pytest
 
 from vmsd.cameras.model import camera_from_config
 from vmsd.config import CameraConfig
-from vmsd.snapshot import Snapshots, SnapshotTimeoutError
+from vmsd.recorder.snapshot import Snapshots, SnapshotTimeoutError
 
 from .conftest import Api, ffmpeg_binary, reader_input
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vmsd.core.errors import StateDirLockedError
-from vmsd.statelock import StateDirLock
+from vmsd.runtime.statelock import StateDirLock
 
 
 def test_second_holder_refused_with_holder_named(tmp_path: Path) -> None:

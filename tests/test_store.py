@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from vmsd.auth import Role, hash_token
+from vmsd.access.roles import Role, hash_token
+from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.core.errors import ConflictError, NotFoundError
 from vmsd.store.db import apply_migrations, load_migrations
 from vmsd.store.events import EventStore, NewEvent
 from vmsd.store.tokens import TokenStore
-from vmsd.tokens import TokenRegistry, TokenService
 
 
 async def test_migrations_apply_once_then_noop(database_dsn: str) -> None:

@@ -12,8 +12,8 @@ from vmsd.core.backoff import Backoff
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor, describe_error
-from vmsd.heartbeat import Heartbeat
-from vmsd.systemd import SystemdNotifier
+from vmsd.runtime.heartbeat import Heartbeat
+from vmsd.runtime.systemd import SystemdNotifier
 
 
 class Sleeps:

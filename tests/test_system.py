@@ -22,8 +22,8 @@ from vmsd.config import Config, ConfigHolder
 from vmsd.system import procfs
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import DISABLED_REASON, NoGpus, NvmlGpus, gpu_provider
+from vmsd.system.host import ChildRef, HostProbe
 from vmsd.system.model import GpuReport, GpuStats, sample_json
-from vmsd.system.probe import ChildRef, HostProbe
 from vmsd.system.sampler import SystemSampler
 
 GIB = 1024**3

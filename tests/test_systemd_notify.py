@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-from vmsd.systemd import SystemdNotifier
+from vmsd.runtime.systemd import SystemdNotifier
 
 
 def test_messages_reach_a_real_datagram_socket(tmp_path: Path) -> None:

@@ -1,3 +1,3 @@
-from vmsd.entry import main
+from vmsd.cli.entry import main
 
 raise SystemExit(main())

@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from vmsd.access.roles import Role
 from vmsd.api.body import read_json
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
-from vmsd.auth import Role
 from vmsd.cameras.model import Camera, CameraPatch, camera_json
 from vmsd.config import CameraConfig
 from vmsd.core.errors import NotFoundError

@@ -7,6 +7,7 @@ import json
 
 from aiohttp import web
 
+from vmsd.access.roles import Role
 from vmsd.api.query import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -17,7 +18,6 @@ from vmsd.api.query import (
 )
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
-from vmsd.auth import Role
 from vmsd.core.errors import StoreError, ValidationError
 from vmsd.core.event_types import EVENT_TYPES
 from vmsd.core.log import get_logger

@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from vmsd.access.roles import Role
 from vmsd.api.body import int_param, read_json
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
-from vmsd.auth import Role
 from vmsd.core.errors import ValidationError
 from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.store.exports import ExportJob

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from vmsd.access.damping import FailureDamper
+from vmsd.access.mediamtx_auth import AuthContext, Decision, decide, parse_auth_request
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.names import CAMERA_NAME_PATTERN
-from vmsd.mediamtx.authz import AuthContext, Decision, decide, parse_auth_request
-from vmsd.mediamtx.damping import FailureDamper
 
 LOGGER_NAME = "vmsd.hooks"
 log = get_logger(LOGGER_NAME)

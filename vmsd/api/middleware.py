@@ -9,12 +9,12 @@ import uuid
 import structlog
 from aiohttp import web
 
+from vmsd.access.tokens import Principal
 from vmsd.api.routes import ApiRoute, Handler
 from vmsd.api.services import services
 from vmsd.core.errors import ForbiddenError, UnauthorizedError, UnavailableError, VmsdError
 from vmsd.core.health import Phase
 from vmsd.core.log import get_logger
-from vmsd.tokens import Principal
 
 log = get_logger("vmsd.api")
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
+from vmsd.access.roles import Role
 from vmsd.api.body import int_param
 from vmsd.api.query import DEFAULT_LIMIT, MAX_LIMIT, camera_query, limit_query, required_time
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
-from vmsd.auth import Role
 from vmsd.core.errors import ValidationError
 from vmsd.store.recordings import RecordingRow
 

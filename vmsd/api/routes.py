@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import BaseModel
 
-from vmsd.auth import Role
+from vmsd.access.roles import Role
 from vmsd.config import OpenEndpoint
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -7,19 +7,19 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.service import CameraService
 from vmsd.config import ConfigHolder
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.events.history import EventHistory
-from vmsd.exports import ExportService
+from vmsd.exports.service import ExportService
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.recordings import RecordingsService
+from vmsd.recorder.snapshot import Snapshots
+from vmsd.recordings.service import RecordingsService
 from vmsd.retention.service import RetentionService
-from vmsd.snapshot import Snapshots
 from vmsd.system.sampler import SystemSampler
-from vmsd.tokens import TokenRegistry, TokenService
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vmsd import __version__
+from vmsd.access.roles import Role
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
-from vmsd.auth import Role
 from vmsd.config import OpenEndpoint
 from vmsd.core.errors import StoreError, UnavailableError
 from vmsd.core.health import Phase

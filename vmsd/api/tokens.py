@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from vmsd.access.roles import Role
 from vmsd.api.body import bool_query, int_param, read_json
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
-from vmsd.auth import Role
 from vmsd.store.tokens import ApiToken
 
 

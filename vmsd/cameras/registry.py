@@ -17,13 +17,13 @@ from types import MappingProxyType
 
 import asyncpg
 
+from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.model import Camera
 from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import StoreError
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger
-from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CAMERAS_CHANNEL, CameraRow, CameraStore
 from vmsd.store.listen import listen_forever
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
+from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_value
 from vmsd.cameras.registry import CameraRegistry, camera_from_row
 from vmsd.config import CameraConfig, field_errors
@@ -16,7 +17,6 @@ from vmsd.core.errors import ConflictError, NotFoundError, StoreError, Validatio
 from vmsd.core.log import get_logger
 from vmsd.core.sources import split_credentials
 from vmsd.events.bus import RecordEvent
-from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import (
     MANAGED_BY_API,
     MANAGED_BY_CONFIG,

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from vmsd.mediamtx.authz import INTERNAL_USER
+from vmsd.access.mediamtx_auth import INTERNAL_USER
 
 REQUEST_TIMEOUT_S = 3.0
 ITEMS_PER_PAGE = 500

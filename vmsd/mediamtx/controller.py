@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import yaml
 
+from vmsd.access.mediamtx_auth import INTERNAL_USER
+from vmsd.access.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_password
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
@@ -23,8 +25,6 @@ from vmsd.core.health import Health
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
-from vmsd.ffmpeg import resolve_ffmpeg
-from vmsd.mediamtx.authz import INTERNAL_USER
 from vmsd.mediamtx.client import MediaMtxClient
 from vmsd.mediamtx.process import MediaMtxProcess, mediamtx_version, resolve_mediamtx_binary
 from vmsd.mediamtx.render import (
@@ -38,8 +38,8 @@ from vmsd.mediamtx.render import (
 )
 from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
 from vmsd.mediamtx.writer import write_if_changed
+from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.ffmpeg import RecorderInput
-from vmsd.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_password
 
 log = get_logger("vmsd.mediamtx")
 

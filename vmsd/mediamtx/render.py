@@ -17,10 +17,10 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
+from vmsd.access.mediamtx_auth import SYNTHETIC_PUBLISH_USER
 from vmsd.cameras.model import Camera
 from vmsd.core.errors import ConfigError
 from vmsd.core.sources import PUBLISHER, parse_synthetic
-from vmsd.mediamtx.authz import SYNTHETIC_PUBLISH_USER
 
 HEADER = (
     "# Written by vmsd from {base} and the camera registry: edit those, not this file.\n"

@@ -32,7 +32,6 @@ from vmsd.core.backoff import Backoff
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.events.bus import RecordEvent
-from vmsd.index import SegmentIndex
 from vmsd.recorder.ffmpeg import (
     UNSUPPORTED_CODEC_MARK,
     Progress,
@@ -42,7 +41,6 @@ from vmsd.recorder.ffmpeg import (
 )
 from vmsd.recorder.pidfile import remove_pidfile, write_pidfile
 from vmsd.recorder.probe import probe_duration
-from vmsd.recorder.recovery import quarantine_file
 from vmsd.recorder.run import ClosedSegment, FfmpegRun, RunOutcome
 from vmsd.recorder.storage import (
     DISK_FULL,
@@ -58,6 +56,8 @@ from vmsd.recorder.storage import (
     storage_fault,
     storage_ready,
 )
+from vmsd.recordings.index import SegmentIndex
+from vmsd.recordings.recovery import quarantine_file
 from vmsd.store.recordings import EndReason, SegmentRecord
 
 UNAVAILABLE_RETRY_S = 30.0  # the slow safety retry while MediaMTX says the source is gone

@@ -24,7 +24,6 @@ from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import RecordEvent
-from vmsd.index import SegmentIndex
 from vmsd.recorder.camera import (
     RESTART_REASONS,
     CameraRecorder,
@@ -34,6 +33,7 @@ from vmsd.recorder.camera import (
 )
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
 from vmsd.recorder.storage import ensure_roots
+from vmsd.recordings.index import SegmentIndex
 
 log = get_logger("vmsd.recorder.fleet")
 

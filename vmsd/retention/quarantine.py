@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmsd.recorder.recovery import QUARANTINE_DIR
+from vmsd.recordings.recovery import QUARANTINE_DIR
 
 
 @dataclass(frozen=True, slots=True)

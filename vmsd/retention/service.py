@@ -16,8 +16,8 @@ from vmsd.cameras.registry import CameraRegistry
 from vmsd.config import Config, ConfigHolder
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
-from vmsd.deletion import Deleted, SegmentDeleter
 from vmsd.events.bus import RecordEvent
+from vmsd.recordings.deletion import Deleted, SegmentDeleter
 from vmsd.retention.planner import (
     CameraRules,
     CameraSegments,

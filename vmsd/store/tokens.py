@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from vmsd.auth import Role
+from vmsd.access.roles import Role
 from vmsd.core.errors import ConflictError, NotFoundError
 
 TOKENS_CHANNEL = "vmsd_api_tokens"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.system.probe import ChildRef
+from vmsd.system.host import ChildRef
 
 
 def child_processes(

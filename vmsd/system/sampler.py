@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from vmsd.config import ConfigHolder
 from vmsd.core.log import get_logger
 from vmsd.system.gpu import GpuProvider
+from vmsd.system.host import ChildRef, HostProbe
 from vmsd.system.model import SystemSample
-from vmsd.system.probe import ChildRef, HostProbe
 
 log = get_logger("vmsd.system")
 

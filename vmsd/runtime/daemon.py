@@ -27,10 +27,20 @@ import asyncpg
 from aiohttp import web
 
 from vmsd import __version__
+from vmsd.access.damping import FailureDamper
+from vmsd.access.mediamtx_auth import AuthContext
+from vmsd.access.roles import Role
+from vmsd.access.secrets import (
+    HOOK_SECRET_FILE_NAME,
+    CredentialCipher,
+    credential_key,
+    load_or_create_hook_secret,
+    synthetic_publish_password,
+)
+from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.app import create_app
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.services import ApiServices
-from vmsd.auth import Role
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
@@ -39,41 +49,31 @@ from vmsd.core.health import Health, Phase
 from vmsd.core.log import configure_logging, get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
-from vmsd.database import Database
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
-from vmsd.ffmpeg import resolve_ffmpeg
-from vmsd.heartbeat import Heartbeat
-from vmsd.mediamtx.authz import AuthContext
 from vmsd.mediamtx.controller import MediaMtxController
-from vmsd.mediamtx.damping import FailureDamper
+from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.reload import changed_restart_only_keys
-from vmsd.secrets import (
-    HOOK_SECRET_FILE_NAME,
-    CredentialCipher,
-    credential_key,
-    load_or_create_hook_secret,
-    synthetic_publish_password,
-)
-from vmsd.snapshot import Snapshots
-from vmsd.statelock import StateDirLock
-from vmsd.store.events import EventStore
-from vmsd.store.tokens import TokenStore
-from vmsd.system.children import child_processes
-from vmsd.system.collector import SystemCollector
-from vmsd.system.gpu import gpu_provider
-from vmsd.system.sampler import SystemSampler
-from vmsd.systemd import SystemdNotifier
-from vmsd.tokens import TokenRegistry, TokenService
-from vmsd.wiring import (
+from vmsd.recorder.snapshot import Snapshots
+from vmsd.runtime.database import Database
+from vmsd.runtime.heartbeat import Heartbeat
+from vmsd.runtime.reload import changed_restart_only_keys
+from vmsd.runtime.statelock import StateDirLock
+from vmsd.runtime.systemd import SystemdNotifier
+from vmsd.runtime.wiring import (
     RecordingParts,
     build_cameras,
     build_recording,
     start_cameras,
     start_recording,
 )
+from vmsd.store.events import EventStore
+from vmsd.store.tokens import TokenStore
+from vmsd.system.children import child_processes
+from vmsd.system.collector import SystemCollector
+from vmsd.system.gpu import gpu_provider
+from vmsd.system.sampler import SystemSampler
 
 log = get_logger("vmsd.daemon")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
-from vmsd.systemd import SystemdNotifier
+from vmsd.runtime.systemd import SystemdNotifier
 
 log = get_logger("vmsd.heartbeat")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from vmsd.auth import Role, generate_token, hash_token
+from vmsd.access.roles import Role, generate_token, hash_token
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import ValidationError
 from vmsd.store.listen import listen_forever

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from vmsd.auth import Role
+from vmsd.access.roles import Role
 
 SYNTHETIC_PUBLISH_USER = "vmsd-synthetic"
 INTERNAL_USER = "vmsd-internal"

@@ -12,8 +12,8 @@ import asyncpg
 
 from vmsd.config import Config, MediaMtxMode
 from vmsd.core.errors import VmsdError
-from vmsd.ffmpeg import resolve_ffmpeg
 from vmsd.mediamtx.process import mediamtx_version, resolve_mediamtx_binary
+from vmsd.recorder.binary import resolve_ffmpeg
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ async def _ffmpeg(config: Config) -> Check:
 
 
 async def _database(config: Config) -> Check:
-    from vmsd.database import cli_pool
+    from vmsd.runtime.database import cli_pool
 
     where = "embedded" if config.database.embedded else "external"
     try:

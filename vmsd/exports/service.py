@@ -21,7 +21,7 @@ from vmsd.core.redact import redact_text
 from vmsd.core.supervisor import describe_error
 from vmsd.events.bus import RecordEvent
 from vmsd.recorder.ffmpeg import ProgressParser
-from vmsd.recordings import SPAN_MERGE_GAP_S
+from vmsd.recordings.service import SPAN_MERGE_GAP_S
 from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.exports import ExportJob, ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingRow

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
@@ -19,17 +20,16 @@ from vmsd.config import Config, ConfigHolder
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
-from vmsd.deletion import SegmentDeleter
 from vmsd.events.bus import RecordEvent
-from vmsd.exports import ExportService
-from vmsd.index import SegmentIndex
+from vmsd.exports.service import ExportService
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.pidfile import end_leftovers
-from vmsd.recorder.recovery import recover
-from vmsd.recordings import RecordingsService
+from vmsd.recordings.deletion import SegmentDeleter
+from vmsd.recordings.index import SegmentIndex
+from vmsd.recordings.recovery import recover
+from vmsd.recordings.service import RecordingsService
 from vmsd.retention.service import RetentionService
-from vmsd.secrets import CredentialCipher
 from vmsd.store.cameras import CameraStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore

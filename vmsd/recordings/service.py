@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vmsd.config import ConfigHolder
 from vmsd.core.errors import NotFoundError, ValidationError
-from vmsd.deletion import Deleted, SegmentDeleter
+from vmsd.recordings.deletion import Deleted, SegmentDeleter
 from vmsd.store.recordings import RecordingQueries, RecordingRow
 
 # Segments closer than this form one span, as in MediaMTX's playback server.

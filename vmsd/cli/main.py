@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from vmsd import __version__
-from vmsd.auth import Role
+from vmsd.access.roles import Role
 from vmsd.config import Config, ConfigHolder, default_config_path, load_config
 from vmsd.core.errors import EXIT_CONFIG, EXIT_CRASH, EXIT_OK, ConfigError, VmsdError
 from vmsd.core.log import configure_logging, get_logger
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["hook"]:
-        from vmsd.hookcli import main as hook_main
+        from vmsd.cli.hook import main as hook_main
 
         return hook_main(raw[1:])
     args = build_parser().parse_args(raw)
@@ -110,7 +110,7 @@ def print_config_error(err: ConfigError, out: TextIO) -> None:
 
 
 def run_daemon(holder: ConfigHolder) -> int:
-    from vmsd.daemon import Daemon
+    from vmsd.runtime.daemon import Daemon
 
     log = get_logger("vmsd")
     try:
@@ -129,7 +129,7 @@ def run_daemon(holder: ConfigHolder) -> int:
 
 
 async def run_doctor(config: Config) -> int:
-    from vmsd.doctor import run_checks
+    from vmsd.cli.doctor import run_checks
 
     checks = await run_checks(config)
     for check in checks:
@@ -139,11 +139,15 @@ async def run_doctor(config: Config) -> int:
 
 async def run_render(config: Config, *, show_secrets: bool) -> int:
     """The file as the daemon would write it now (registry from the database)."""
+    from vmsd.access.secrets import (
+        HOOK_SECRET_FILE_NAME,
+        CredentialCipher,
+        credential_key,
+        load_or_create_hook_secret,
+    )
     from vmsd.cameras.model import camera_from_config
     from vmsd.cameras.registry import camera_from_row
     from vmsd.core.redact import REDACTED, redact_text
-    from vmsd.database import cli_pool
-    from vmsd.ffmpeg import resolve_ffmpeg
     from vmsd.mediamtx.controller import (
         build_render_settings,
         effective_mode,
@@ -152,12 +156,8 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
     )
     from vmsd.mediamtx.process import mediamtx_version
     from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
-    from vmsd.secrets import (
-        HOOK_SECRET_FILE_NAME,
-        CredentialCipher,
-        credential_key,
-        load_or_create_hook_secret,
-    )
+    from vmsd.recorder.binary import resolve_ffmpeg
+    from vmsd.runtime.database import cli_pool
     from vmsd.store.cameras import MANAGED_BY_API, MANAGED_BY_CONFIG, CameraStore
 
     async with cli_pool(config) as pool:
@@ -195,9 +195,9 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
 
 
 async def run_db_command(args: argparse.Namespace, config: Config) -> int:
-    from vmsd.database import cli_pool
+    from vmsd.access.tokens import TokenService
+    from vmsd.runtime.database import cli_pool
     from vmsd.store.tokens import TokenStore
-    from vmsd.tokens import TokenService
 
     async with cli_pool(config) as pool:
         if args.command == "migrate":

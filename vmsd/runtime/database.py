@@ -14,15 +14,15 @@ from vmsd.core.errors import StateDirLockedError, StoreError
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger
 from vmsd.core.supervisor import describe_error
-from vmsd.statelock import StateDirLock
-from vmsd.store.db import apply_migrations, create_pool, ping
-from vmsd.store.embedded import (
+from vmsd.runtime.embedded import (
     START_TIMEOUT_S,
     STOP_GRACE_S,
     EmbeddedPostgres,
     attached_dsn,
     embedded_data_dir,
 )
+from vmsd.runtime.statelock import StateDirLock
+from vmsd.store.db import apply_migrations, create_pool, ping
 
 log = get_logger("vmsd.database")
 

@@ -9,9 +9,9 @@ import sys
 def main() -> int:
     argv = sys.argv[1:]
     if argv[:1] == ["hook"]:
-        from vmsd.hookcli import main as hook_main
+        from vmsd.cli.hook import main as hook_main
 
         return hook_main(argv[1:])
-    from vmsd.cli import main as cli_main
+    from vmsd.cli.main import main as cli_main
 
     return cli_main(argv)
