@@ -40,7 +40,7 @@ from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.state import CameraStates
-from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
 from vmsd.core.log import LogFormat, LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
 from vmsd.runtime.daemon import _auth_context_factory, _start_site

@@ -25,7 +25,8 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
-from vmsd.config import Config, ConfigHolder, ServerConfig
+from vmsd.config.load import ConfigHolder
+from vmsd.config.schema import Config, ServerConfig
 from vmsd.core.health import Health, Phase
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor

@@ -33,7 +33,7 @@ from pathlib import Path
 from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, free_port, write_config
 from tests.streams.sources import FaultProxy, RtspServer
-from vmsd.config import load_config
+from vmsd.config.load import load_config
 from vmsd.runtime.database import cli_pool
 from vmsd.runtime.embedded import (
     EmbeddedPostgres,

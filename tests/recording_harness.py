@@ -15,7 +15,8 @@ from cryptography.fernet import Fernet
 
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.live import LiveCameras
-from vmsd.config import CameraConfig, Config, ConfigHolder
+from vmsd.config.load import ConfigHolder
+from vmsd.config.schema import CameraConfig, Config
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor

@@ -8,7 +8,7 @@ import pytest
 
 from vmsd.access.roles import Role
 from vmsd.api.app import all_routes
-from vmsd.config import ServerConfig
+from vmsd.config.schema import ServerConfig
 from vmsd.core.health import Phase
 
 from .conftest import Api

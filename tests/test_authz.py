@@ -24,7 +24,7 @@ from vmsd.access.mediamtx_auth import (
 from vmsd.access.roles import Role
 from vmsd.access.secrets import synthetic_publish_password
 from vmsd.cameras.model import Camera
-from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
 
 SYNTHETIC_PASSWORD = functools.partial(synthetic_publish_password, "install-secret")
 INTERNAL_PASSWORD = "per-start-internal-secret"

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from vmsd.config import validate_config
+from vmsd.config.load import validate_config
 from vmsd.core.errors import ConfigError
 from vmsd.core.sources import (
     SOURCE_SCHEMES,

@@ -8,7 +8,7 @@ import pytest
 
 from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 
 UNKNOWN, ONLINE, OFFLINE, DISABLED = (
     CameraState.UNKNOWN,

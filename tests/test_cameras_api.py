@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 
 from .conftest import Api
 

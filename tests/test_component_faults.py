@@ -27,7 +27,8 @@ from cryptography.fernet import Fernet
 from vmsd.access.secrets import CredentialCipher
 from vmsd.access.tokens import TokenRegistry
 from vmsd.cameras.registry import ROWS_HEALTH, CameraRegistry
-from vmsd.config import Config, ConfigHolder, NotificationsConfig
+from vmsd.config.load import ConfigHolder
+from vmsd.config.schema import Config, NotificationsConfig
 from vmsd.core.backoff import Backoff
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics

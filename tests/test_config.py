@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vmsd.config import Config, default_config_path, load_config
+from vmsd.config.load import default_config_path, load_config
+from vmsd.config.schema import Config
 from vmsd.core.errors import ConfigError
 
 BROKEN = [

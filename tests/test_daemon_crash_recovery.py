@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
-from vmsd.config import load_config
+from vmsd.config.load import load_config
 from vmsd.recordings.index import JOURNAL_NAME
 from vmsd.runtime.database import cli_pool
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
-from vmsd.config import load_config
+from vmsd.config.load import load_config
 from vmsd.runtime.database import cli_pool
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 

@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from vmsd.config import CameraConfig, Config, load_config
+from vmsd.config.load import load_config
+from vmsd.config.schema import CameraConfig, Config
 
 
 def _model_keys(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -24,7 +24,7 @@ from vmsd.access.secrets import synthetic_publish_password
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.cameras.state import CameraState
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 from vmsd.store.tokens import TokenStore
 
 from .conftest import CameraStack

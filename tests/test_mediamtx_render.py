@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from vmsd.access.mediamtx_auth import SYNTHETIC_PUBLISH_USER
 from vmsd.access.secrets import synthetic_publish_password
 from vmsd.cameras.model import Camera, camera_from_config
-from vmsd.config import CameraConfig, Config, HookNames, MediaMtxMode, RtspTransport
+from vmsd.config.schema import CameraConfig, Config, HookNames, MediaMtxMode, RtspTransport
 from vmsd.core.errors import ConfigError
 from vmsd.mediamtx.controller import (
     build_render_settings,

@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import ffmpeg_binary
 from vmsd.cameras.state import CameraState
-from vmsd.config import CameraConfig, SegmentFormat
+from vmsd.config.schema import CameraConfig, SegmentFormat
 from vmsd.recorder.camera import RecorderState
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec, build_recorder_argv
 from vmsd.recorder.fleet import PID_DIR_NAME

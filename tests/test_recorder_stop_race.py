@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
-from vmsd.config import SegmentFormat
+from vmsd.config.schema import SegmentFormat
 from vmsd.core.backoff import Backoff
 from vmsd.core.metrics import Metrics
 from vmsd.recorder.camera import CameraRecorder, RecorderPlan, RecorderState

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 from vmsd.store.recordings import EndReason, SegmentRecord
 
 from .recording_harness import Recording, recording

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.db import apply_migrations
 

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 from vmsd.recordings.recovery import QUARANTINE_DIR, estimate_start, place_segment, recover
 from vmsd.store.recordings import EndReason, InsertResult, RecordingStore, SegmentRecord
 

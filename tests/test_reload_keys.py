@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from vmsd.config import Config
+from vmsd.config.schema import Config
 from vmsd.runtime.reload import RELOADED, RESTART_ONLY, changed_restart_only_keys, classification
 
 

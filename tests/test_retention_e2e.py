@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 from vmsd.core.metrics import Metrics
 from vmsd.recorder.camera import RecorderState
 from vmsd.recordings.deletion import SegmentDeleter

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CameraStack
-from vmsd.config import Config
+from vmsd.config.schema import Config
 from vmsd.recordings.recovery import QUARANTINE_DIR, quarantine_file
 from vmsd.retention.planner import RootUsage
 from vmsd.retention.quarantine import (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from vmsd.cameras.model import camera_from_config
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 from vmsd.recorder.snapshot import Snapshots, SnapshotTimeoutError
 
 from .conftest import Api, ffmpeg_binary, reader_input

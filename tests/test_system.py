@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Api
 from vmsd.api.services import SERVICES
-from vmsd.config import Config, ConfigHolder
+from vmsd.config.load import ConfigHolder
+from vmsd.config.schema import Config
 from vmsd.system import procfs
 from vmsd.system.collector import SystemCollector
 from vmsd.system.gpu import DISABLED_REASON, NoGpus, NvmlGpus, gpu_provider

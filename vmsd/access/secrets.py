@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from vmsd.config import Config
+from vmsd.config.schema import Config
 from vmsd.core.errors import ConfigError, StoreError
 
 KEY_FILE_NAME = "credentials.key"

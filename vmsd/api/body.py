@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from vmsd.config import field_errors
+from vmsd.config.messages import field_errors
 from vmsd.core.errors import BadRequestError, UnsupportedMediaTypeError, ValidationError
 
 M = TypeVar("M", bound=BaseModel)

@@ -13,7 +13,7 @@ from vmsd.api.body import read_json
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
 from vmsd.cameras.model import Camera, CameraPatch, camera_json
-from vmsd.config import CameraConfig
+from vmsd.config.schema import CameraConfig
 from vmsd.core.errors import NotFoundError
 from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.recorder.camera import RecorderStatus

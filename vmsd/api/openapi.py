@@ -8,7 +8,7 @@ from typing import Any
 
 from vmsd import __version__
 from vmsd.api.routes import ApiRoute
-from vmsd.config import OpenEndpoint
+from vmsd.config.schema import OpenEndpoint
 
 _PATH_PARAM_RE = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?\}")
 _ERROR_SCHEMA = {

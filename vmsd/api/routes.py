@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from vmsd.access.roles import Role
-from vmsd.config import OpenEndpoint
+from vmsd.config.schema import OpenEndpoint
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

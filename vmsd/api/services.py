@@ -10,7 +10,7 @@ from aiohttp import web
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.service import CameraService
-from vmsd.config import ConfigHolder
+from vmsd.config.load import ConfigHolder
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.events.history import EventHistory

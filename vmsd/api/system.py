@@ -12,7 +12,7 @@ from vmsd import __version__
 from vmsd.access.roles import Role
 from vmsd.api.routes import ApiRoute
 from vmsd.api.services import services
-from vmsd.config import OpenEndpoint
+from vmsd.config.schema import OpenEndpoint
 from vmsd.core.errors import StoreError, UnavailableError
 from vmsd.core.health import Phase
 from vmsd.system.model import sample_json

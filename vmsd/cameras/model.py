@@ -8,12 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vmsd.config import (
-    CameraConfig,
-    RecordingOverrides,
-    RetentionOverrides,
-    RtspTransport,
-)
+from vmsd.config.schema import CameraConfig, RecordingOverrides, RetentionOverrides, RtspTransport
 from vmsd.core.sources import (
     PUBLISHER,
     display_source,

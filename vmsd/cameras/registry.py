@@ -19,7 +19,7 @@ import asyncpg
 
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.model import Camera
-from vmsd.config import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import StoreError
 from vmsd.core.health import Health

@@ -12,7 +12,8 @@ from pydantic import ValidationError as PydanticValidationError
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_value
 from vmsd.cameras.registry import CameraRegistry, camera_from_row
-from vmsd.config import CameraConfig, field_errors
+from vmsd.config.messages import field_errors
+from vmsd.config.schema import CameraConfig
 from vmsd.core.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from vmsd.core.log import get_logger
 from vmsd.core.sources import split_credentials

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from vmsd.config import Config, MediaMtxMode
+from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.errors import VmsdError
 from vmsd.mediamtx.process import mediamtx_version, resolve_mediamtx_binary
 from vmsd.recorder.binary import resolve_ffmpeg

@@ -12,7 +12,8 @@ from typing import TextIO
 
 from vmsd import __version__
 from vmsd.access.roles import Role
-from vmsd.config import Config, ConfigHolder, default_config_path, load_config
+from vmsd.config.load import ConfigHolder, default_config_path, load_config
+from vmsd.config.schema import Config
 from vmsd.core.errors import EXIT_CONFIG, EXIT_CRASH, EXIT_OK, ConfigError, VmsdError
 from vmsd.core.log import configure_logging, get_logger
 

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from vmsd.config import ConfigHolder
+from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import StoreError, ValidationError
 from vmsd.core.log import get_logger
 from vmsd.core.supervisor import describe_error

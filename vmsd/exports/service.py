@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
-from vmsd.config import ConfigHolder
+from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import NotFoundError, ValidationError
 from vmsd.core.log import get_logger
 from vmsd.core.proc import spawn_child, stop_process

@@ -19,7 +19,7 @@ from vmsd.access.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_passwor
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
-from vmsd.config import Config, HookNames, MediaMtxMode
+from vmsd.config.schema import Config, HookNames, MediaMtxMode
 from vmsd.core.errors import ConfigError
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger

@@ -17,7 +17,8 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.state import CameraState, Transition
-from vmsd.config import Config, ConfigHolder
+from vmsd.config.load import ConfigHolder
+from vmsd.config.schema import Config
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import ConflictError, NotFoundError
 from vmsd.core.log import get_logger

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from vmsd.config import ConfigHolder
+from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import NotFoundError, ValidationError
 from vmsd.recordings.deletion import Deleted, SegmentDeleter
 from vmsd.store.recordings import RecordingQueries, RecordingRow

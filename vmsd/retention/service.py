@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vmsd.cameras.registry import CameraRegistry
-from vmsd.config import Config, ConfigHolder
+from vmsd.config.load import ConfigHolder
+from vmsd.config.schema import Config
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.events.bus import RecordEvent

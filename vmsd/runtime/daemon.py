@@ -43,7 +43,8 @@ from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.services import ApiServices
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
-from vmsd.config import Config, ConfigHolder, MediaMtxMode, load_config
+from vmsd.config.load import ConfigHolder, load_config
+from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.errors import ConfigError, VmsdError
 from vmsd.core.health import Health, Phase
 from vmsd.core.log import configure_logging, get_logger

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from vmsd.config import Config
+from vmsd.config.schema import Config
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import StateDirLockedError, StoreError
 from vmsd.core.health import Health

@@ -7,7 +7,7 @@ Every setting of the model is named here, by itself or through its section, as e
 
 from __future__ import annotations
 
-from vmsd.config import Config
+from vmsd.config.schema import Config
 
 # Read once at start: a reload that changes one logs `config_reload_restart_needed` with it.
 RESTART_ONLY = frozenset(

@@ -16,7 +16,8 @@ from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.cameras.state import CameraStates
-from vmsd.config import Config, ConfigHolder
+from vmsd.config.load import ConfigHolder
+from vmsd.config.schema import Config
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor

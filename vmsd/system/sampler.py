@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from vmsd.config import ConfigHolder
+from vmsd.config.load import ConfigHolder
 from vmsd.core.log import get_logger
 from vmsd.system.gpu import GpuProvider
 from vmsd.system.host import ChildRef, HostProbe

@@ -1,0 +1,1 @@
+"""The configuration: models (schema), loading (load), error text (messages)."""
