@@ -48,7 +48,7 @@ class TokenRegistry:
         entry = self._by_hash.get(hash_token(token))
         if entry is None:
             return None
-        return Principal(entry.token_id, entry.name, entry.role)
+        return Principal(entry.token_id, entry.name, Role(entry.role))
 
     async def refresh(self) -> None:
         hashes = await self._store.active_hashes()

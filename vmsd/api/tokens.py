@@ -24,7 +24,7 @@ def token_json(token: ApiToken) -> dict[str, Any]:
     return {
         "id": token.id,
         "name": token.name,
-        "role": token.role.value,
+        "role": token.role,
         "created_at": token.created_at.isoformat(),
         "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
     }

@@ -210,7 +210,7 @@ async def run_db_command(args: argparse.Namespace, config: Config) -> int:
             token, secret = await tokens.create(args.name, Role(args.role))
             print(secret)
             print(
-                f"token {token.id} ({token.name}, {token.role.value}) created; "
+                f"token {token.id} ({token.name}, {token.role}) created; "
                 "the secret above is shown only once",
                 file=sys.stderr,
             )
@@ -221,7 +221,7 @@ async def run_db_command(args: argparse.Namespace, config: Config) -> int:
                         {
                             "id": t.id,
                             "name": t.name,
-                            "role": t.role.value,
+                            "role": t.role,
                             "created_at": t.created_at.isoformat(),
                             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
                         }

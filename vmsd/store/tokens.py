@@ -1,4 +1,5 @@
-"""SQL for API tokens."""
+"""SQL for API tokens. A role is the stored text (`viewer`, `operator`, `admin`); what it
+allows is the access domain's business (vmsd.access.roles)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from datetime import datetime
 
 import asyncpg
 
-from vmsd.access.roles import Role
 from vmsd.core.errors import ConflictError, NotFoundError
 
 TOKENS_CHANNEL = "vmsd_api_tokens"
@@ -17,7 +17,7 @@ TOKENS_CHANNEL = "vmsd_api_tokens"
 class ApiToken:
     id: int
     name: str
-    role: Role
+    role: str
     created_at: datetime
     revoked_at: datetime | None
 
@@ -27,14 +27,14 @@ class ActiveTokenHash:
     token_hash: bytes
     token_id: int
     name: str
-    role: Role
+    role: str
 
 
 def _token(row: asyncpg.Record) -> ApiToken:
     return ApiToken(
         id=row["id"],
         name=row["name"],
-        role=Role(row["role"]),
+        role=row["role"],
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
     )
@@ -44,13 +44,13 @@ class TokenStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create(self, name: str, role: Role, token_hash: bytes) -> ApiToken:
+    async def create(self, name: str, role: str, token_hash: bytes) -> ApiToken:
         try:
             row = await self._pool.fetchrow(
                 """INSERT INTO api_tokens (name, role, token_hash) VALUES ($1, $2, $3)
                    RETURNING id, name, role, created_at, revoked_at""",
                 name,
-                role.value,
+                str(role),
                 token_hash,
             )
         except asyncpg.UniqueViolationError as err:
@@ -81,6 +81,6 @@ class TokenStore:
             "SELECT id, name, role, token_hash FROM api_tokens WHERE revoked_at IS NULL"
         )
         return [
-            ActiveTokenHash(bytes(r["token_hash"]), r["id"], r["name"], Role(r["role"]))
+            ActiveTokenHash(bytes(r["token_hash"]), r["id"], r["name"], r["role"])
             for r in rows
         ]
