@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vmsd.api.services import SERVICES
 from vmsd.cameras.state import CameraState
-from vmsd.recorder.camera import RecorderState
+from vmsd.recorder.model import RecorderState
 from vmsd.runtime.database import COMPONENT as DATABASE_COMPONENT
 
 from .conftest import Api, free_port

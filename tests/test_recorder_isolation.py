@@ -25,9 +25,9 @@ import pytest
 from tests.conftest import ffmpeg_binary
 from vmsd.cameras.state import CameraState
 from vmsd.config.schema import CameraConfig, SegmentFormat
-from vmsd.recorder.camera import RecorderState
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec, build_recorder_argv
 from vmsd.recorder.fleet import PID_DIR_NAME
+from vmsd.recorder.model import RecorderState
 from vmsd.recorder.run import ClosedSegment, FfmpegRun
 from vmsd.recorder.storage import (
     DISK_FULL,

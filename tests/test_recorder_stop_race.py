@@ -12,8 +12,9 @@ import asyncpg
 from vmsd.config.schema import SegmentFormat
 from vmsd.core.backoff import Backoff
 from vmsd.core.metrics import Metrics
-from vmsd.recorder.camera import CameraRecorder, RecorderPlan, RecorderState
+from vmsd.recorder.camera import CameraRecorder
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+from vmsd.recorder.model import RecorderPlan, RecorderState
 from vmsd.recordings.index import SegmentIndex
 from vmsd.store.recordings import RecordingStore
 

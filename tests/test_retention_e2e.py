@@ -21,7 +21,7 @@ import pytest
 
 from vmsd.config.schema import CameraConfig
 from vmsd.core.metrics import Metrics
-from vmsd.recorder.camera import RecorderState
+from vmsd.recorder.model import RecorderState
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.recordings.index import SegmentIndex
 from vmsd.recordings.recovery import recover

@@ -16,7 +16,7 @@ from vmsd.cameras.model import Camera, CameraPatch, camera_json
 from vmsd.config.schema import CameraConfig
 from vmsd.core.errors import NotFoundError
 from vmsd.core.names import CAMERA_NAME_PATTERN
-from vmsd.recorder.camera import RecorderStatus
+from vmsd.recorder.model import RecorderStatus
 
 _NAME = re.compile(CAMERA_NAME_PATTERN)
 

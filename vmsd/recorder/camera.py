@@ -19,12 +19,9 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from prometheus_client import Gauge
 
@@ -35,83 +32,38 @@ from vmsd.events.bus import RecordEvent
 from vmsd.recorder.ffmpeg import (
     UNSUPPORTED_CODEC_MARK,
     Progress,
-    RecorderInput,
-    SegmentSpec,
     build_recorder_argv,
 )
+from vmsd.recorder.model import RecorderPlan, RecorderState, RecorderStatus, RunEnd
 from vmsd.recorder.pidfile import remove_pidfile, write_pidfile
-from vmsd.recorder.probe import probe_duration
+from vmsd.recorder.reasons import (
+    NO_SPACE_MARK,
+    OPEN_FAILED_MARK,
+    SOURCE_REASONS,
+    final_reason,
+    restart_reason,
+)
 from vmsd.recorder.run import ClosedSegment, FfmpegRun, RunOutcome
+from vmsd.recorder.sink import SegmentSink
 from vmsd.recorder.storage import (
     DISK_FULL,
     STORAGE_UNAVAILABLE,
     PidFileError,
-    StorageError,
     ensure_date_dirs,
-    finish_segment_file,
-    fsync_and_size,
     has_space,
     leaves,
     resume_free_bytes,
     storage_fault,
     storage_ready,
 )
+from vmsd.recorder.waits import avoid_name_collision, tcp_target, wait_woken_or_port
 from vmsd.recordings.index import SegmentIndex
-from vmsd.recordings.recovery import quarantine_file
-from vmsd.store.recordings import EndReason, SegmentRecord
+from vmsd.store.recordings import EndReason
 
 UNAVAILABLE_RETRY_S = 30.0  # the slow safety retry while MediaMTX says the source is gone
-PORT_WATCH_INTERVAL_S = 0.5
 RESTARTS_WINDOW_S = 3600.0
-NO_SPACE_MARK = "No space left on device"
-OPEN_FAILED_MARK = "Failed to open segment"  # the segment muxer could not create its next file
 STORAGE_POLL_S = 1.0  # one stat or statvfs per second in a thread, while storage is at fault
-# Reasons that say something about the camera's source (reported when vmsd reads it itself).
-SOURCE_REASONS = frozenset({"cannot_connect", "source_lost", "stalled", "crashed"})
 ReportAvailability = Callable[[str, bool, str], Awaitable[None]]
-
-
-class RecorderState(StrEnum):
-    STARTING = "starting"
-    RECORDING = "recording"
-    BACKOFF = "backoff"
-    DISK_FULL = "disk_full"  # waiting for free space (retention was kicked)
-    STORAGE_UNAVAILABLE = "storage_unavailable"  # waiting for the storage root to come back
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class RecorderPlan:
-    """Everything a run depends on; a changed plan means a restart."""
-
-    camera: str
-    source: RecorderInput
-    segments: SegmentSpec
-    stall_s: float
-    via_mediamtx: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RunEnd:
-    """How a run ended: the restart reason, and what the run and its error left."""
-
-    reason: str
-    outcome: RunOutcome | None = None
-    error: str | None = None
-    fault_path: Path | None = None  # a storage fault's path: the filesystem to watch
-
-
-@dataclass(frozen=True, slots=True)
-class RecorderStatus:
-    state: RecorderState
-    pid: int | None
-    started_at: datetime | None
-    restarts_total: int
-    restarts_last_hour: int
-    last_segment_end: datetime | None
-    fps: float | None
-    bitrate_bits: float | None
 
 
 class CameraRecorder:
@@ -138,7 +90,15 @@ class CameraRecorder:
         self._pid_dir = pid_dir
         self._backoff = backoff
         self._no_space = no_space
-        self._disk_space = disk_space
+        self._sink = SegmentSink(
+            plan.camera,
+            plan.segments.directory,
+            ffmpeg=ffmpeg,
+            index=index,
+            metrics=metrics,
+            record_event=record_event,
+            disk_space=disk_space,
+        )
         self._log = get_logger("vmsd.recorder", camera=plan.camera)
         self._state = RecorderState.STOPPED
         self._run: FfmpegRun | None = None
@@ -149,11 +109,9 @@ class CameraRecorder:
         self._restarts: deque[float] = deque()
         self._restarts_total = 0
         self._started_at: datetime | None = None
-        self._last_segment_end: datetime | None = None
         self._progress: Progress | None = None
         self._pid: int | None = None
         self._transcode_audio = False
-        self._bitrate_bits: float | None = None
 
     @property
     def name(self) -> str:
@@ -170,9 +128,9 @@ class CameraRecorder:
             started_at=self._started_at,
             restarts_total=self._restarts_total,
             restarts_last_hour=len(self._restarts),
-            last_segment_end=self._last_segment_end,
+            last_segment_end=self._sink.last_segment_end,
             fps=progress.fps if progress else None,
-            bitrate_bits=self._bitrate_bits if progress else None,
+            bitrate_bits=self._sink.bitrate_bits if progress else None,
         )
 
     def set_available(self, available: bool) -> None:
@@ -235,7 +193,7 @@ class CameraRecorder:
         run: FfmpegRun | None = None
         try:
             await asyncio.to_thread(ensure_date_dirs, self.plan.segments.directory)
-            await _avoid_name_collision(self.plan.segments.directory)
+            await avoid_name_collision(self.plan.segments.directory)
             if self._stopping:  # asked while we prepared: no FFmpeg the stop cannot see
                 return RunEnd("requested")
             run = self._run = self._new_run()
@@ -276,7 +234,7 @@ class CameraRecorder:
             self._transcode_audio = True
             self._log.warning("recorder_audio_transcoded", detail=outcome.stderr_tail[-3:])
         for path in outcome.unlisted:  # cut short by a kill: probe, index or quarantine
-            await self._index_cut_segment(path, outcome)
+            await self._sink.index_cut_segment(path, outcome)
 
     async def _ended(self, outcome: RunOutcome) -> RunEnd:
         """FFmpeg ended by itself: why, from what it said and what it achieved, and whether
@@ -291,7 +249,7 @@ class CameraRecorder:
             storage_ready, directory
         ):
             return RunEnd(STORAGE_UNAVAILABLE, outcome, None, directory)
-        return RunEnd(_restart_reason(outcome), outcome)
+        return RunEnd(restart_reason(outcome), outcome)
 
     async def _failed(self, err: Exception, run: FfmpegRun | None) -> RunEnd:
         """A run (or its preparation) raised. FFmpeg is gone already (FfmpegRun kills and
@@ -300,7 +258,7 @@ class CameraRecorder:
         if outcome is not None:
             for path in outcome.unlisted:
                 try:
-                    await self._index_cut_segment(path, outcome)
+                    await self._sink.index_cut_segment(path, outcome)
                 except Exception as index_err:  # the storage is failing: startup recovery
                     self._log.warning("segment_not_indexed", path=str(path), error=str(index_err))
         fault = storage_fault(err)
@@ -354,73 +312,8 @@ class CameraRecorder:
         run = self._run
         end_reason = EndReason.SEGMENT_COMPLETE
         if segment.final and run is not None:
-            end_reason = _final_reason(run)
-        size, total, free = await asyncio.to_thread(
-            finish_segment_file, segment.path, self.plan.segments.directory
-        )
-        self._disk_space(total, free)
-        self._hand_over(
-            SegmentRecord(
-                camera=self.name,
-                path=str(segment.path),
-                start=segment.start,
-                end=segment.end,
-                duration_s=(segment.end - segment.start).total_seconds(),
-                bytes=size,
-                end_reason=end_reason,
-            ),
-            segment.closed_monotonic,
-        )
-
-    async def _index_cut_segment(self, path: Path, outcome: RunOutcome) -> None:
-        if not await asyncio.to_thread(path.is_file):
-            # Gone with its storage (a removed root): nothing to index, and quarantining it
-            # would create the root again.
-            self._log.warning("segment_lost", path=str(path))
-            return
-        duration = await probe_duration(self._ffmpeg, path)
-        if duration is None:
-            try:
-                target = await asyncio.to_thread(quarantine_file, path)
-            except OSError as err:
-                raise StorageError(path, err) from err
-            self._log.warning("segment_quarantined", path=str(path), moved_to=str(target))
-            await self._record_event(
-                "segment_quarantined",
-                camera=self.name,
-                path=str(path),
-                to=str(target),
-                reason="unplayable",
-            )
-            return
-        anchor = outcome.anchor or datetime.now(UTC)
-        start = anchor + timedelta(seconds=outcome.last_end_s)
-        size, _, _ = await asyncio.to_thread(fsync_and_size, path)
-        reason = EndReason.SOURCE_LOST if outcome.stalled else EndReason.RECORDER_CRASHED
-        self._hand_over(
-            SegmentRecord(
-                self.name,
-                str(path),
-                start,
-                start + timedelta(seconds=duration),
-                duration,
-                size,
-                reason,
-            ),
-            time.monotonic(),
-        )
-
-    def _hand_over(self, record: SegmentRecord, closed_monotonic: float) -> None:
-        self._index.add(record, closed_monotonic)
-        self._last_segment_end = record.end
-        if record.duration_s > 0:
-            # The segment muxer reports no bitrate in -progress: measure it per segment.
-            self._bitrate_bits = record.bytes * 8 / record.duration_s
-            self._metrics.recorder_bitrate.labels(camera=self.name).set(self._bitrate_bits / 8)
-        self._metrics.segments.labels(camera=self.name).inc()
-        self._metrics.recorded_bytes.labels(camera=self.name).inc(record.bytes)
-        self._metrics.last_segment_timestamp.labels(camera=self.name).set(record.end.timestamp())
-        self._log.debug("segment_closed", path=record.path, end_reason=record.end_reason.value)
+            end_reason = final_reason(run)
+        await self._sink.segment_closed(segment, end_reason)
 
     async def _on_stalled(self) -> None:
         self._log.warning("recorder_stalled", stall_s=self.plan.stall_s)
@@ -454,9 +347,6 @@ class CameraRecorder:
         if not self.plan.via_mediamtx:
             await self._report(self.name, True, "recording")
 
-    async def _woken(self) -> None:
-        await self._wake.wait()
-
     async def _wait_until_available(self) -> None:
         if not self.plan.via_mediamtx or self._available:
             return
@@ -469,7 +359,7 @@ class CameraRecorder:
         if end.reason == DISK_FULL:
             where = end.fault_path or directory
             needed = resume_free_bytes(
-                self._bitrate_bits / 8 if self._bitrate_bits else None,
+                self._sink.bitrate_bits / 8 if self._sink.bitrate_bits else None,
                 self.plan.segments.segment_seconds,
             )
             await self._wait_for_storage(
@@ -508,16 +398,8 @@ class CameraRecorder:
     async def _back_off(self, delay: float, reason: str) -> None:
         self._set_state(RecorderState.BACKOFF)
         self._log.info("recorder_backoff", delay_s=round(delay, 2), reason=reason)
-        waiters = [asyncio.create_task(self._woken())]
-        target = _tcp_target(self.plan.source.url)
-        if target is not None and not self.plan.via_mediamtx:
-            waiters.append(asyncio.create_task(_port_reopens(*target)))
-        try:
-            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+        watch = None if self.plan.via_mediamtx else tcp_target(self.plan.source.url)
+        await wait_woken_or_port(self._wake, delay, watch)
 
     def _count_restart(self, reason: str) -> None:
         self._restarts.append(time.monotonic())
@@ -532,71 +414,3 @@ class CameraRecorder:
                 1 if each is state else 0
             )
         self._state = state
-
-
-RESTART_REASONS = (
-    "requested",
-    "cannot_start",
-    "stalled",
-    "cannot_connect",
-    "source_lost",
-    "crashed",
-    DISK_FULL,
-    STORAGE_UNAVAILABLE,
-)
-
-
-def _restart_reason(outcome: RunOutcome) -> str:
-    """Exit statuses say little (reference/ffmpeg.md): 0 is a lost source, a connection refused
-    is 145 in FFmpeg 9; what the run achieved says more."""
-    if outcome.stalled:
-        return "stalled"
-    if not outcome.recorded and (outcome.exit_code or 0) >= 0:
-        return "cannot_connect"  # never wrote a segment: the source refused or is not there
-    if outcome.exit_code == 0:
-        return "source_lost"
-    return "crashed"
-
-
-def _final_reason(run: FfmpegRun) -> EndReason:
-    outcome = run.outcome_so_far()
-    if outcome.stop_requested:
-        return EndReason.RECORDER_STOPPED
-    if outcome.stalled or outcome.exit_code == 0:
-        return EndReason.SOURCE_LOST
-    return EndReason.RECORDER_CRASHED
-
-
-def _tcp_target(url: str) -> tuple[str, int] | None:
-    """Host and port of a TCP source, watched during backoff to resume the moment it returns."""
-    parts = urlsplit(url)
-    defaults = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
-    if parts.scheme not in defaults or not parts.hostname:
-        return None
-    return parts.hostname, parts.port or defaults[parts.scheme]
-
-
-async def _port_reopens(host: str, port: int) -> None:
-    """Returns once the port accepts after having refused at least once."""
-    refused = False
-    while True:
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
-        except (OSError, TimeoutError):
-            refused = True
-        else:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            if refused:
-                return
-        await asyncio.sleep(PORT_WATCH_INTERVAL_S)
-
-
-async def _avoid_name_collision(camera_dir: Path) -> None:
-    """Segment names have one-second resolution: a run restarted within the second the previous
-    run's last segment began would overwrite it. Wait for the next second instead."""
-    now = datetime.now(UTC)
-    name = camera_dir / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S")
-    if any(name.with_suffix(ext).exists() for ext in (".mp4", ".mkv")):
-        await asyncio.sleep(1.05 - now.microsecond / 1e6)

@@ -25,14 +25,10 @@ from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import RecordEvent
-from vmsd.recorder.camera import (
-    RESTART_REASONS,
-    CameraRecorder,
-    RecorderPlan,
-    RecorderState,
-    RecorderStatus,
-)
+from vmsd.recorder.camera import CameraRecorder
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+from vmsd.recorder.model import RecorderPlan, RecorderState, RecorderStatus
+from vmsd.recorder.reasons import RESTART_REASONS
 from vmsd.recorder.storage import ensure_roots
 from vmsd.recordings.index import SegmentIndex
 

@@ -1,0 +1,117 @@
+"""Where a camera's finished segments go: made durable (fsync of the file and its
+directory), measured, handed to the index with their end reason; a segment a kill cut short
+is probed and indexed, or quarantined when it is unplayable. The recorder loop decides when a
+run starts and ends; this decides what becomes of what it wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from vmsd.core.log import get_logger
+from vmsd.core.metrics import Metrics
+from vmsd.events.bus import RecordEvent
+from vmsd.recorder.probe import probe_duration
+from vmsd.recorder.run import ClosedSegment, RunOutcome
+from vmsd.recorder.storage import StorageError, finish_segment_file, fsync_and_size
+from vmsd.recordings.index import SegmentIndex
+from vmsd.recordings.recovery import quarantine_file
+from vmsd.store.recordings import EndReason, SegmentRecord
+
+
+class SegmentSink:
+    def __init__(
+        self,
+        camera: str,
+        directory: Path,
+        *,
+        ffmpeg: str,
+        index: SegmentIndex,
+        metrics: Metrics,
+        record_event: RecordEvent,
+        disk_space: Callable[[int, int], None],
+    ) -> None:
+        self.name = camera
+        self._directory = directory
+        self._ffmpeg = ffmpeg
+        self._index = index
+        self._metrics = metrics
+        self._record_event = record_event
+        self._disk_space = disk_space
+        self._log = get_logger("vmsd.recorder", camera=camera)
+        self.last_segment_end: datetime | None = None
+        self.bitrate_bits: float | None = None  # of the last segment
+
+    async def segment_closed(self, segment: ClosedSegment, end_reason: EndReason) -> None:
+        """A segment FFmpeg listed: durable, then indexed."""
+        size, total, free = await asyncio.to_thread(
+            finish_segment_file, segment.path, self._directory
+        )
+        self._disk_space(total, free)
+        self._hand_over(
+            SegmentRecord(
+                camera=self.name,
+                path=str(segment.path),
+                start=segment.start,
+                end=segment.end,
+                duration_s=(segment.end - segment.start).total_seconds(),
+                bytes=size,
+                end_reason=end_reason,
+            ),
+            segment.closed_monotonic,
+        )
+
+    async def index_cut_segment(self, path: Path, outcome: RunOutcome) -> None:
+        """A segment a kill cut short (FFmpeg never listed it): probed, then indexed with the
+        run's end reason, or quarantined when unplayable."""
+        if not await asyncio.to_thread(path.is_file):
+            # Gone with its storage (a removed root): nothing to index, and quarantining it
+            # would create the root again.
+            self._log.warning("segment_lost", path=str(path))
+            return
+        duration = await probe_duration(self._ffmpeg, path)
+        if duration is None:
+            try:
+                target = await asyncio.to_thread(quarantine_file, path)
+            except OSError as err:
+                raise StorageError(path, err) from err
+            self._log.warning("segment_quarantined", path=str(path), moved_to=str(target))
+            await self._record_event(
+                "segment_quarantined",
+                camera=self.name,
+                path=str(path),
+                to=str(target),
+                reason="unplayable",
+            )
+            return
+        anchor = outcome.anchor or datetime.now(UTC)
+        start = anchor + timedelta(seconds=outcome.last_end_s)
+        size, _, _ = await asyncio.to_thread(fsync_and_size, path)
+        reason = EndReason.SOURCE_LOST if outcome.stalled else EndReason.RECORDER_CRASHED
+        self._hand_over(
+            SegmentRecord(
+                self.name,
+                str(path),
+                start,
+                start + timedelta(seconds=duration),
+                duration,
+                size,
+                reason,
+            ),
+            time.monotonic(),
+        )
+
+    def _hand_over(self, record: SegmentRecord, closed_monotonic: float) -> None:
+        self._index.add(record, closed_monotonic)
+        self.last_segment_end = record.end
+        if record.duration_s > 0:
+            # The segment muxer reports no bitrate in -progress: measure it per segment.
+            self.bitrate_bits = record.bytes * 8 / record.duration_s
+            self._metrics.recorder_bitrate.labels(camera=self.name).set(self.bitrate_bits / 8)
+        self._metrics.segments.labels(camera=self.name).inc()
+        self._metrics.recorded_bytes.labels(camera=self.name).inc(record.bytes)
+        self._metrics.last_segment_timestamp.labels(camera=self.name).set(record.end.timestamp())
+        self._log.debug("segment_closed", path=record.path, end_reason=record.end_reason.value)
