@@ -16,8 +16,7 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-# Append-only JSON-lines journals (segments while the database is away, events likewise).
-# Blocking, like fsync_directory.
+# The file operations of the journal (vmsd.core.journal). Blocking, like fsync_directory.
 
 
 def drop_partial_tail(path: Path) -> int:
@@ -57,10 +56,6 @@ def read_lines(path: Path) -> list[str]:
         return []
     lines = text.split("\n")
     return [line for line in lines[:-1] if line.strip()]
-
-
-def count_lines(path: Path) -> int:
-    return len(read_lines(path))
 
 
 def truncate(path: Path) -> None:

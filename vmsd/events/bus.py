@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from vmsd.core.durable import append_lines, count_lines, drop_partial_tail, read_lines, truncate
+from vmsd.core.journal import Journal
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.store.events import EventRow, EventStore, NewEvent
@@ -79,7 +79,7 @@ class EventBus:
         write_timeout_s: float = WRITE_TIMEOUT_S,
     ) -> None:
         self._store = store
-        self._journal = journal
+        self._journal = Journal(journal)
         self._metrics = metrics
         self._write_timeout_s = write_timeout_s
         self._listeners: list[Listener] = []
@@ -89,10 +89,10 @@ class EventBus:
 
     async def start(self) -> None:
         """Takes up what a previous run journaled; it is replayed with the first write."""
-        cut = await asyncio.to_thread(drop_partial_tail, self._journal)
+        _, cut = await self._journal.open()
         if cut:
             log.warning("event_journal_partial_line_dropped", bytes=cut)
-        self._set_journaled(await asyncio.to_thread(count_lines, self._journal))
+        self._set_journaled(self._journal.lines)
         if self._journaled:
             log.warning("event_journal_found", pending=self._journaled)
 
@@ -174,15 +174,14 @@ class EventBus:
     async def _journal_events(self, events: list[NewEvent]) -> None:
         lines = [_to_line(e) for e in events]
         try:
-            await asyncio.to_thread(append_lines, self._journal, lines)
+            await self._journal.append(lines)
         except OSError as err:
             log.error("event_journal_failed", events=len(events), error=str(err))
             return
-        self._set_journaled(self._journaled + len(events))
+        self._set_journaled(self._journal.lines)
 
     async def _replay(self) -> None:
-        lines = await asyncio.to_thread(read_lines, self._journal)
-        events = [e for e in map(_from_line, lines) if e is not None]
+        events = [e for e in map(_from_line, await self._journal.read()) if e is not None]
         result = await self._write(events) if events else []
         if result is _Failure.AWAY:
             return  # still away: the next write or run() tries again
@@ -190,7 +189,7 @@ class EventBus:
             for event in events:
                 if await self._write([event]) is _Failure.AWAY:
                     return
-        await asyncio.to_thread(truncate, self._journal)
+        await self._journal.clear()
         self._set_journaled(0)
         log.info("event_journal_replayed", events=len(events))
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from vmsd.core.durable import append_lines, drop_partial_tail, read_lines, truncate
+from vmsd.core.journal import Journal
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.store.recordings import RecordingStore, SegmentRecord
@@ -96,13 +96,12 @@ class SegmentIndex:
         self._store = store
         self._batch_window_s = batch_window_s
         self._journal_after_s = journal_after_s
-        self._journal = state_dir / JOURNAL_NAME
+        self._journal = Journal(state_dir / JOURNAL_NAME)
         self._metrics = metrics
         self._queue: collections.deque[_Queued] = collections.deque()
         self._wakeup: asyncio.Future[None] | None = None  # set while run() sleeps
         self._attempt: _Attempt | None = None
-        self._journal_lines = 0  # complete lines in the journal file
-        self._replayed = 0  # of which the first this many are known to be in the database
+        self._replayed = 0  # the journal's first lines known to be in the database
         self._replayed_total = 0  # segments replayed since the journal was last empty
         self._retry_at = 0.0  # monotonic: no replay before this (the database was away)
         self._kicked = False  # a new segment: try the replay now rather than at _retry_at
@@ -112,7 +111,7 @@ class SegmentIndex:
     @property
     def pending(self) -> int:
         """Segments in the journal, waiting for the database."""
-        return self._journal_lines - self._replayed
+        return self._journal.lines - self._replayed
 
     def add(self, record: SegmentRecord, closed_monotonic: float | None = None) -> None:
         """Never blocks: the recorder hands over and goes on."""
@@ -126,11 +125,10 @@ class SegmentIndex:
 
     async def start(self) -> None:
         """Count what a previous run left in the journal and try to index it now."""
-        cut = await asyncio.to_thread(drop_partial_tail, self._journal)
+        lines, cut = await self._journal.open()
         if cut:  # the segment journalled at a power loss: recovery indexes it from its file
             log.warning("segment_journal_partial_line_dropped", bytes=cut)
-        lines = await asyncio.to_thread(read_lines, self._journal)
-        self._journal_lines, self._replayed = len(lines), 0
+        self._replayed = 0
         self._set_gauge()
         if not lines:
             return
@@ -151,8 +149,7 @@ class SegmentIndex:
             await self._wind_down()
 
     async def journal_paths(self) -> set[str]:
-        lines = await asyncio.to_thread(read_lines, self._journal)
-        return {record.path for record in _parse_journal(lines)}
+        return {record.path for record in _parse_journal(await self._journal.read())}
 
     async def wait_idle(self) -> None:
         """Everything handed over so far is in the database or the journal (shutdown)."""
@@ -191,13 +188,12 @@ class SegmentIndex:
     def _replay_attempt(self) -> _Attempt:
         # Only the loop touches the journal file, so the lines read here are still its lines
         # when the attempt ends; lines appended meanwhile come after them.
-        start, end = self._replayed, min(self._replayed + REPLAY_CHUNK, self._journal_lines)
+        start, end = self._replayed, min(self._replayed + REPLAY_CHUNK, self._journal.lines)
         task = asyncio.create_task(self._replay_lines(start, end))
         return _Attempt(task, [], replay_end=end)
 
     async def _replay_lines(self, start: int, end: int) -> _Outcome:
-        lines = await asyncio.to_thread(read_lines, self._journal)
-        records = _parse_journal(lines[start:end])
+        records = _parse_journal((await self._journal.read())[start:end])
         outcome = await self._insert(records)
         # Unparseable lines were logged and count as done: recovery finds their files.
         if outcome.done < len(records):
@@ -333,18 +329,17 @@ class SegmentIndex:
         return _Outcome(len(records), frozenset(rejected))
 
     async def _append(self, records: list[SegmentRecord]) -> None:
-        await asyncio.to_thread(append_lines, self._journal, [r.to_json() for r in records])
-        self._journal_lines += len(records)
+        await self._journal.append([r.to_json() for r in records])
         self._set_gauge()
 
     async def _replay_done(self, end: int, segments: int) -> None:
         self._replayed = end
         self._replayed_total += segments
-        if self._replayed < self._journal_lines:
+        if self._replayed < self._journal.lines:
             self._set_gauge()
             return
-        await asyncio.to_thread(truncate, self._journal)
-        self._journal_lines = self._replayed = 0
+        await self._journal.clear()
+        self._replayed = 0
         self._set_gauge()
         log.info("segment_journal_replayed", segments=self._replayed_total)
         self._replayed_total = 0
