@@ -30,6 +30,7 @@ from vmsd.config.schema import NotificationsConfig, WebhookConfig
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
+from vmsd.core.wait import wait_event
 from vmsd.events.bus import Event, EventBus
 from vmsd.events.delivery import (
     FOLLOWED_REDIRECTS,
@@ -120,8 +121,7 @@ class _Webhook:
         self._metrics.webhook_queue.labels(webhook=self.label).set(len(self.pending))
 
     async def pause(self, delay_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.hurry.wait(), delay_s)
+        await wait_event(self.hurry, delay_s)
         self.hurry.clear()
 
     def forget_gauges(self) -> None:

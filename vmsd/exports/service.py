@@ -19,6 +19,7 @@ from vmsd.core.log import get_logger
 from vmsd.core.proc import spawn_child, stop_process
 from vmsd.core.redact import redact_text
 from vmsd.core.supervisor import describe_error
+from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.recorder.ffmpeg import ProgressParser
 from vmsd.recordings.service import SPAN_MERGE_GAP_S
@@ -147,8 +148,7 @@ class ExportService:
         async with asyncio.TaskGroup() as tg:
             while True:
                 await self.run_once(tg)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._retry_s())
+                await wait_event(self._wake, self._retry_s())
                 self._wake.clear()
 
     async def run_once(self, tg: asyncio.TaskGroup) -> bool:

@@ -21,6 +21,7 @@ from vmsd.core.backoff import Backoff
 from vmsd.core.log import get_logger
 from vmsd.core.proc import read_pipe, signal_group, spawn_child, stop_process
 from vmsd.core.redact import redact_text  # what vmsd.log re-exports (implicitly: mypy --strict)
+from vmsd.core.wait import sleep_or_event
 
 log = get_logger("vmsd.mediamtx")
 
@@ -211,18 +212,7 @@ class MediaMtxProcess:
             emit("mediamtx_log", mediamtx_level=level, component=component, message=message)
 
     async def _wait_backoff(self, delay_s: float) -> None:
-        if self._kicked.is_set():
-            return
-        sleeper = asyncio.ensure_future(self._sleep(delay_s))
-        kicked = asyncio.ensure_future(self._kicked.wait())
-        try:
-            await asyncio.wait({sleeper, kicked}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            kicked.cancel()
-            await asyncio.wait({sleeper, kicked})
-        if not sleeper.cancelled():
-            sleeper.result()  # an injected sleep that failed: a bug, let it out
+        await sleep_or_event(self._kicked, delay_s, self._sleep)
 
 
 async def _drain(reader: asyncio.Task[None], transport: asyncio.ReadTransport) -> None:

@@ -15,7 +15,6 @@ reaches the fleet or another camera's FFmpeg.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from prometheus_client import Gauge
 from vmsd.core.backoff import Backoff
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.recorder.ffmpeg import (
     UNSUPPORTED_CODEC_MARK,
@@ -351,8 +351,7 @@ class CameraRecorder:
         if not self.plan.via_mediamtx or self._available:
             return
         self._set_state(RecorderState.BACKOFF)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), UNAVAILABLE_RETRY_S)
+        await wait_event(self._wake, UNAVAILABLE_RETRY_S)
 
     async def _wait_to_retry(self, end: RunEnd, delay: float) -> None:
         directory = self.plan.segments.directory
@@ -390,9 +389,7 @@ class CameraRecorder:
                 return
             lacking = lacking or not ok
             timeout = STORAGE_POLL_S if not ok else min(STORAGE_POLL_S, delay - waited)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+            await wait_event(self._wake, timeout)
             self._wake.clear()
 
     async def _back_off(self, delay: float, reason: str) -> None:

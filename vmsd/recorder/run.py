@@ -22,6 +22,7 @@ from pathlib import Path
 
 from vmsd.core.proc import signal_group, spawn_child, stop_process
 from vmsd.core.redact import redact_text
+from vmsd.core.wait import wait_event
 from vmsd.recorder.ffmpeg import Progress, parse_opening, parse_segment_line
 from vmsd.recorder.progress import PROGRESS_POLL_S, ProgressPipe
 
@@ -287,9 +288,7 @@ class FfmpegRun:
         assert self._proc is not None
         while True:
             due_in = self._last_progress_at + self._stall_s - time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), max(due_in, WATCHDOG_MIN_WAIT_S))
-            if self._stop.is_set():
+            if await wait_event(self._stop, max(due_in, WATCHDOG_MIN_WAIT_S)):
                 self._outcome.stop_requested = True
                 await self._quit()
                 return

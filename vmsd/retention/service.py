@@ -17,6 +17,7 @@ from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.recordings.deletion import Deleted, SegmentDeleter
 from vmsd.retention.planner import (
@@ -120,10 +121,7 @@ class RetentionService:
                 await self.run_once()
             except Exception:  # a periodic job: log, and try again next interval
                 log.exception("retention_pass_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._kick.wait(), self._holder.current.retention.interval_seconds
-                )
+            await wait_event(self._kick, self._holder.current.retention.interval_seconds)
             self._kick.clear()
 
     async def run_once(self) -> list[tuple[Deletion, Deleted]]:
