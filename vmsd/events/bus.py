@@ -101,8 +101,7 @@ class EventBus:
         while True:
             await asyncio.sleep(JOURNAL_RETRY_S)
             if self._journaled and (self._flush is None or self._flush.done()):
-                self._flush = asyncio.get_running_loop().create_task(self._flush_all())
-                await asyncio.shield(self._flush)
+                await asyncio.wait({self._start_flush()})
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Calls `listener` for every event from now on, synchronously and in id order; it
@@ -120,14 +119,22 @@ class EventBus:
         pending = _Pending(NewEvent(datetime.now(UTC), type_, camera, payload))
         self._pending.append(pending)
         if self._flush is None or self._flush.done():
-            self._flush = asyncio.get_running_loop().create_task(self._flush_all())
-        # The caller being cancelled must not cancel the write other callers wait on.
-        await asyncio.shield(pending.done)
+            self._start_flush()
+        # wait(), not await: a caller that is cancelled must not cancel its future, which
+        # the flush resolves for the batch it is in.
+        await asyncio.wait({pending.done})
 
     async def drain(self) -> None:
-        """Waits until every event recorded so far is written and delivered."""
+        """Waits until every event recorded so far is written and delivered: the end of the
+        flush task the bus owns (a stop stage, under its own timeout)."""
         while self._flush is not None and not self._flush.done():
-            await asyncio.shield(self._flush)
+            await asyncio.wait({self._flush})
+
+    def _start_flush(self) -> asyncio.Task[None]:
+        """The one flush task, owned here: run() and drain() await it, and every recorded
+        event's future is resolved by it (it never raises: _flush_all catches)."""
+        self._flush = asyncio.get_running_loop().create_task(self._flush_all())
+        return self._flush
 
     async def _flush_all(self) -> None:
         batch: list[_Pending] = []
