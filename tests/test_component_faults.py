@@ -321,7 +321,7 @@ async def test_mediamtx_config_write_failure_is_reported_and_retried(
         task = tg.create_task(controller.run(supervisor))
         target.unlink()
         target.mkdir()  # reading or replacing it now fails with an OSError
-        controller.reconfigure(config)
+        await controller.reconfigure(config)
         await _until(lambda: _status(health, CONFIG_HEALTH) == (False, 0), 10, "reported")
         assert _status(health, "mediamtx_writer") == (True, 0), "no supervisor restart"
         target.rmdir()

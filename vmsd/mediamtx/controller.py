@@ -131,12 +131,14 @@ class MediaMtxController:
         url = f"rtsp://{INTERNAL_USER}:{self._internal_password}@{host}:{port}/{camera.name}"
         return RecorderInput(url, "tcp")
 
-    def reconfigure(self, config: Config) -> None:
+    async def reconfigure(self, config: Config) -> None:
         """SIGHUP: the base file and camera settings are re-read on the next write."""
         self._config = config
         if self.mode is not MediaMtxMode.OFF:
             try:
-                self._reader_host = _reader_host(config.mediamtx.base_config)
+                self._reader_host = await asyncio.to_thread(
+                    _reader_host, config.mediamtx.base_config
+                )
             except ConfigError as err:  # the write reports it too, and keeps the old file
                 log.error("mediamtx_base_invalid", problems=[err.message, *err.details])
         self._dirty.set()
@@ -158,7 +160,7 @@ class MediaMtxController:
             self._version = parse_mediamtx_version(text) if text else None
         else:
             await self._learn_version_from_api()
-        self._reader_host = _reader_host(mm.base_config)
+        self._reader_host = await asyncio.to_thread(_reader_host, mm.base_config)
         log.info("mediamtx_mode", mode=self.mode.value, version=_version_text(self._version))
         if not await self.write():
             raise ConfigError(
@@ -180,14 +182,17 @@ class MediaMtxController:
         finally:
             await self._client.close()
 
-    def render(self) -> tuple[dict[str, Any], str]:
+    async def render(self) -> tuple[dict[str, Any], str]:
+        """The document and its text; the base file is read in a thread, off the loop."""
         cameras = list(self._registry.cameras.values())
-        return render_document(self._config, cameras, self._settings())
+        return await asyncio.to_thread(
+            render_document, self._config, cameras, self._settings()
+        )
 
     async def write(self) -> bool:
         """Render, validate, write if changed. False (old file kept) when invalid."""
         try:
-            doc, text = self.render()
+            doc, text = await self.render()
         except ConfigError as err:
             log.error("mediamtx_config_rejected", problems=[err.message, *err.details])
             self._metrics.mediamtx_config_writes.labels(result="rejected").inc()

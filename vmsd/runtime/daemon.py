@@ -113,7 +113,7 @@ class _Reloadable:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, VmsdError) as err:
             # The rest of the reload stands; the next SIGHUP or restart retries the sync.
             log.error("camera_sync_failed", error=str(err))
-        self.mediamtx.reconfigure(config)
+        await self.mediamtx.reconfigure(config)
         self.recorders.reconfigure()
         await self.webhooks.apply(config.notifications)
 
