@@ -3,7 +3,13 @@ stores they call, not patches of their internals):
 
 - a failure the component cannot plan for (a bug: RuntimeError) fails that component: the
   supervisor shows it in Health, restarts it, it runs again, and the recorders, built and
-  supervised the daemon's way (vmsd.runtime.wiring), keep their FFmpeg processes;
+  supervised the daemon's way (vmsd.wiring), keep their FFmpeg processes. One module-wide
+  stack (`stack`) runs the recorders and every supervised component beside them: exports,
+  event history, token and camera registries, system sampler, database watch, MediaMTX
+  poller (a loopback Control API answering garbage), segment index, camera states and the
+  fleet's reconcile loop;
+- the periodic jobs that plan for any failure themselves (retention, the event bus's journal
+  replay) log and count it and run again, without a supervisor restart;
 - the database being away (a store that times out or refuses) is the component's own plan:
   no failure, a retry at its next pass;
 - a camera row encrypted with another install's key is skipped and reported, the rest loads.
@@ -12,9 +18,14 @@ stores they call, not patches of their internals):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
+import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,15 +33,18 @@ from typing import Any
 import asyncpg
 import pytest
 import structlog
+from aiohttp import web
 from cryptography.fernet import Fernet
 
 from vmsd.access.secrets import CredentialCipher
 from vmsd.access.tokens import TokenRegistry
+from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import ROWS_HEALTH, CameraRegistry
+from vmsd.cameras.state import CameraState
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config, NotificationsConfig
 from vmsd.core.backoff import Backoff
-from vmsd.core.health import Health
+from vmsd.core.health import ComponentStatus, Health
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
@@ -39,17 +53,32 @@ from vmsd.events.webhooks import WebhookNotifier
 from vmsd.exports.service import ExportService
 from vmsd.mediamtx.controller import CONFIG_HEALTH_NAME as CONFIG_HEALTH
 from vmsd.mediamtx.controller import MediaMtxController
-from vmsd.runtime.wiring import build_cameras, build_recording, start_cameras, start_recording
+from vmsd.recorder.fleet import RECONCILE_COMPONENT
+from vmsd.runtime.database import Database
+from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
+from vmsd.runtime.wiring import (
+    CameraParts,
+    RecordingParts,
+    build_cameras,
+    build_recording,
+    start_cameras,
+    start_recording,
+)
 from vmsd.store.cameras import CameraRow, CameraStore
+from vmsd.store.db import apply_migrations, ping
 from vmsd.store.events import EventStore
 from vmsd.store.exports import ExportStore
-from vmsd.store.recordings import RecordingQueries
+from vmsd.store.recordings import RecordingQueries, RecordingStore
 from vmsd.store.tokens import TokenStore
+from vmsd.system.children import child_processes
+from vmsd.system.gpu import NoGpus
+from vmsd.system.sampler import SystemSampler
 
 from .conftest import CameraStack, ffmpeg_binary, free_port, reader_input
 from .streams.sources import GST_RTSP, RtspServer, require
 
 FAST = Backoff(initial_s=0.1, max_s=0.3, jitter=0.0)
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Flaky:
@@ -101,87 +130,475 @@ async def _supervised(
                 task.cancel()
 
 
-@pytest.mark.timeout(90)
-async def test_each_failing_component_restarts_alone(
-    db_pool: asyncpg.Pool, tmp_path: Path
-) -> None:
+class Faults:
+    """Wraps a real collaborator (a store, a GPU provider): every method call is counted, and
+    an armed method raises its error at its next `times` calls instead of doing its work."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._armed: dict[str, list[BaseException]] = {}
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.failed_with: dict[str, list[tuple[Any, ...]]] = {}
+
+    def arm(self, method: str, error: BaseException, times: int = 1) -> None:
+        self._armed[method] = [error] * times
+
+    def _fault(self, name: str, args: tuple[Any, ...]) -> BaseException | None:
+        self.calls[name] += 1
+        armed = self._armed.get(name)
+        if not armed:
+            return None
+        self.failed_with.setdefault(name, []).append(args)
+        return armed.pop()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if not callable(attr):
+            return attr
+        if inspect.iscoroutinefunction(attr):
+
+            async def acall(*args: Any, **kwargs: Any) -> Any:
+                if (err := self._fault(name, args)) is not None:
+                    raise err
+                return await attr(*args, **kwargs)
+
+            return acall
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if (err := self._fault(name, args)) is not None:
+                raise err
+            return attr(*args, **kwargs)
+
+        return call
+
+
+class FaultyCall:
+    """A collaborator that is a plain callable (a ping, `input_for`), failing while armed."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self._fn = fn
+        self._armed: list[BaseException] = []
+        self.calls = 0
+
+    def arm(self, error: BaseException, times: int = 1) -> None:
+        self._armed = [error] * times
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self._armed:
+            raise self._armed.pop()
+        return self._fn(*args, **kwargs)
+
+
+class FaultyRegistry:
+    """The camera registry as LiveCameras.follow uses it: its snapshot raises while armed."""
+
+    def __init__(self, real: CameraRegistry) -> None:
+        self._real = real
+        self._armed: list[BaseException] = []
+        self.reads = 0
+
+    def arm(self, error: BaseException) -> None:
+        self._armed = [error]
+
+    def subscribe(self) -> asyncio.Event:
+        return self._real.subscribe()
+
+    @property
+    def cameras(self) -> Mapping[str, Camera]:
+        self.reads += 1
+        if self._armed:
+            raise self._armed.pop()
+        return self._real.cameras
+
+
+class FailureLog(Health):
+    """Health that also keeps every failure reported to it, in order: a failed state may last
+    only the backoff (0.1 s) before the restart, too short to be seen by polling."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(metrics)
+        self.failures: list[tuple[str, str]] = []
+
+    def failed(self, name: str, error: str) -> None:
+        self.failures.append((name, error))
+        super().failed(name, error)
+
+    def failures_of(self, name: str) -> list[str]:
+        return [error for n, error in self.failures if n == name]
+
+
+class ControlApi:
+    """A MediaMTX Control API on loopback whose first `bad` answers to /v3/paths/list are
+    valid JSON of the wrong shape (`items` a number); then real pages naming `paths`."""
+
+    def __init__(self, paths: list[str], bad: int = 1) -> None:
+        self._paths, self._bad = paths, bad
+        self.list_requests = 0
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        app = web.Application()
+        app.router.add_get("/v3/paths/list", self._list)
+        app.router.add_get("/v3/info", self._info)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        return port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _list(self, _request: web.Request) -> web.Response:
+        self.list_requests += 1
+        if self.list_requests <= self._bad:
+            return web.json_response({"pageCount": 1, "items": 5})
+        items = [
+            {"name": p, "available": True, "readers": [], "inboundBytes": 0} for p in self._paths
+        ]
+        return web.json_response({"pageCount": 1, "items": items})
+
+    async def _info(self, _request: web.Request) -> web.Response:
+        return web.json_response({})
+
+
+BUG = "RuntimeError: injected failure"
+
+
+@dataclass
+class Stack:
+    """Real recorders (two cameras, real FFmpeg, built and supervised the daemon's way) and,
+    beside them, every other supervised component with a fault in one of its collaborators."""
+
+    health: FailureLog
+    metrics: Metrics
+    pool: asyncpg.Pool
+    cams: CameraParts
+    rec: RecordingParts
+    events: EventBus
+    event_store: Faults
+    recording_store: Faults
+    input_for: FaultyCall
+    states_registry: FaultyRegistry
+    # Components failing at their first pass: the error expected, their calls so far.
+    first_pass: dict[str, tuple[str, Callable[[], int]]]
+    before: dict[str, int | None] = field(default_factory=dict)
+
+    def pids(self) -> dict[str, int | None]:
+        return {n: (s.pid if (s := self.rec.fleet.status(n)) else None) for n in ("a", "b")}
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    pg_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     require(GST_RTSP)
-    metrics = Metrics()
-    health = Health(metrics)
-    supervisor = Supervisor(health, backoff=FAST, settled_after_s=0.5)
-    events = EventBus(EventStore(db_pool), tmp_path / "event-journal.jsonl", metrics)
-    record = events.record
-    cipher = CredentialCipher(Fernet.generate_key())
-    with RtspServer(["/a", "/b"], fps=10, gop=10) as rtsp:
+    tmp = tmp_path_factory.mktemp("component-faults")
+    async with contextlib.AsyncExitStack() as exits:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(dsn_for(pg_server.socket_dir, "postgres"))
+        exits.push_async_callback(admin.close)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        exits.push_async_callback(admin.execute, f'DROP DATABASE "{name}" WITH (FORCE)')
+        dsn = dsn_for(pg_server.socket_dir, name)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+        assert pool is not None
+        exits.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            await apply_migrations(conn)
+
+        metrics = Metrics()
+        health = FailureLog(metrics)
+        supervisor = Supervisor(health, backoff=FAST, settled_after_s=0.5)
+        rtsp = exits.enter_context(RtspServer(["/a", "/b"], fps=10, gop=10))
+        (tmp / "state").mkdir()
         config = Config.model_validate(
             {
-                "state_dir": str(tmp_path / "state"),
-                "storage": {"paths": [str(tmp_path / "recordings")]},
+                "state_dir": str(tmp / "state"),
+                "storage": {"paths": [str(tmp / "recordings")]},
                 "recording": {"segment_seconds": 2},
                 "cameras": [{"name": n, "source": rtsp.url(n)} for n in ("a", "b")],
             }
         )
-        (tmp_path / "state").mkdir()
         holder = ConfigHolder(config, Path("unused.yml"))
-        cams = build_cameras(db_pool, cipher, metrics, record, health)
+        event_store = Faults(EventStore(pool))
+        events = EventBus(
+            event_store,  # type: ignore[arg-type]
+            tmp / "event-journal.jsonl",
+            metrics,
+            journal_retry_s=0.3,
+        )
+        await events.start()
+        record = events.record
+        cipher = CredentialCipher(Fernet.generate_key())
+        cams = build_cameras(pool, cipher, metrics, record, health)
         await start_cameras(cams, config)
+        recording_store = Faults(RecordingStore(pool))
+        input_for = FaultyCall(reader_input)
         rec = build_recording(
-            holder, db_pool, cams, metrics, record, supervisor,
-            ffmpeg=ffmpeg_binary(), input_for=reader_input, via_mediamtx=False,
+            holder, pool, cams, metrics, record, supervisor,
+            ffmpeg=ffmpeg_binary(), input_for=input_for, via_mediamtx=False,
+            store=recording_store,  # type: ignore[arg-type]
         )  # fmt: skip
         await start_recording(rec, config, ffmpeg_binary(), record)
-        bug = RuntimeError("injected failure")
-        export_store = Flaky(ExportStore(db_pool), {"next_queued"}, bug)
-        event_store = Flaky(EventStore(db_pool), {"delete_older_than"}, bug)
-        token_store = Flaky(TokenStore(db_pool), {"active_hashes"}, bug)
-        camera_store = Flaky(CameraStore(db_pool), {"list_all"}, bug)
-        faulty: dict[str, tuple[Flaky, str, Callable[[], Awaitable[None]]]] = {
-            "exports": (
-                export_store,
-                "next_queued",
-                ExportService(
-                    holder, export_store, RecordingQueries(db_pool), ffmpeg_binary(), record  # type: ignore[arg-type]
+        states_registry = FaultyRegistry(cams.registry)
+
+        tasks: list[asyncio.Task[None]] = []
+
+        async def end_tasks() -> None:
+            await asyncio.wait_for(rec.fleet.stop(), 15)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        exits.push_async_callback(end_tasks)
+
+        def supervise(components: dict[str, Callable[[], Awaitable[None]]]) -> None:
+            tasks.extend(asyncio.create_task(supervisor.run(n, c)) for n, c in components.items())
+
+        supervise(
+            {
+                "segment_index": rec.index.run,
+                "recorder_fleet": rec.fleet.run,
+                "event_bus": events.run,
+                "camera_states": functools.partial(cams.live.follow, states_registry),  # type: ignore[arg-type]
+            }
+        )
+        parts = Stack(
+            health, metrics, pool, cams, rec, events, event_store, recording_store, input_for,
+            states_registry, {},
+        )  # fmt: skip
+        await _until(lambda: all(parts.pids().values()), 30, "recorders running")
+        parts.before = parts.pids()
+
+        # Every other component, its fault armed for its first pass.
+        export_store = Faults(ExportStore(pool))
+        export_store.arm("next_queued", RuntimeError("injected failure"))
+        history_store = Faults(EventStore(pool))
+        history_store.arm("delete_older_than", RuntimeError("injected failure"))
+        token_store = Faults(TokenStore(pool))
+        token_store.arm("active_hashes", RuntimeError("injected failure"))
+        camera_store = Faults(CameraStore(pool))
+        camera_store.arm("list_all", RuntimeError("injected failure"))
+        recording_store.arm("camera_totals", RuntimeError("injected failure"))
+        gpus = Faults(NoGpus("off"))
+        gpus.arm("read", RuntimeError("injected failure"))
+        sampler = SystemSampler(
+            holder,
+            lambda: child_processes(cams.registry, rec.fleet, None, None),
+            gpus,  # type: ignore[arg-type]
+        )
+        await sampler.start()
+        ping_ = FaultyCall(ping)
+        ping_.arm(RuntimeError("injected failure"))
+        database = Database(
+            Config.model_validate({"state_dir": str(tmp / "state"), "database": {"url": dsn}}),
+            health,
+            ping=ping_,
+        )
+        await database.start()
+        exits.push_async_callback(database.stop)
+        api = ControlApi(["a", "b"])
+        mediamtx_config = Config.model_validate(
+            {
+                "state_dir": str(tmp / "state"),
+                "mediamtx": {
+                    "mode": "external",
+                    "base_config": str(REPO_ROOT / "mediamtx.yml"),
+                    "config_path": str(tmp / "mediamtx.yml"),
+                    "api_port": await api.start(),
+                    "poll_interval_seconds": 1,
+                },
+            }
+        )
+        exits.push_async_callback(api.stop)
+        controller = MediaMtxController(
+            mediamtx_config, cams.registry, cams.live, health, metrics,
+            hook_secret="h" * 32, internal_password="p" * 24,
+        )  # fmt: skip
+        await controller.start()
+        parts.first_pass.update(
+            {
+                "exports": (BUG, lambda: export_store.calls["next_queued"]),
+                "event_history": (BUG, lambda: history_store.calls["delete_older_than"]),
+                "token_registry": (BUG, lambda: token_store.calls["active_hashes"]),
+                "camera_registry": (BUG, lambda: camera_store.calls["list_all"]),
+                "system_sampler": (BUG, lambda: gpus.calls["read"]),
+                "database_watch": (BUG, lambda: ping_.calls),
+                "mediamtx_poller": (
+                    "TypeError: 'int' object is not iterable",
+                    lambda: api.list_requests,
+                ),
+            }
+        )
+        supervise(
+            {
+                "exports": ExportService(
+                    holder,
+                    export_store,  # type: ignore[arg-type]
+                    rec.queries,
+                    ffmpeg_binary(),
+                    record,
                 ).run,
-            ),
-            "event_history": (
-                event_store,
-                "delete_older_than",
-                EventHistory(holder, event_store, events).run,  # type: ignore[arg-type]
-            ),
-            "token_registry": (
-                token_store,
-                "active_hashes",
-                TokenRegistry(db_pool, token_store).run,  # type: ignore[arg-type]
-            ),
-            "camera_registry_2": (
-                camera_store,
-                "list_all",
-                CameraRegistry(db_pool, camera_store, cipher).run,  # type: ignore[arg-type]
-            ),
-        }
-        components = {
-            "segment_index": rec.index.run,
-            "recorder_fleet": rec.fleet.run,
-            **{name: run for name, (_, _, run) in faulty.items()},
-        }
-        async with _supervised(supervisor, components):
+                "event_history": EventHistory(holder, history_store, events).run,  # type: ignore[arg-type]
+                "token_registry": TokenRegistry(pool, token_store).run,  # type: ignore[arg-type]
+                # A second registry: the recorders' own one is refreshed by the tests.
+                "camera_registry": CameraRegistry(pool, camera_store, cipher).run,  # type: ignore[arg-type]
+                "retention": rec.retention.run,
+                "system_sampler": sampler.run,
+                "database_watch": database.run,
+                "mediamtx": functools.partial(controller.run, supervisor),
+            }
+        )
+        yield parts
 
-            def pids() -> dict[str, int | None]:
-                return {n: (s.pid if (s := rec.fleet.status(n)) else None) for n in ("a", "b")}
 
-            await _until(lambda: all(pids().values()), 30, "recorders running")
-            before = pids()
-            for name, (store, method, _) in faulty.items():
-                await _until(
-                    lambda n=name, s=store, m=method: _status(health, n) == (True, 1)  # type: ignore[misc]
-                    and s.calls.get(m, 0) >= 2,
-                    15,
-                    f"{name} failed once, was restarted and ran again",
-                )
-            assert pids() == before, "no recorder was touched"
-            assert _status(health, "recorder_fleet") == (True, 0)
-            assert _status(health, "segment_index") == (True, 0)
-        await rec.fleet.stop()
+def _status_of(health: Health, name: str) -> ComponentStatus:
+    found = [c for c in health.components() if c.name == name]
+    assert found, f"{name} not in Health"
+    return found[0]
+
+
+async def _restarted(stack: Stack, name: str, error: str, ran: Callable[[], bool]) -> None:
+    """`name` failed once with `error` (shown on Health), was restarted, is healthy again and
+    ran again; no recorder was touched."""
+    await _until(
+        lambda: _status(stack.health, name) == (True, 1) and ran(),
+        15,
+        f"{name} failed once, was restarted, is healthy again and ran again",
+    )
+    assert stack.health.failures_of(name) == [error]
+    assert _status_of(stack.health, name).last_error == error
+    assert stack.pids() == stack.before, "no recorder was touched"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "component",
+    [
+        "exports",
+        "event_history",
+        "token_registry",
+        "camera_registry",
+        "system_sampler",
+        "database_watch",
+        "mediamtx_poller",
+    ],
+)
+async def test_component_failing_at_its_first_pass_restarts_alone(
+    stack: Stack, component: str
+) -> None:
+    error, calls = stack.first_pass[component]
+    await _restarted(stack, component, error, lambda: calls() >= 2)
+
+
+async def test_index_store_bug_restarts_the_index_and_its_segments_are_indexed(
+    stack: Stack,
+) -> None:
+    """A bug in the index's insert reaches the supervisor; the segments of the failed insert
+    are journaled by the stopping index and replayed by the restarted one."""
+    store = stack.recording_store
+    store.arm("insert", RuntimeError("injected failure"))
+    calls = store.calls["insert"]
+    await _restarted(stack, "segment_index", BUG, lambda: store.calls["insert"] >= calls + 2)
+    ((records,),) = store.failed_with["insert"]
+    paths = [r.path for r in records]
+
+    async def indexed() -> int:
+        found = await stack.pool.fetchval(
+            "SELECT count(*) FROM recordings WHERE path = ANY($1::text[])", paths
+        )
+        return int(found)
+
+    deadline = time.monotonic() + 10
+    while await indexed() < len(paths):
+        assert time.monotonic() < deadline, f"segments of the failed insert indexed: {paths}"
+        await asyncio.sleep(0.2)
+    assert stack.rec.index.pending == 0
+
+
+async def test_camera_states_bug_restarts_following_and_misses_no_change(stack: Stack) -> None:
+    """LiveCameras.follow failing on a registry change is restarted and catches up with the
+    change it failed on (here: a new, disabled camera)."""
+    stack.states_registry.arm(RuntimeError("injected failure"))
+    await stack.cams.store.insert(
+        CameraRow(
+            name="c", source="rtsp://127.0.0.1:9/c", username="", password_enc=None,
+            rtsp_transport="tcp", enabled=False, record=False, recording={}, retention={},
+            description="", location="", managed_by="api",
+        )
+    )  # fmt: skip
+    await stack.cams.registry.refresh()
+    try:
+        await _restarted(stack, "camera_states", BUG, lambda: stack.states_registry.reads >= 2)
+        await _until(
+            lambda: stack.cams.live.get("c").state is CameraState.DISABLED,
+            5,
+            "the change it failed on is applied after the restart",
+        )
+    finally:
+        await stack.cams.store.delete("c")
+        await stack.cams.registry.refresh()
+
+
+async def test_retention_pass_bug_is_counted_and_retried_not_restarted(stack: Stack) -> None:
+    """Retention is a periodic job: a failed pass (here its first one) is logged and counted
+    (vmsd_retention_passes_total{result="failed"}), the job is not failed nor restarted, and the
+    next pass (a kick, or the interval) runs."""
+
+    def passes(result: str) -> float:
+        value = stack.metrics.registry.get_sample_value(
+            "vmsd_retention_passes_total", {"result": result}
+        )
+        return value or 0.0
+
+    await _until(lambda: passes("failed") == 1, 10, "the first pass failed")
+    stack.rec.retention.kick()
+    await _until(lambda: passes("ok") >= 1, 10, "the next pass ran")
+    assert stack.recording_store.calls["camera_totals"] >= 2
+    assert _status(stack.health, "retention") == (True, 0)
+    assert stack.health.failures_of("retention") == []
+    assert stack.pids() == stack.before
+
+
+async def test_event_bus_store_bug_is_handled_and_its_journal_replayed(stack: Stack) -> None:
+    """The bus never fails for its store: an event the database cannot take now is journaled;
+    a bug in the replay's batch insert is logged, the events go in one by one; run() did the
+    replay (no new event asked for it); the event_bus component never failed."""
+    store = stack.event_store
+
+    def journaled() -> float:
+        value = stack.metrics.registry.get_sample_value("vmsd_event_journal_pending_events")
+        return value or 0.0
+
+    store.arm("insert", TimeoutError())
+    with structlog.testing.capture_logs() as logs:
+        await stack.events.record("export_failed", camera="a", error="fault test")
+        assert journaled() >= 1
+        store.arm("insert", RuntimeError("injected failure"))
+        await _until(lambda: journaled() == 0, 5, "journal replayed by run()")
+    assert any(e["event"] == "event_record_failed" for e in logs)
+    rows = await stack.pool.fetch(
+        "SELECT data FROM events WHERE type = 'export_failed' AND camera = 'a'"
+    )
+    assert len(rows) == 1
+    assert _status(stack.health, "event_bus") == (True, 0)
+    assert stack.pids() == stack.before
+
+
+async def test_fleet_reconcile_bug_restarts_the_reconcile_loop_and_keeps_the_recorders(
+    stack: Stack,
+) -> None:
+    """The fleet's reconcile failing (its `input_for` collaborator raises while a reload
+    reconciles the recorders) restarts that loop alone, supervised inside the fleet: the
+    recorders its TaskGroup owns record on."""
+    stack.input_for.arm(RuntimeError("injected failure"))
+    calls = stack.input_for.calls
+    stack.rec.fleet.reconfigure()
+    await _restarted(stack, RECONCILE_COMPONENT, BUG, lambda: stack.input_for.calls >= calls + 2)
+    assert _status(stack.health, "recorder_fleet") == (True, 0)
 
 
 async def test_export_pass_with_the_database_away_is_retried_not_failed(

@@ -8,10 +8,10 @@ up (mounted by the test, as root)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import shutil
-import subprocess
 import time
 import zlib
 from collections.abc import Iterator
@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from tests.conftest import ffmpeg_binary
+from tests.faults import MountError, fill_until_enospc, tmpfs
 from vmsd.cameras.state import CameraState
 from vmsd.config.schema import CameraConfig, SegmentFormat
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec, build_recorder_argv
@@ -349,43 +350,16 @@ SOURCE_720P = "test://?size=1280x720&fps=15"  # about 0.55 MB/s with libx264 ult
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real filesystem of DISK_MB MB: a tmpfs (we run as root). Skipped where mounting is not
     permitted, except in CI (CI=true), where it must work."""
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
-    mount = shutil.which("mount")
-    result = (
-        subprocess.run(
-            [mount, "-t", "tmpfs", "-o", f"size={DISK_MB}m,mode=0755", "tmpfs", str(mountpoint)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if mount is not None
-        else None
-    )
-    if result is None or result.returncode != 0:
-        reason = f"cannot mount a tmpfs: {result.stderr.strip() if result else 'no mount(8)'}"
+    stack = contextlib.ExitStack()
+    try:
+        disk = stack.enter_context(tmpfs(tmp_path / "disk", DISK_MB))
+    except MountError as err:
+        reason = f"cannot mount a tmpfs: {err}"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI=true: required, not skipped)", pytrace=False)
         pytest.skip(reason)
-    try:
-        yield mountpoint
-    finally:
-        if subprocess.run(["umount", str(mountpoint)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(mountpoint)], check=True)
-
-
-def _fill(path: Path) -> int:
-    """Blocking: write `path` until the filesystem says ENOSPC; returns the bytes written."""
-    chunk = b"\0" * (64 * 1024)
-    written = 0
-    with path.open("wb", buffering=0) as out:
-        try:
-            while True:
-                written += out.write(chunk) or 0
-        except OSError as err:
-            if err.errno != errno.ENOSPC:
-                raise
-    return written
+    with stack:
+        yield disk
 
 
 @pytest.mark.slow
@@ -415,7 +389,7 @@ async def test_full_disk_is_disk_full_not_a_crash_and_recording_resumes(
         )
         states: set[RecorderState] = set()
         filled = time.monotonic()
-        await asyncio.to_thread(_fill, small_disk / "filler.bin")
+        await asyncio.to_thread(fill_until_enospc, small_disk / "filler.bin")
         assert shutil.disk_usage(small_disk).free < MIN_RESUME_FREE_BYTES
         while not rec.event_names("cam").count("recorder_disk_full"):
             assert time.monotonic() - filled < GUARD_S, "no recorder_disk_full"

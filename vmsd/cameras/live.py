@@ -99,9 +99,10 @@ class LiveCameras:
                 self._metrics.camera_state.remove(camera, state.value)
 
     async def follow(self, registry: CameraRegistry) -> None:
-        """Keep the states in step with the registry (cameras added, disabled, removed)."""
+        """Keep the states in step with the registry (cameras added, disabled, removed). It
+        syncs first: restarted after a failure, it catches up with the change it failed on."""
         changed = registry.subscribe()
         while True:
+            await self.sync(registry.cameras)
             await changed.wait()
             changed.clear()
-            await self.sync(registry.cameras)

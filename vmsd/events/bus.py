@@ -77,11 +77,13 @@ class EventBus:
         journal: Path,
         metrics: Metrics,
         write_timeout_s: float = WRITE_TIMEOUT_S,
+        journal_retry_s: float = JOURNAL_RETRY_S,
     ) -> None:
         self._store = store
         self._journal = Journal(journal)
         self._metrics = metrics
         self._write_timeout_s = write_timeout_s
+        self._journal_retry_s = journal_retry_s
         self._listeners: list[Listener] = []
         self._pending: list[_Pending] = []
         self._flush: asyncio.Task[None] | None = None
@@ -99,7 +101,7 @@ class EventBus:
     async def run(self) -> None:
         """Replays the journal when the database is back even if no new event comes."""
         while True:
-            await asyncio.sleep(JOURNAL_RETRY_S)
+            await asyncio.sleep(self._journal_retry_s)
             if self._journaled and (self._flush is None or self._flush.done()):
                 await asyncio.wait({self._start_flush()})
 

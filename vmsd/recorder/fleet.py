@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ from vmsd.recordings.index import SegmentIndex
 log = get_logger("vmsd.recorder.fleet")
 
 PID_DIR_NAME = "recorders"
+RECONCILE_COMPONENT = "recorder_reconcile"
 InputFor = Callable[[Camera], RecorderInput]
 
 
@@ -113,6 +115,7 @@ class RecorderFleet:
         self._slots: set[str] = set()
         self._changed = registry.subscribe()
         self._stopping = False
+        self._stop_asked = asyncio.Event()
         self._done = asyncio.Event()
         self._roots_made: tuple[Path, ...] = ()
         self._no_space: Callable[[], None] = lambda: None
@@ -151,15 +154,27 @@ class RecorderFleet:
         self._changed.set()
 
     async def run(self) -> None:
+        """Owns every camera's slot task. The reconcile loop is supervised on its own inside
+        that TaskGroup: a bug in it (a plan that cannot be built) shows on Health as
+        `recorder_reconcile` and is restarted with backoff, while the recorders record on (a
+        failure of this TaskGroup's body would cancel every one of them)."""
         try:
             async with asyncio.TaskGroup() as tg:
-                while not self._stopping:
-                    await self._make_roots()
-                    self._reconcile(tg)
-                    await self._changed.wait()
-                    self._changed.clear()
+                loop = functools.partial(self._follow, tg)
+                reconcile = tg.create_task(self._supervisor.run(RECONCILE_COMPONENT, loop))
+                await self._stop_asked.wait()
+                reconcile.cancel()  # even in its backoff: the slots end by themselves now
         finally:
             self._done.set()
+
+    async def _follow(self, tg: asyncio.TaskGroup) -> None:
+        while True:
+            await self._make_roots()
+            if self._stopping:  # asked while the roots were made: no new slot
+                return
+            self._reconcile(tg)
+            await self._changed.wait()
+            self._changed.clear()
 
     async def stop(self) -> None:
         """Graceful: every recorder finalises its open segment and hands it to the index."""
@@ -168,6 +183,7 @@ class RecorderFleet:
         for recorder in list(self._recorders.values()):
             recorder.request_stop()
         self._changed.set()
+        self._stop_asked.set()
         await self._done.wait()
 
     async def _make_roots(self) -> None:

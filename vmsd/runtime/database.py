@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
@@ -34,11 +34,15 @@ HEALTH_CHECK_INTERVAL_S = 5.0
 RESTART_TIMEOUT_S = START_TIMEOUT_S + STOP_GRACE_S + 10.0
 COMPONENT = "database"
 
+Ping = Callable[[asyncpg.Pool], Awaitable[None]]
+
 
 class Database:
-    def __init__(self, config: Config, health: Health) -> None:
+    def __init__(self, config: Config, health: Health, *, ping: Ping = ping) -> None:
+        """`ping`: the health check (raises StoreError when the database does not answer)."""
         self._config = config.database
         self._health = health
+        self._ping = ping
         self._embedded = (
             EmbeddedPostgres(config.state_dir, config.database.embedded_user)
             if config.database.embedded
@@ -83,7 +87,7 @@ class Database:
             await self._embedded.stop()
 
     async def check(self) -> None:
-        await ping(self.pool)
+        await self._ping(self.pool)
 
     async def run(self) -> None:
         """Keep the embedded server running and the health gauge true."""

@@ -87,8 +87,11 @@ def build_recording(
     ffmpeg: str,
     input_for: Callable[[Camera], RecorderInput],
     via_mediamtx: bool,
+    store: RecordingStore | None = None,
 ) -> RecordingParts:
-    store = RecordingStore(pool)
+    """`store`: the segments' store (the index's, retention's, the deleter's); a test passes
+    one that fails on demand."""
+    store = store if store is not None else RecordingStore(pool)
     queries = RecordingQueries(pool)
     index = SegmentIndex(store, holder.current.state_dir, metrics)
     fleet = RecorderFleet(
