@@ -48,8 +48,8 @@ from auth_hook import AUTH_PATH, BARE_PATH, Client, body, http, median_by, pct, 
 from recorders import histogram, wait_all_recording
 
 from tests.daemon_process import DaemonProcess, processes_using, write_config
+from tests.e2e.test_daemon_process import vmsd_cli
 from tests.streams.sources import RtspServer
-from tests.test_daemon_process import vmsd_cli
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
 from vmsd.runtime.daemon import _start_site
 

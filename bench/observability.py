@@ -25,8 +25,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, free_port, write_config
-from tests.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, write_config
+from tests.e2e.test_daemon_process import vmsd_cli
+from tests.net import free_port
 from vmsd.system.gpu import gpu_provider
 from vmsd.system.host import ChildRef, HostProbe
 

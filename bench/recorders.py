@@ -10,7 +10,7 @@ recorders', the embedded PostgreSQL's and the sources' CPU. Then OUTAGE_CAMERAS 
 for OUTAGE_S and come back: resume is "source accepting again" -> a new segment file with bytes
 on disk (polled every 20 ms). Index lag p50/p99 come from the daemon's own histogram
 `vmsd_index_lag_seconds` (bucket resolution). Whether the recording has no gap other than the
-outage is out of scope here (tests/test_daemon_recording.py checks continuity).
+outage is out of scope here (tests/e2e/test_daemon_recording.py checks continuity).
 
 Sources: the tests' GStreamer RtspServer (tests/streams), one server for the steady cameras and
 one for the outage cameras (stopped and started again on the same port, as the tests simulate a

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
+from tests.paths import REPO_ROOT
 from vmsd.access.roles import Role
 from vmsd.access.secrets import CredentialCipher
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -80,16 +80,9 @@ async def db_pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return REPO_ROOT
 
 
 @dataclass

@@ -18,12 +18,7 @@ from typing import Any
 import psutil
 import yaml
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.net import free_port
 
 
 def write_config(directory: Path, **overrides: Any) -> Path:

@@ -1,5 +1,5 @@
 """Faults against the real daemon process, shared by the acceptance tests
-(tests/test_db_faults.py) and the bench (bench/faults.py).
+(tests/e2e/test_db_faults.py) and the bench (bench/faults.py).
 
 Database:
 - `frozen_postgres(data_dir)`: the postmaster and every backend SIGSTOPped (a hung database:
@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, free_port, wait_no_processes, write_config
+from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
+from tests.net import free_port
 from tests.streams.sources import FaultProxy, RtspServer
 from vmsd.config.load import load_config
 from vmsd.recorder.fleet import storage_root
@@ -950,7 +951,7 @@ def run_kill9(
 ) -> FaultReport:
     """The daemon killed with SIGKILL `kills` times at random moments and restarted each time,
     every other time only once the dying one's processes are gone (as
-    tests/test_daemon_crash_recovery.py does); the last start records two more segments a
+    tests/e2e/test_daemon_crash_recovery.py does); the last start records two more segments a
     camera and stops cleanly. The window runs from the first kill's lead-up to the last stop."""
     seed = time.time_ns() % 10**6 if seed is None else seed
     rng = random.Random(seed)  # noqa: S311 - moments to kill at, not secrets

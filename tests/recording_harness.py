@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from cryptography.fernet import Fernet
 
+from tests.conftest import ffmpeg_binary, reader_input
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.live import LiveCameras
 from vmsd.config.load import ConfigHolder
@@ -25,8 +26,6 @@ from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.recordings.index import SegmentIndex
 from vmsd.runtime.wiring import build_cameras, build_recording, start_cameras
 from vmsd.store.recordings import RecordingStore, SegmentRecord
-
-from .conftest import ffmpeg_binary, reader_input
 
 
 @dataclass

@@ -21,7 +21,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import time
@@ -43,6 +42,7 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import Gst, GstRtspServer
+from tests.net import free_port
 Gst.init(None)
 missing = [e for e in ("videotestsrc", "x264enc", "rtph264pay") if not Gst.ElementFactory.find(e)]
 if missing:
@@ -118,13 +118,6 @@ def ffmpeg_exe() -> str:
 
 def ffprobe_exe() -> str:
     return require("/usr/bin/ffprobe" if Path("/usr/bin/ffprobe").exists() else "ffprobe")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- RTSP server ------------------------------------------------------------------------------
@@ -566,7 +559,6 @@ __all__ = [
     "RtspServer",
     "ffmpeg_exe",
     "ffprobe_exe",
-    "free_port",
     "probe",
     "require",
 ]

@@ -82,8 +82,8 @@ HTTP_STOP_S = 5.0
 EVENT_JOURNAL_NAME = "event-journal.jsonl"
 # Each stop stage's budget, in the order they run. Their sum (with the cancellation of the
 # supervised components, bounded by their own stop code) stays below TimeoutStopSec=90 of
-# systemd/vmsd.service; tests/test_systemd_units.py checks it. Recorders: FFmpeg's quit grace
-# (10 s) + SIGTERM grace (3 s) + the final segment's indexing window (3 s).
+# systemd/vmsd.service; tests/integration/test_systemd_units.py checks it. Recorders:
+# FFmpeg's quit grace (10 s) + SIGTERM grace (3 s) + the final segment's indexing window (3 s).
 STOP_BUDGET_S = {
     "recorders": 20.0,
     "index": 5.0,
