@@ -8,7 +8,7 @@ runs: `vmsd run` (mode off: no MediaMTX binary, but the hooks listener is served
 on mediamtx.hooks_port) with --cameras cameras recording live RTSP streams (the tests'
 GStreamer server, tests/streams), the embedded PostgreSQL, the system sampler at its default
 interval and /metrics scraped every --scrape-seconds during the whole run. The baseline is a
-bare aiohttp endpoint (`POST /bare`, the daemon's own `_start_site`) in a separate idle process
+bare aiohttp endpoint (`POST /bare`, the daemon's own `start_site`) in a separate idle process
 on the same machine, measured in the same run, interleaved round by round with the daemon.
 
 Like MediaMTX, the client opens a new TCP connection per request (`Connection: close`); the
@@ -51,7 +51,7 @@ from tests.daemon_process import DaemonProcess, processes_using, write_config
 from tests.e2e.test_daemon_process import vmsd_cli
 from tests.streams.sources import RtspServer
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
-from vmsd.runtime.daemon import _start_site
+from vmsd.runtime.sites import start_site
 
 SETTLE_S = 15.0  # after every recorder is up: first segments closed, a few system samples
 P99_TARGET_MS, RATIO_TARGET = 2.0, 0.85
@@ -65,7 +65,7 @@ async def serve_bare() -> None:
 
     app = web.Application()
     app.router.add_post(BARE_PATH, bare)
-    runner = await _start_site(app, "127.0.0.1", 0)
+    runner = await start_site(app, "127.0.0.1", 0)
     print(runner.addresses[0][1], flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # parent closes it
     await runner.cleanup()

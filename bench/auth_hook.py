@@ -3,7 +3,7 @@
 Usage: python bench/auth_hook.py [--requests N] [--concurrency C] [--sequential S] [--rounds R]
 Like MediaMTX, the client opens a new TCP connection per request (`Connection: close`). The
 server (a subprocess of this script, `--serve`) runs the real hooks app, with `POST /bare` added
-to it, through the daemon's own `_start_site`, from in-memory state (no database).
+to it, through the daemon's own `start_site`, from in-memory state (no database).
 Targets: sequential auth p99 < 2 ms; concurrent auth throughput >= 80% of bare.
 """
 
@@ -43,7 +43,7 @@ from vmsd.cameras.state import CameraStates
 from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
 from vmsd.core.log import LogFormat, LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
-from vmsd.runtime.daemon import _auth_context_factory, _start_site
+from vmsd.runtime.sites import auth_context_factory, start_site
 
 T = TypeVar("T")
 HOST = "127.0.0.1"
@@ -88,7 +88,7 @@ async def serve(profile: str | None) -> None:
 
     live = LiveCameras(CameraStates(), metrics, no_record)
     await live.sync(registry.cameras)
-    svc = HookServices(SECRET, _auth_context_factory(registry, Tokens(), SECRET, "i" * 32),
+    svc = HookServices(SECRET, auth_context_factory(registry, Tokens(), SECRET, "i" * 32),
                        FailureDamper(10, 60, 300), registry, live, metrics)  # type: ignore[arg-type]
     app = create_hooks_app(svc)
 
@@ -102,7 +102,7 @@ async def serve(profile: str | None) -> None:
 
     app.router.add_post(BARE_PATH, bare)
     app.router.add_get("/stats", stats)
-    runner = await _start_site(app, HOST, 0)
+    runner = await start_site(app, HOST, 0)
     print(runner.addresses[0][1], flush=True)
     prof = cProfile.Profile()
     if profile:

@@ -23,31 +23,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
-from aiohttp import web
-
 from vmsd import __version__
-from vmsd.access.damping import FailureDamper
-from vmsd.access.mediamtx_auth import AuthContext
-from vmsd.access.roles import Role
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
     CredentialCipher,
     credential_key,
     load_or_create_hook_secret,
-    synthetic_publish_password,
 )
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.app import create_app
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.services import ApiServices
-from vmsd.cameras.registry import CameraRegistry
-from vmsd.cameras.service import CameraService
-from vmsd.config.load import ConfigHolder, load_config
+from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config, MediaMtxMode
-from vmsd.core.errors import ConfigError, VmsdError
 from vmsd.core.health import Health, Phase
-from vmsd.core.log import configure_logging, get_logger
+from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
@@ -55,14 +45,15 @@ from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.recorder.binary import resolve_ffmpeg
-from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.runtime.database import Database
 from vmsd.runtime.heartbeat import Heartbeat
-from vmsd.runtime.reload import changed_restart_only_keys
+from vmsd.runtime.reload import Reloadable, Reloader
+from vmsd.runtime.sites import HTTP_STOP_S, auth_context_factory, build_damper, start_site
 from vmsd.runtime.statelock import StateDirLock
 from vmsd.runtime.systemd import SystemdNotifier
 from vmsd.runtime.wiring import (
+    CameraParts,
     RecordingParts,
     build_cameras,
     build_recording,
@@ -78,7 +69,6 @@ from vmsd.system.sampler import SystemSampler
 
 log = get_logger("vmsd.daemon")
 
-HTTP_STOP_S = 5.0
 EVENT_JOURNAL_NAME = "event-journal.jsonl"
 # Each stop stage's budget, in the order they run. Their sum (with the cancellation of the
 # supervised components, bounded by their own stop code) stays below TimeoutStopSec=90 of
@@ -97,32 +87,34 @@ STOP_BUDGET_S = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Reloadable:
-    """What a SIGHUP re-applies: the file's cameras, the MediaMTX rendering, the recorders,
-    the webhooks."""
-
-    cameras: CameraService
-    mediamtx: MediaMtxController
-    recorders: RecorderFleet
-    webhooks: WebhookNotifier
-
-    async def apply(self, config: Config) -> None:
-        try:
-            await self.cameras.sync_config(config.cameras)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, VmsdError) as err:
-            # The rest of the reload stands; the next SIGHUP or restart retries the sync.
-            log.error("camera_sync_failed", error=str(err))
-        await self.mediamtx.reconfigure(config)
-        self.recorders.reconfigure()
-        await self.webhooks.apply(config.notifications)
-
-
 class _StopRequested(Exception):
     """Raised inside the root TaskGroup to cancel every background task on stop."""
 
 
 Component = tuple[str, Callable[[], Awaitable[None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Core:
+    database: Database
+    events: EventBus
+    webhooks: WebhookNotifier
+    history: EventHistory
+    token_store: TokenStore
+    tokens: TokenRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class _Media:
+    cameras: CameraParts
+    mediamtx: MediaMtxController
+
+
+@dataclass(frozen=True, slots=True)
+class _Recording:
+    parts: RecordingParts
+    snapshots: Snapshots
+    sampler: SystemSampler
 
 
 class Daemon:
@@ -136,157 +128,176 @@ class Daemon:
         self._health.attach_liveness(self._heartbeat.live)
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
+        self._reloader = Reloader(holder, self._notifier, self._metrics)
         self._interrupts = 0
-        self._reloadable: _Reloadable | None = None
 
     @property
     def config(self) -> Config:
         return self._holder.current
 
     async def run(self) -> None:
-        """Runs until SIGTERM/SIGINT; raises on a failure to start."""
+        """Runs until SIGTERM/SIGINT; raises on a failure to start. Every stage pushes its
+        stop onto the stack, so a stop (or a failure to start) unwinds in reverse order."""
         self._install_signal_handlers()
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             lock = StateDirLock(config.state_dir, holder="vmsd daemon")
             lock.acquire()
             stack.callback(lock.release)
-            self._notifier.status("starting database")
-
-            database = Database(config, self._health)
-            stack.push_async_callback(self._stage, "database", database.stop)
-            await database.start()
-            events = EventBus(
-                EventStore(database.pool), config.state_dir / EVENT_JOURNAL_NAME, self._metrics
-            )
-            await events.start()
-            # Started first, so startup events (recovered segments...) are delivered too.
-            webhooks = WebhookNotifier(
-                config.notifications, events, self._metrics, self._supervisor
-            )
-            await webhooks.start()
-            # Stop runs last-in first-out: every event recorded so far reaches the table and
-            # the listeners (daemon_stopped included), then the webhooks get their last
-            # seconds to deliver, then the database stops.
-            stack.push_async_callback(self._stage, "webhooks", webhooks.stop)
-            stack.push_async_callback(self._stage, "events", events.drain)
-            record = events.record
-            history = EventHistory(self._holder, EventStore(database.pool), events)
-            token_store = TokenStore(database.pool)
-            registry = TokenRegistry(database.pool, token_store)
-            await registry.refresh()
-
-            self._notifier.status("loading cameras")
-            cipher = CredentialCipher(credential_key(config))
-            cams = build_cameras(database.pool, cipher, self._metrics, record, self._health)
-            await start_cameras(cams, config)
-            hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
-
-            # vmsd's own readers and MediaMTX API calls: a new credential at every start.
-            internal_password = secrets.token_urlsafe(24)
-            mediamtx = MediaMtxController(
-                config,
-                cams.registry,
-                cams.live,
-                self._health,
-                self._metrics,
-                hook_secret=hook_secret,
-                internal_password=internal_password,
-            )
-            hooks_app = create_hooks_app(
-                HookServices(
-                    secret=hook_secret,
-                    auth_context=_auth_context_factory(
-                        cams.registry, registry, hook_secret, internal_password
-                    ),
-                    damper=_damper(config),
-                    registry=cams.registry,
-                    live=cams.live,
-                    metrics=self._metrics,
-                )
-            )
-            # Before MediaMTX starts: its first act is to ask the auth endpoint.
-            hooks_runner = await _start_site(
-                hooks_app, config.mediamtx.hooks_host, config.mediamtx.hooks_port
-            )
-            stack.push_async_callback(self._stage, "hooks", hooks_runner.cleanup)
-            self._notifier.status("writing the MediaMTX configuration")
-            await mediamtx.start()
-
-            self._notifier.status("reconciling recordings")
-            ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
-            rec = build_recording(
-                self._holder,
-                database.pool,
-                cams,
-                self._metrics,
-                record,
-                self._supervisor,
-                ffmpeg=ffmpeg,
-                input_for=mediamtx.reader_input,
-                via_mediamtx=mediamtx.mode is not MediaMtxMode.OFF,
-            )
-            await start_recording(rec, config, ffmpeg, record)
-            snapshots = Snapshots(
-                ffmpeg,
-                mediamtx.reader_input,
-                cache_s=config.recording.snapshot_cache_seconds,
-                timeout_s=config.recording.snapshot_timeout_seconds,
-            )
-            self._reloadable = _Reloadable(cams.service, mediamtx, rec.fleet, webhooks)
-            sampler = SystemSampler(
-                self._holder,
-                lambda: child_processes(
-                    cams.registry, rec.fleet, mediamtx.pid, database.embedded_pid
-                ),
-                gpu_provider(config.system.gpu),
-            )
-            await sampler.start()
-            self._metrics.registry.register(SystemCollector(sampler.latest))
-
-            runner = await _start_site(
-                create_app(
-                    ApiServices(
-                        config=self._holder,
-                        health=self._health,
-                        metrics=self._metrics,
-                        token_registry=registry,
-                        tokens=TokenService(token_store, registry),
-                        check_database=database.check,
-                        cameras=cams.service,
-                        live=cams.live,
-                        recorders=rec.fleet,
-                        snapshots=snapshots,
-                        recordings=rec.recordings,
-                        retention=rec.retention,
-                        exports=rec.exports,
-                        system=sampler,
-                        events=history,
-                    )
-                ),
-                config.server.host,
-                config.server.port,
-            )
-            stack.push_async_callback(self._stage, "http", runner.cleanup)
-            stack.push_async_callback(self._record_stopped, events)
-
-            components: list[Component] = [
-                ("database_watch", database.run),
-                ("token_registry", registry.run),
-                ("camera_registry", cams.registry.run),
-                ("camera_states", functools.partial(cams.live.follow, cams.registry)),
-                ("mediamtx", functools.partial(mediamtx.run, self._supervisor)),
-                ("segment_index", rec.index.run),
-                ("recorder_fleet", rec.fleet.run),
-                ("retention", rec.retention.run),
-                ("exports", rec.exports.run),
-                ("system_sampler", sampler.run),
-                ("event_history", history.run),
-                ("event_bus", events.run),
-                ("reloads", functools.partial(self._handle_reloads, events)),
-            ]
-            await self._serve(config, components, rec, events)
+            core = await self._start_core(stack, config)
+            media = await self._start_media(stack, config, core)
+            rec = await self._start_recording(config, core, media)
+            await self._start_http(stack, config, core, media, rec)
+            stack.push_async_callback(self._record_stopped, core.events)
+            await self._serve(config, self._components(core, media, rec), rec.parts, core.events)
         log.info("daemon_stopped")
+
+    async def _start_core(self, stack: contextlib.AsyncExitStack, config: Config) -> _Core:
+        """The database, the event bus and its webhooks, the token registry."""
+        self._notifier.status("starting database")
+        database = Database(config, self._health)
+        stack.push_async_callback(self._stage, "database", database.stop)
+        await database.start()
+        events = EventBus(
+            EventStore(database.pool), config.state_dir / EVENT_JOURNAL_NAME, self._metrics
+        )
+        await events.start()
+        # Started first, so startup events (recovered segments...) are delivered too.
+        webhooks = WebhookNotifier(config.notifications, events, self._metrics, self._supervisor)
+        await webhooks.start()
+        # Stop runs last-in first-out: every event recorded so far reaches the table and the
+        # listeners (daemon_stopped included), then the webhooks get their last seconds to
+        # deliver, then the database stops.
+        stack.push_async_callback(self._stage, "webhooks", webhooks.stop)
+        stack.push_async_callback(self._stage, "events", events.drain)
+        history = EventHistory(self._holder, EventStore(database.pool), events)
+        token_store = TokenStore(database.pool)
+        tokens = TokenRegistry(database.pool, token_store)
+        await tokens.refresh()
+        return _Core(database, events, webhooks, history, token_store, tokens)
+
+    async def _start_media(
+        self, stack: contextlib.AsyncExitStack, config: Config, core: _Core
+    ) -> _Media:
+        """The cameras, the hooks listener, the MediaMTX configuration written."""
+        self._notifier.status("loading cameras")
+        pool = core.database.pool
+        cipher = CredentialCipher(credential_key(config))
+        cams = build_cameras(pool, cipher, self._metrics, core.events.record, self._health)
+        await start_cameras(cams, config)
+        hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
+        # vmsd's own readers and MediaMTX API calls: a new credential at every start.
+        internal_password = secrets.token_urlsafe(24)
+        mediamtx = MediaMtxController(
+            config,
+            cams.registry,
+            cams.live,
+            self._health,
+            self._metrics,
+            hook_secret=hook_secret,
+            internal_password=internal_password,
+        )
+        hooks_app = create_hooks_app(
+            HookServices(
+                secret=hook_secret,
+                auth_context=auth_context_factory(
+                    cams.registry, core.tokens, hook_secret, internal_password
+                ),
+                damper=build_damper(config),
+                registry=cams.registry,
+                live=cams.live,
+                metrics=self._metrics,
+            )
+        )
+        # Before MediaMTX starts: its first act is to ask the auth endpoint.
+        hooks = await start_site(hooks_app, config.mediamtx.hooks_host, config.mediamtx.hooks_port)
+        stack.push_async_callback(self._stage, "hooks", hooks.cleanup)
+        self._notifier.status("writing the MediaMTX configuration")
+        await mediamtx.start()
+        return _Media(cams, mediamtx)
+
+    async def _start_recording(self, config: Config, core: _Core, media: _Media) -> _Recording:
+        """Recovery first, then the recorders' parts; snapshots; the system sampler."""
+        self._notifier.status("reconciling recordings")
+        ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
+        mediamtx = media.mediamtx
+        parts = build_recording(
+            self._holder,
+            core.database.pool,
+            media.cameras,
+            self._metrics,
+            core.events.record,
+            self._supervisor,
+            ffmpeg=ffmpeg,
+            input_for=mediamtx.reader_input,
+            via_mediamtx=mediamtx.mode is not MediaMtxMode.OFF,
+        )
+        await start_recording(parts, config, ffmpeg, core.events.record)
+        snapshots = Snapshots(
+            ffmpeg,
+            mediamtx.reader_input,
+            cache_s=config.recording.snapshot_cache_seconds,
+            timeout_s=config.recording.snapshot_timeout_seconds,
+        )
+        self._reloader.reloadable = Reloadable(
+            media.cameras.service, mediamtx, parts.fleet, core.webhooks
+        )
+        registry, database = media.cameras.registry, core.database
+        sampler = SystemSampler(
+            self._holder,
+            lambda: child_processes(registry, parts.fleet, mediamtx.pid, database.embedded_pid),
+            gpu_provider(config.system.gpu),
+        )
+        await sampler.start()
+        self._metrics.registry.register(SystemCollector(sampler.latest))
+        return _Recording(parts, snapshots, sampler)
+
+    async def _start_http(
+        self,
+        stack: contextlib.AsyncExitStack,
+        config: Config,
+        core: _Core,
+        media: _Media,
+        rec: _Recording,
+    ) -> None:
+        services = ApiServices(
+            config=self._holder,
+            health=self._health,
+            metrics=self._metrics,
+            token_registry=core.tokens,
+            tokens=TokenService(core.token_store, core.tokens),
+            check_database=core.database.check,
+            cameras=media.cameras.service,
+            live=media.cameras.live,
+            recorders=rec.parts.fleet,
+            snapshots=rec.snapshots,
+            recordings=rec.parts.recordings,
+            retention=rec.parts.retention,
+            exports=rec.parts.exports,
+            system=rec.sampler,
+            events=core.history,
+        )
+        runner = await start_site(create_app(services), config.server.host, config.server.port)
+        stack.push_async_callback(self._stage, "http", runner.cleanup)
+
+    def _components(self, core: _Core, media: _Media, rec: _Recording) -> list[Component]:
+        """Every long-running component, each run under the supervisor."""
+        cams, parts = media.cameras, rec.parts
+        return [
+            ("database_watch", core.database.run),
+            ("token_registry", core.tokens.run),
+            ("camera_registry", cams.registry.run),
+            ("camera_states", functools.partial(cams.live.follow, cams.registry)),
+            ("mediamtx", functools.partial(media.mediamtx.run, self._supervisor)),
+            ("segment_index", parts.index.run),
+            ("recorder_fleet", parts.fleet.run),
+            ("retention", parts.retention.run),
+            ("exports", parts.exports.run),
+            ("system_sampler", rec.sampler.run),
+            ("event_history", core.history.run),
+            ("event_bus", core.events.run),
+            ("reloads", functools.partial(self._reloader.run, self._reload, core.events)),
+        ]
 
     async def _serve(
         self, config: Config, components: list[Component], rec: RecordingParts, events: EventBus
@@ -355,80 +366,3 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, on_stop_signal, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, on_stop_signal, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
-
-    async def _handle_reloads(self, events: EventBus) -> None:
-        while True:
-            await self._reload.wait()
-            self._reload.clear()
-            await self.reload(events)
-
-    async def reload(self, events: EventBus) -> None:
-        """SIGHUP: an invalid file is rejected and the old config stays in force."""
-        self._notifier.reloading()
-        try:
-            new = await asyncio.to_thread(load_config, self._holder.path)
-        except ConfigError as err:
-            self._metrics.config_reloads.labels(result="rejected").inc()
-            log.error("config_reload_rejected", path=str(self._holder.path), problems=err.details)
-            self._notifier.ready("config reload rejected; previous configuration in force")
-            return
-        old = self._holder.current
-        restart_needed = changed_restart_only_keys(old, new)
-        self._holder.current = new
-        if new.log != old.log:
-            configure_logging(new.log.level, new.log.format)
-        self._metrics.config_reloads.labels(result="applied").inc()
-        if restart_needed:
-            log.warning("config_reload_restart_needed", keys=restart_needed)
-        if self._reloadable is not None:
-            await self._reloadable.apply(new)
-        log.info("config_reloaded", path=str(self._holder.path))
-        await events.record("config_reloaded", restart_needed=restart_needed)
-        self._notifier.ready("configuration reloaded")
-
-
-async def _start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_STOP_S, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError:
-        await runner.cleanup()
-        raise
-    return runner
-
-
-def _damper(config: Config) -> FailureDamper:
-    mm = config.mediamtx
-    return FailureDamper(mm.auth_fail_limit, mm.auth_fail_window_seconds, mm.auth_block_seconds)
-
-
-def _auth_context_factory(
-    cameras: CameraRegistry, tokens: TokenRegistry, hook_secret: str, internal_password: str
-) -> Callable[[], AuthContext]:
-    def token_role(token: str) -> Role | None:
-        principal = tokens.lookup(token)
-        return principal.role if principal is not None else None
-
-    cached: list[tuple[object, AuthContext]] = []
-
-    def context() -> AuthContext:
-        # The registry's snapshot at this moment (a concurrent change is seen by the next
-        # request); built once per snapshot, not once per request: this is the hot path.
-        snapshot = cameras.cameras
-        if not cached or cached[0][0] is not snapshot:
-            cached[:] = [
-                (
-                    snapshot,
-                    AuthContext(
-                        snapshot,
-                        token_role,
-                        internal_password,
-                        functools.partial(synthetic_publish_password, hook_secret),
-                    ),
-                )
-            ]
-        return cached[0][1]
-
-    return context

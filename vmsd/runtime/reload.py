@@ -1,4 +1,5 @@
-"""What a SIGHUP applies and what waits for a restart: one table over the config model.
+"""SIGHUP: the new file loaded, checked and applied; and what a reload applies and what waits
+for a restart, in one table over the config model.
 
 Every setting of the model is named here, by itself or through its section, as either
 `RELOADED` (the component reads it from the ConfigHolder or is reconfigured on reload) or
@@ -7,7 +8,24 @@ Every setting of the model is named here, by itself or through its section, as e
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
+import asyncpg
+
+from vmsd.cameras.service import CameraService
+from vmsd.config.load import ConfigHolder, load_config
 from vmsd.config.schema import Config
+from vmsd.core.errors import ConfigError, VmsdError
+from vmsd.core.log import configure_logging, get_logger
+from vmsd.core.metrics import Metrics
+from vmsd.events.bus import EventBus
+from vmsd.events.webhooks import WebhookNotifier
+from vmsd.mediamtx.controller import MediaMtxController
+from vmsd.recorder.fleet import RecorderFleet
+from vmsd.runtime.systemd import SystemdNotifier
+
+log = get_logger("vmsd.daemon")
 
 # Read once at start: a reload that changes one logs `config_reload_restart_needed` with it.
 RESTART_ONLY = frozenset(
@@ -84,3 +102,65 @@ def changed_restart_only_keys(old: Config, new: Config) -> list[str]:
         if a != b:
             changed.append(key)
     return changed
+
+
+@dataclass(frozen=True, slots=True)
+class Reloadable:
+    """What a SIGHUP re-applies: the file's cameras, the MediaMTX rendering, the recorders,
+    the webhooks."""
+
+    cameras: CameraService
+    mediamtx: MediaMtxController
+    recorders: RecorderFleet
+    webhooks: WebhookNotifier
+
+    async def apply(self, config: Config) -> None:
+        try:
+            await self.cameras.sync_config(config.cameras)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, VmsdError) as err:
+            # The rest of the reload stands; the next SIGHUP or restart retries the sync.
+            log.error("camera_sync_failed", error=str(err))
+        await self.mediamtx.reconfigure(config)
+        self.recorders.reconfigure()
+        await self.webhooks.apply(config.notifications)
+
+
+class Reloader:
+    """Applies each SIGHUP in turn. An invalid file is rejected and the old config stays in
+    force; a valid one replaces it as a whole, and the restart-only keys it changes are
+    named."""
+
+    def __init__(self, holder: ConfigHolder, notifier: SystemdNotifier, metrics: Metrics) -> None:
+        self._holder = holder
+        self._notifier = notifier
+        self._metrics = metrics
+        self.reloadable: Reloadable | None = None  # set once the daemon has its parts
+
+    async def run(self, requested: asyncio.Event, events: EventBus) -> None:
+        while True:
+            await requested.wait()
+            requested.clear()
+            await self.reload(events)
+
+    async def reload(self, events: EventBus) -> None:
+        self._notifier.reloading()
+        try:
+            new = await asyncio.to_thread(load_config, self._holder.path)
+        except ConfigError as err:
+            self._metrics.config_reloads.labels(result="rejected").inc()
+            log.error("config_reload_rejected", path=str(self._holder.path), problems=err.details)
+            self._notifier.ready("config reload rejected; previous configuration in force")
+            return
+        old = self._holder.current
+        restart_needed = changed_restart_only_keys(old, new)
+        self._holder.current = new
+        if new.log != old.log:
+            configure_logging(new.log.level, new.log.format)
+        self._metrics.config_reloads.labels(result="applied").inc()
+        if restart_needed:
+            log.warning("config_reload_restart_needed", keys=restart_needed)
+        if self.reloadable is not None:
+            await self.reloadable.apply(new)
+        log.info("config_reloaded", path=str(self._holder.path))
+        await events.record("config_reloaded", restart_needed=restart_needed)
+        self._notifier.ready("configuration reloaded")
