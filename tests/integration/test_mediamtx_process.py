@@ -227,13 +227,14 @@ async def test_restarts_after_any_exit_with_backoff(
 
 
 async def test_healthy_run_resets_backoff(tmp_path: Path, fake_mtx: Path) -> None:
-    # clock() is read at each start and each exit: two short runs, then one of 100 s
+    # clock() is read at each start and each exit: two short runs, then one of 100 s, then a
+    # short one again: the healthy run starts a new series (1 s), the next failure doubles
     ticks = iter([0.0, 0.0, 0.0, 0.0, 0.0, 100.0, 100.0, 100.0])
     sleep = FakeSleep(block_at=4)
     mtx, _ = make(fake_mtx, spec_file(tmp_path, exit=1), sleep, clock=lambda: next(ticks))
     async with running(mtx):
         await asyncio.wait_for(sleep.blocked.wait(), 10)
-    assert sleep.delays == [1.0, 2.0, 1.0, 1.0]
+    assert sleep.delays == [1.0, 2.0, 1.0, 2.0]
 
 
 async def test_kick_skips_the_backoff_wait(tmp_path: Path, fake_mtx: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,27 @@ class Backoff:
         r = random.random() if rand is None else rand  # noqa: S311 - jitter, not crypto
         return max(0.0, min(self.max_s, base * (1 + self.jitter * (2 * r - 1))))
 
-    def next_attempt(self, attempt: int, healthy_run_s: float) -> int:
-        """The attempt counter after a run that lasted `healthy_run_s` seconds."""
-        return 0 if healthy_run_s >= self.reset_after_s else attempt + 1
+    def series(self) -> BackoffSeries:
+        """A counter of consecutive failures under this policy: one per retry loop."""
+        return BackoffSeries(self)
+
+
+@dataclass(slots=True)
+class BackoffSeries:
+    """The one retry counter of every restart loop (supervisor, recorders, MediaMTX, the
+    database's listener and embedded server): exponential delays for failures in a row, a new
+    series after a run that lasted `reset_after_s`, or after a success."""
+
+    policy: Backoff
+    attempt: int = field(default=0)
+
+    def failed(self, ran_s: float = 0.0, rand: float | None = None) -> float:
+        """The delay before the next try, after a try that ran `ran_s` seconds and failed."""
+        if ran_s >= self.policy.reset_after_s:
+            self.attempt = 0  # it ran well for a while: this failure starts a new series
+        delay = self.policy.delay_s(self.attempt, rand)
+        self.attempt += 1
+        return delay
+
+    def succeeded(self) -> None:
+        self.attempt = 0

@@ -86,7 +86,7 @@ class Supervisor:
 
     async def _loop(self, name: str, component: Run, report: bool) -> None:
         loop = asyncio.get_running_loop()
-        attempt = 0
+        retries = self._backoff.series()
         restarts = 0
         if report:
             self._health.set(name, True)
@@ -108,10 +108,7 @@ class Supervisor:
             finally:
                 if settle is not None:
                     settle.cancel()
-            if self._clock() - started >= self._backoff.reset_after_s:
-                attempt = 0  # it ran well for a while: this failure starts a new series
-            delay = self._backoff.delay_s(attempt)
-            attempt += 1
+            delay = retries.failed(self._clock() - started)
             restarts += 1
             log.info("component_restarting", component=name, delay_s=round(delay, 2))
             await self._sleep(delay)

@@ -123,12 +123,11 @@ class MediaMtxProcess:
         self._kicked.set()
 
     async def run(self) -> None:
-        failures = 0  # consecutive short runs; a healthy one resets it (Backoff.next_attempt)
+        retries = self._backoff.series()  # short runs in a row; a healthy one starts anew
         while True:
             started = self._clock()
             code = await self._run_once()
-            failures = self._backoff.next_attempt(failures, self._clock() - started)
-            delay = self._backoff.delay_s(max(0, failures - 1))
+            delay = retries.failed(self._clock() - started)
             self.restarts += 1
             if code is not None:
                 log.warning(

@@ -153,7 +153,7 @@ class CameraRecorder:
         self._wake.set()
 
     async def run(self) -> None:
-        attempt = 0
+        retries = self._backoff.series()
         # What "no new segment for 3 x segment length" is measured against.
         self._metrics.recorder_segment_seconds.labels(camera=self.name).set(
             self.plan.segments.segment_seconds
@@ -169,16 +169,12 @@ class CameraRecorder:
                 if self._restart_requested:
                     self._restart_requested = False
                     self._count_restart("requested")
-                    attempt = 0
+                    retries.succeeded()
                     continue
                 await self._report_end(end)
                 self._count_restart(end.reason)
-                outcome = end.outcome
-                if outcome is not None and outcome.healthy_s >= self._backoff.reset_after_s:
-                    attempt = 0
-                delay = self._backoff.delay_s(attempt)
-                attempt += 1
-                await self._wait_to_retry(end, delay)
+                ran_s = end.outcome.healthy_s if end.outcome is not None else 0.0
+                await self._wait_to_retry(end, retries.failed(ran_s))
         finally:
             self._set_state(RecorderState.STOPPED)
             self._metrics.recorder_up.labels(camera=self.name).set(0)

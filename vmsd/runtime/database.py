@@ -113,14 +113,14 @@ class Database:
             code = await server.wait()
             self._health.set(COMPONENT, False, f"embedded PostgreSQL exited ({code})")
             log.error("embedded_db_exited", exit_code=code, log_file=str(server.log_file))
-            attempt = 0
-            while not await self._restart(server, attempt):
-                attempt += 1
+            retries = self._restart_backoff.series()
+            while not await self._restart(server, retries.failed(), retries.attempt):
+                pass
             self._health.set(COMPONENT, True)
-            log.info("embedded_db_restarted", attempts=attempt + 1)
+            log.info("embedded_db_restarted", attempts=retries.attempt)
 
-    async def _restart(self, server: EmbeddedPostgres, attempt: int) -> bool:
-        await asyncio.sleep(self._restart_backoff.delay_s(attempt))
+    async def _restart(self, server: EmbeddedPostgres, delay_s: float, attempt: int) -> bool:
+        await asyncio.sleep(delay_s)
         try:
             async with asyncio.timeout(RESTART_TIMEOUT_S):
                 await server.start()
@@ -131,7 +131,7 @@ class Database:
                 "embedded_db_restart_failed",
                 error=describe_error(err),
                 details=details,
-                attempt=attempt + 1,
+                attempt=attempt,
             )
             self._health.set(COMPONENT, False, f"embedded PostgreSQL restart failed: {err}")
         try:  # a half-started server (timed out, failed after spawning) must not linger

@@ -31,15 +31,13 @@ async def listen_forever(
     refresh that fails on the store's side (StoreError) backs off and listens again,
     refreshing first, so nothing missed in between is lost. The snapshot in memory stays as
     it was meanwhile."""
-    policy = backoff or Backoff(initial_s=1.0, max_s=30.0)
-    attempt = 0
+    retries = (backoff or Backoff(initial_s=1.0, max_s=30.0)).series()
     while True:
         try:
             await _listen_once(pool, channel, refresh, timeout_s)
-            attempt = 0
+            retries.succeeded()
         except DB_UNAVAILABLE as err:
-            delay = policy.delay_s(attempt)
-            attempt += 1
+            delay = retries.failed()
             log.warning(
                 "listener_lost",
                 channel=channel,

@@ -19,7 +19,10 @@ def test_jitter_bounds() -> None:
     assert policy.delay_s(10, rand=0.999999) == 30.0  # never above the cap
 
 
-def test_reset_after_healthy_run() -> None:
-    policy = Backoff(reset_after_s=60.0)
-    assert policy.next_attempt(5, healthy_run_s=61.0) == 0
-    assert policy.next_attempt(5, healthy_run_s=3.0) == 6
+def test_series_doubles_for_failures_in_a_row_and_starts_anew() -> None:
+    series = Backoff(1.0, 30.0, 2.0, jitter=0.0, reset_after_s=60.0).series()
+    assert [series.failed(ran_s=3.0) for _ in range(3)] == [1.0, 2.0, 4.0]
+    assert series.failed(ran_s=61.0) == 1.0  # a healthy run: this failure is a first one
+    assert series.failed() == 2.0
+    series.succeeded()
+    assert (series.failed(), series.attempt) == (1.0, 1)
