@@ -300,6 +300,36 @@ async def test_vanished_storage_root_degrades_its_camera_alone(
     assert rec.event_names(other).count("recorder_started") == 1
 
 
+@pytest.mark.slow
+async def test_unmounted_then_remounted_root_loses_no_segment(
+    db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """An unmount, as a rename: FFmpeg finishes the open segment through its descriptor, in
+    the directory that went away; once the root is back, that segment is indexed like the
+    others (its fsync failed while the path was gone), and every file has its row."""
+    hit, other = _names_on_two_roots()
+    roots = [tmp_path / "disk0", tmp_path / "disk1"]
+    hit_root = roots[zlib.crc32(hit.encode()) % 2]
+    away = hit_root.with_name(hit_root.name + ".away")
+    cameras = [CameraConfig(name=n, source=SYNTHETIC) for n in (hit, other)]
+    async with recording(db_pool, tmp_path, cameras, roots=roots, segment_seconds=2) as rec:
+        await rec.wait_for(
+            lambda: all(_state(rec, n) is RecorderState.RECORDING for n in (hit, other))
+        )
+        await _segments_after(rec, hit, 1)
+        hit_root.rename(away)
+        await rec.wait_for(lambda: _state(rec, hit) is RecorderState.STORAGE_UNAVAILABLE)
+        await asyncio.sleep(1)
+        away.rename(hit_root)
+        back = time.monotonic()
+        await rec.wait_event("recording_resumed", hit, after=back, timeout=GUARD_S)
+        await _segments_after(rec, hit, 1)
+    rows = {r.path for r in await rec.store.for_camera(hit)}
+    files = {str(f) for f in (hit_root / hit).glob("*/*.mp4")}
+    assert files - rows == set(), "every file the camera wrote has its row"
+    assert rows - files == set()
+
+
 # --- the fleet: the pid file cannot be written -------------------------------------------------
 
 

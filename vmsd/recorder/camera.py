@@ -189,6 +189,7 @@ class CameraRecorder:
         run: FfmpegRun | None = None
         try:
             await asyncio.to_thread(ensure_date_dirs, self.plan.segments.directory)
+            await self._sink.retry_unfinished()
             await avoid_name_collision(self.plan.segments.directory)
             if self._stopping:  # asked while we prepared: no FFmpeg the stop cannot see
                 return RunEnd("requested")

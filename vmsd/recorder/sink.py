@@ -44,24 +44,50 @@ class SegmentSink:
         self._log = get_logger("vmsd.recorder", camera=camera)
         self.last_segment_end: datetime | None = None
         self.bitrate_bits: float | None = None  # of the last segment
+        self._unfinished: list[tuple[ClosedSegment, EndReason]] = []
 
     async def segment_closed(self, segment: ClosedSegment, end_reason: EndReason) -> None:
-        """A segment FFmpeg listed: durable, then indexed."""
-        size, total, free = await asyncio.to_thread(
-            finish_segment_file, segment.path, self._directory
-        )
+        """A segment FFmpeg listed: durable, then indexed. One whose file cannot be made
+        durable now (its storage root vanished, as an unmounted disk does, while FFmpeg still
+        wrote it through its open descriptor) is kept and tried again when the storage is
+        back: the file comes back with it. The error still ends the run."""
+        try:
+            (size, total, free), dirs_error = await asyncio.to_thread(
+                finish_segment_file, segment.path, self._directory
+            )
+        except StorageError:
+            self._unfinished.append((segment, end_reason))
+            raise
         self._disk_space(total, free)
-        self._hand_over(
-            SegmentRecord(
-                camera=self.name,
-                path=str(segment.path),
-                start=segment.start,
-                end=segment.end,
-                duration_s=(segment.end - segment.start).total_seconds(),
-                bytes=size,
-                end_reason=end_reason,
-            ),
-            segment.closed_monotonic,
+        self._hand_over(self._record(segment, end_reason, size), segment.closed_monotonic)
+        if dirs_error is not None:
+            raise dirs_error
+
+    async def retry_unfinished(self) -> None:
+        """The storage is back: index the listed segments that could not be made durable, or
+        report them lost if their files did not come back."""
+        unfinished, self._unfinished = self._unfinished, []
+        for segment, end_reason in unfinished:
+            try:
+                size, _, _ = await asyncio.to_thread(fsync_and_size, segment.path)
+            except StorageError as err:
+                if await asyncio.to_thread(segment.path.parent.is_dir):
+                    self._log.warning("segment_lost", path=str(segment.path), error=str(err))
+                    continue
+                self._unfinished.append((segment, end_reason))  # still away: next time
+                continue
+            self._hand_over(self._record(segment, end_reason, size), segment.closed_monotonic)
+            self._log.info("segment_indexed_after_storage_fault", path=str(segment.path))
+
+    def _record(self, segment: ClosedSegment, end_reason: EndReason, size: int) -> SegmentRecord:
+        return SegmentRecord(
+            camera=self.name,
+            path=str(segment.path),
+            start=segment.start,
+            end=segment.end,
+            duration_s=(segment.end - segment.start).total_seconds(),
+            bytes=size,
+            end_reason=end_reason,
         )
 
     async def index_cut_segment(self, path: Path, outcome: RunOutcome) -> None:

@@ -98,13 +98,19 @@ def ensure_roots(roots: Iterable[Path]) -> list[tuple[Path, OSError]]:
     return failed
 
 
-def finish_segment_file(path: Path, camera_dir: Path) -> tuple[int, int, int]:
+def finish_segment_file(
+    path: Path, camera_dir: Path
+) -> tuple[tuple[int, int, int], StorageError | None]:
     """A listed segment's blocking work, in one thread hop: make it durable (fsync_and_size,
-    whose result this returns), and keep tomorrow's directory ahead of the muxer (a run can
-    outlive two midnights)."""
+    whose result this returns; its failure raises), and keep tomorrow's directory ahead of the
+    muxer (a run can outlive two midnights). That second step's failure is returned, not
+    raised: the segment is durable and must be indexed all the same."""
     result = fsync_and_size(path)
-    ensure_date_dirs(camera_dir)
-    return result
+    try:
+        ensure_date_dirs(camera_dir)
+    except StorageError as err:
+        return result, err
+    return result, None
 
 
 def fsync_and_size(path: Path) -> tuple[int, int, int]:
