@@ -544,9 +544,9 @@ async def test_camera_states_bug_restarts_following_and_misses_no_change(stack: 
 
 
 async def test_retention_pass_bug_is_counted_and_retried_not_restarted(stack: Stack) -> None:
-    """Retention is a periodic job: a failed pass (here its first one) is logged and counted
-    (vmsd_retention_passes_total{result="failed"}), the job is not failed nor restarted, and the
-    next pass (a kick, or the interval) runs."""
+    """Retention is a periodic job: a failed pass (here its first one) is logged, counted
+    (vmsd_retention_passes_total{result="failed"}) and shown on Health, the job is not
+    restarted, and the next pass (a kick, or the interval) runs and clears it."""
 
     def passes(result: str) -> float:
         value = stack.metrics.registry.get_sample_value(
@@ -558,8 +558,8 @@ async def test_retention_pass_bug_is_counted_and_retried_not_restarted(stack: St
     stack.rec.retention.kick()
     await _until(lambda: passes("ok") >= 1, 10, "the next pass ran")
     assert stack.recording_store.calls["camera_totals"] >= 2
-    assert _status(stack.health, "retention") == (True, 0)
-    assert stack.health.failures_of("retention") == []
+    assert _status(stack.health, "retention") == (True, 1)
+    assert stack.health.failures_of("retention") == [BUG]
     assert stack.pids() == stack.before
 
 

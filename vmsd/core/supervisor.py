@@ -57,6 +57,11 @@ class Supervisor:
         self._running: set[str] = set()
         self._broken: str | None = None
 
+    @property
+    def health(self) -> Health:
+        """Where the supervised components are reported (and may report themselves)."""
+        return self._health
+
     def running(self) -> frozenset[str]:
         """The components being supervised right now."""
         return frozenset(self._running)

@@ -15,8 +15,10 @@ from pathlib import Path
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
+from vmsd.core.health import Health
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.core.supervisor import describe_error
 from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.recordings.deletion import Deleted, SegmentDeleter
@@ -37,6 +39,7 @@ from vmsd.retention.quarantine import (
 )
 from vmsd.store.recordings import CameraTotals, RecordingStore
 
+COMPONENT = "retention"  # its name on /readyz, the one the daemon supervises it under
 log = get_logger("vmsd.retention")
 
 BATCH_PER_CAMERA = 2000
@@ -78,6 +81,7 @@ class RetentionService:
         metrics: Metrics,
         record_event: RecordEvent,
         pinned: Callable[[], frozenset[int]] = frozenset,
+        health: Health | None = None,
     ) -> None:
         self._holder = holder
         self._store = store
@@ -86,6 +90,8 @@ class RetentionService:
         self._metrics = metrics
         self._record_event = record_event
         self._pinned = pinned
+        self._health = health
+        self._failing = False
         self._kick = asyncio.Event()
         self._published_roots: set[str] = set()
         self._published_cameras: set[str] = set()
@@ -119,10 +125,24 @@ class RetentionService:
         while True:
             try:
                 await self.run_once()
-            except Exception:  # a periodic job: log, and try again next interval
+            except Exception as err:  # a periodic job: log, report, try again next interval
                 log.exception("retention_pass_failed")
+                self._report_health(describe_error(err))
+            else:
+                self._report_health(None)
             await wait_event(self._kick, self._holder.current.retention.interval_seconds)
             self._kick.clear()
+
+    def _report_health(self, error: str | None) -> None:
+        """A failing pass shows on /readyz (the job itself goes on: it is not restarted); the
+        next good pass clears it."""
+        if self._health is None or (error is None and not self._failing):
+            return
+        self._failing = error is not None
+        if error is not None:
+            self._health.failed(COMPONENT, error)
+        else:
+            self._health.set(COMPONENT, True)
 
     async def run_once(self) -> list[tuple[Deletion, Deleted]]:
         try:

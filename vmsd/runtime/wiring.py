@@ -109,7 +109,14 @@ def build_recording(
     deleter = SegmentDeleter(store)
     exports = ExportService(holder, ExportStore(pool), queries, ffmpeg, record)
     retention = RetentionService(
-        holder, store, deleter, cameras.registry, metrics, record, exports.pinned
+        holder,
+        store,
+        deleter,
+        cameras.registry,
+        metrics,
+        record,
+        exports.pinned,
+        supervisor.health,
     )
     fleet.on_no_space(retention.kick)
     fleet.on_disk_space(retention.disk_space)
