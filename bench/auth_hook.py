@@ -37,6 +37,7 @@ from vmsd.access.damping import FailureDamper
 from vmsd.access.roles import TOKEN_PREFIX, Role, generate_token, hash_token
 from vmsd.access.tokens import Principal
 from vmsd.api.hooks import HookServices, create_hooks_app
+from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.state import CameraStates
@@ -89,7 +90,7 @@ async def serve(profile: str | None) -> None:
     live = LiveCameras(CameraStates(), metrics, no_record)
     await live.sync(registry.cameras)
     svc = HookServices(SECRET, auth_context_factory(registry, Tokens(), SECRET, "i" * 32),
-                       FailureDamper(10, 60, 300), registry, live, metrics)  # type: ignore[arg-type]
+                       FailureDamper(10, 60, 300), registry, live, metrics.group(ApiMetrics))  # type: ignore[arg-type]
     app = create_hooks_app(svc)
 
     async def bare(_: web.Request) -> web.Response:

@@ -38,7 +38,7 @@ from vmsd.recorder.snapshot import Snapshots
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.service import RetentionService
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
-from vmsd.runtime.wiring import RecordingParts, build_cameras, build_recording
+from vmsd.runtime.wiring import RecordingParts, build_cameras, build_metrics, build_recording
 from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
 from vmsd.store.events import EventStore
@@ -106,7 +106,7 @@ class CameraStack:
 @pytest.fixture
 async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
     cipher = CredentialCipher(Fernet.generate_key())
-    metrics = Metrics()
+    metrics = build_metrics()
     events = EventBus(EventStore(db_pool), tmp_path / "event-journal.jsonl", metrics)
     record = events.record
     cams = build_cameras(db_pool, cipher, metrics, record)

@@ -28,13 +28,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import asyncpg
 import pytest
 import structlog
 from aiohttp import web
 from cryptography.fernet import Fernet
+from prometheus_client import CollectorRegistry
 
 from tests.conftest import CameraStack, ffmpeg_binary, reader_input
 from tests.net import free_port
@@ -53,6 +54,7 @@ from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
+from vmsd.events.metrics import EventMetrics
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.exports.service import ExportService
 from vmsd.mediamtx.controller import CONFIG_HEALTH_NAME as CONFIG_HEALTH
@@ -263,6 +265,8 @@ class ControlApi:
     async def _info(self, _request: web.Request) -> web.Response:
         return web.json_response({})
 
+
+T = TypeVar("T")
 
 BUG = "RuntimeError: injected failure"
 
@@ -673,11 +677,11 @@ async def test_unreadable_camera_row_is_skipped_and_reported(db_pool: asyncpg.Po
 
 
 async def test_crashed_webhook_worker_is_restarted_and_shown(db_pool: asyncpg.Pool) -> None:
-    class CrashingMetrics(Metrics):
+    class CrashingEventMetrics(EventMetrics):
         """The worker's first attempt count raises: a crash outside the HTTP attempt."""
 
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, registry: CollectorRegistry) -> None:
+            super().__init__(registry)
             real, crashes = self.webhook_attempts, [1]
 
             class Attempts:
@@ -688,6 +692,14 @@ async def test_crashed_webhook_worker_is_restarted_and_shown(db_pool: asyncpg.Po
                     return real.labels(**labels)
 
             self.webhook_attempts = Attempts()  # type: ignore[assignment]
+
+    class CrashingMetrics(Metrics):
+        """The registry hands the events domain its crashing metrics."""
+
+        def group(self, factory: Callable[[CollectorRegistry], T]) -> T:
+            if factory is EventMetrics:
+                return cast(T, super().group(CrashingEventMetrics))
+            return super().group(factory)
 
     metrics = CrashingMetrics()
     health = Health(metrics)

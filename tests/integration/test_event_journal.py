@@ -13,6 +13,7 @@ import pytest
 from vmsd.core.metrics import Metrics
 from vmsd.events import bus as bus_module
 from vmsd.events.bus import Event, EventBus
+from vmsd.events.metrics import EventMetrics
 from vmsd.store.events import EventStore
 
 
@@ -41,13 +42,13 @@ async def test_journaled_events_go_in_first_when_the_database_answers(
         await away.record("camera_offline", camera=camera)
     assert [e.id for e in seen] == [None, None, None]  # delivered live all the same
     assert len(journal.read_text().splitlines()) == 3
-    assert metrics.event_journal_pending._value.get() == 3
+    assert metrics.group(EventMetrics).event_journal_pending._value.get() == 3
 
     # The next start (or the database's return) takes the journal up before anything newer.
     metrics = Metrics()
     back = EventBus(EventStore(db_pool), journal, metrics)
     await back.start()
-    assert metrics.event_journal_pending._value.get() == 3
+    assert metrics.group(EventMetrics).event_journal_pending._value.get() == 3
     await back.record("daemon_started")
     assert await _types_after(db_pool, start_id) == [
         ("camera_offline", "a"),
@@ -56,7 +57,7 @@ async def test_journaled_events_go_in_first_when_the_database_answers(
         ("daemon_started", None),
     ]
     assert journal.read_text() == ""
-    assert metrics.event_journal_pending._value.get() == 0
+    assert metrics.group(EventMetrics).event_journal_pending._value.get() == 0
     # Their own times are kept, not the time of the replay.
     times = await db_pool.fetch("SELECT time FROM events WHERE id > $1 ORDER BY id", start_id)
     assert times[0]["time"] < times[-1]["time"]

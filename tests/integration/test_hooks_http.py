@@ -24,6 +24,7 @@ from vmsd.access.roles import Role
 from vmsd.access.secrets import synthetic_publish_password
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.hooks import HookServices, create_hooks_app
+from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.state import CameraState
 from vmsd.config.schema import CameraConfig
 from vmsd.store.tokens import TokenStore
@@ -90,7 +91,7 @@ async def hooks(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterat
             damper=FailureDamper(limit=3, window_s=60, block_s=300),
             registry=camera_stack.registry,
             live=camera_stack.live,
-            metrics=camera_stack.metrics,
+            metrics=camera_stack.metrics.group(ApiMetrics),
         )
     )
     server = TestServer(app, host="127.0.0.1")
@@ -201,7 +202,9 @@ async def test_brute_force_damping_blocks_one_ip_only(hooks: Hooks) -> None:
         assert await hooks.auth(mediamtx_body(ip="192.0.2.100")) == 401
     assert await hooks.auth(mediamtx_body(ip="192.0.2.100", token=hooks.viewer)) == 200
     metrics = hooks.cameras.metrics
-    blocked = metrics.auth_requests.labels(action="read", result="blocked")._value.get()
+    blocked = (
+        metrics.group(ApiMetrics).auth_requests.labels(action="read", result="blocked")._value.get()
+    )
     assert blocked == 1
 
 

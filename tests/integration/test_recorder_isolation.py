@@ -29,6 +29,7 @@ from vmsd.cameras.state import CameraState
 from vmsd.config.schema import CameraConfig, SegmentFormat
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec, build_recorder_argv
 from vmsd.recorder.fleet import PID_DIR_NAME
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderState
 from vmsd.recorder.run import ClosedSegment, FfmpegRun
 from vmsd.recorder.storage import (
@@ -44,6 +45,7 @@ from vmsd.recorder.storage import (
     storage_fault,
     storage_ready,
 )
+from vmsd.retention.metrics import RetentionMetrics
 
 SYNTHETIC = "test://?size=320x240&fps=10"
 GUARD_S = 20.0  # a bound on waits for what must happen, not a measured time
@@ -239,15 +241,22 @@ def _state(rec: Recording, camera: str) -> RecorderState | None:
 
 
 def _restarts(rec: Recording, camera: str, reason: str) -> float:
-    value: float = rec.metrics.recorder_restarts.labels(camera=camera, reason=reason)._value.get()
+    value: float = (
+        rec.metrics.group(RecorderMetrics)
+        .recorder_restarts.labels(camera=camera, reason=reason)
+        ._value.get()
+    )
     return value
 
 
 async def _segments_after(rec: Recording, camera: str, count: int) -> None:
     """`count` more finished segments of `camera` from now."""
-    before = rec.metrics.segments.labels(camera=camera)._value.get()
+    before = rec.metrics.group(RecorderMetrics).segments.labels(camera=camera)._value.get()
     await rec.wait_for(
-        lambda: rec.metrics.segments.labels(camera=camera)._value.get() >= before + count,
+        lambda: (
+            rec.metrics.group(RecorderMetrics).segments.labels(camera=camera)._value.get()
+            >= before + count
+        ),
         GUARD_S,
     )
 
@@ -414,7 +423,11 @@ async def test_full_disk_is_disk_full_not_a_crash_and_recording_resumes(
         },
     ) as rec:
         await rec.wait_for(
-            lambda: rec.metrics.recorded_bytes.labels(camera="cam")._value.get() > 5.5e6, 40
+            lambda: (
+                rec.metrics.group(RecorderMetrics).recorded_bytes.labels(camera="cam")._value.get()
+                > 5.5e6
+            ),
+            40,
         )
         states: set[RecorderState] = set()
         filled = time.monotonic()
@@ -442,7 +455,9 @@ async def test_full_disk_is_disk_full_not_a_crash_and_recording_resumes(
     assert "camera_offline" not in rec.event_names("cam")
     assert "recorder_failed" not in rec.event_names("cam")
     assert rec.live.get("cam").state is CameraState.ONLINE
-    deleted = rec.metrics.retention_deleted_segments.labels(camera="cam", rule="min_free")
+    deleted = rec.metrics.group(RetentionMetrics).retention_deleted_segments.labels(
+        camera="cam", rule="min_free"
+    )
     assert deleted._value.get() > 0
     assert (small_disk / "filler.bin").exists(), "retention deletes recordings, nothing else"
     # Every row has its file and every file its row.

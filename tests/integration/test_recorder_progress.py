@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 from vmsd.core.metrics import Metrics
 from vmsd.recorder.ffmpeg import Progress
 from vmsd.recorder.fleet import forget_recorder_series
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.progress import PROGRESS_POLL_S, ProgressPipe
 from vmsd.recorder.run import ClosedSegment, FfmpegRun
 
@@ -247,12 +248,16 @@ async def test_every_block_written_before_exit_is_handled(fake_ffmpeg: Path) -> 
 def test_a_deleted_cameras_recorder_series_are_forgotten() -> None:
     metrics = Metrics()
     for camera in ("gone", "kept"):
-        metrics.recorder_up.labels(camera=camera).set(1)
-        metrics.recorder_state.labels(camera=camera, state="recording").set(1)
-        metrics.recorder_restarts.labels(camera=camera, reason="stalled").inc()
-        metrics.segments.labels(camera=camera).inc()
-        metrics.recorder_bitrate.labels(camera=camera).set(1000)
-        metrics.recorder_segment_seconds.labels(camera=camera).set(60)
+        metrics.group(RecorderMetrics).recorder_up.labels(camera=camera).set(1)
+        metrics.group(RecorderMetrics).recorder_state.labels(camera=camera, state="recording").set(
+            1
+        )
+        metrics.group(RecorderMetrics).recorder_restarts.labels(
+            camera=camera, reason="stalled"
+        ).inc()
+        metrics.group(RecorderMetrics).segments.labels(camera=camera).inc()
+        metrics.group(RecorderMetrics).recorder_bitrate.labels(camera=camera).set(1000)
+        metrics.group(RecorderMetrics).recorder_segment_seconds.labels(camera=camera).set(60)
     forget_recorder_series(metrics, "gone")
     forget_recorder_series(metrics, "never-recorded")  # nothing to forget is no error
     text = generate_latest(metrics.registry).decode()

@@ -17,6 +17,7 @@ import pytest
 from tests.recording_harness import Recording, recording
 from tests.streams.sources import GST_RTSP, FaultProxy, RtspServer, probe, require
 from vmsd.config.schema import CameraConfig
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.store.recordings import EndReason, SegmentRecord
 
 FPS = 10
@@ -71,7 +72,9 @@ async def test_three_cameras_record_contiguous_indexed_playable_segments(
             assert Path(row.path).stem == row.start.strftime("%H-%M-%S") or (
                 Path(row.path).stem == (row.start + timedelta(seconds=1)).strftime("%H-%M-%S")
             )
-        assert rec.metrics.segments.labels(camera=name)._value.get() == len(rows)
+        assert rec.metrics.group(RecorderMetrics).segments.labels(camera=name)._value.get() == len(
+            rows
+        )
 
 
 @pytest.mark.slow
@@ -100,7 +103,9 @@ async def test_source_outage_is_a_gap_and_recording_resumes(
     _contiguous(second_run)
     gap = (second_run[0].start - first_run[-1].end).total_seconds()
     assert 8.0 < gap < 14.0, gap  # the outage, and nothing else, is a gap
-    restarts = rec.metrics.recorder_restarts.labels(camera="cam", reason="source_lost")
+    restarts = rec.metrics.group(RecorderMetrics).recorder_restarts.labels(
+        camera="cam", reason="source_lost"
+    )
     assert restarts._value.get() >= 1
     assert "camera_offline" in rec.event_names("cam") or "recorder_failed" in rec.event_names()
 
@@ -155,7 +160,9 @@ async def test_stalled_source_detected_within_stall_seconds(
     assert EndReason.SOURCE_LOST in {r.end_reason for r in rows} or (
         "segment_quarantined" in rec.event_names("cam")
     )
-    stalled = rec.metrics.recorder_restarts.labels(camera="cam", reason="stalled")
+    stalled = rec.metrics.group(RecorderMetrics).recorder_restarts.labels(
+        camera="cam", reason="stalled"
+    )
     assert stalled._value.get() == 1
 
 
@@ -176,7 +183,9 @@ async def test_restart_request_finalises_and_starts_again(
     rows = await rec.rows("pattern")
     reasons = [r.end_reason for r in rows]
     assert reasons.count(EndReason.RECORDER_STOPPED) == 2  # the restart, then the final stop
-    requested = rec.metrics.recorder_restarts.labels(camera="pattern", reason="requested")
+    requested = rec.metrics.group(RecorderMetrics).recorder_restarts.labels(
+        camera="pattern", reason="requested"
+    )
     assert requested._value.get() == 1
     assert all(probe(Path(r.path)).playable for r in rows)
 

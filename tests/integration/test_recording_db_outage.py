@@ -14,6 +14,7 @@ import pytest
 from tests.recording_harness import recording
 from tests.streams.sources import GST_RTSP, RtspServer, require
 from vmsd.config.schema import CameraConfig
+from vmsd.recordings.metrics import IndexMetrics
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.db import apply_migrations
 
@@ -54,7 +55,10 @@ async def test_database_outage_loses_no_segment(
                 await rec.wait_for(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5)
                 # Recording went on the whole time, into the journal.
                 assert len(rec.files("a")) >= files_at_outage + OUTAGE_S / 2 - 3
-                assert rec.metrics.journal_pending._value.get() == rec.index.pending
+                assert (
+                    rec.metrics.group(IndexMetrics).journal_pending._value.get()
+                    == rec.index.pending
+                )
                 await own_server.start()
                 await rec.wait_for(lambda: rec.index.pending == 0, 30)
                 await rec.wait_for(lambda: len(rec.files("a")) >= files_at_outage + 17, 20)
@@ -66,6 +70,6 @@ async def test_database_outage_loses_no_segment(
             # One run from start to end: the outage of the database is no gap in the recording.
             for before, after in itertools.pairwise(rows):
                 assert after.start == before.end
-        assert rec.metrics.journal_pending._value.get() == 0
+        assert rec.metrics.group(IndexMetrics).journal_pending._value.get() == 0
     finally:
         await pool.close()

@@ -23,10 +23,12 @@ from tests.conftest import ffmpeg_binary
 from tests.recording_harness import Recording, recording
 from vmsd.config.schema import CameraConfig
 from vmsd.core.metrics import Metrics
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderState
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.recordings.index import SegmentIndex
 from vmsd.recordings.recovery import recover
+from vmsd.retention.metrics import RetentionMetrics
 from vmsd.retention.planner import watermarks
 from vmsd.store.recordings import RecordingStore
 
@@ -146,7 +148,9 @@ async def sample(
             if status is not None and status.pid is not None:
                 for path in _deleted_open_files(status.pid, system.root):
                     samples.open_files_deleted.append(f"{now - started:.1f}s {camera}: {path}")
-            count = system.metrics.segments.labels(camera=camera)._value.get()
+            count = (
+                system.metrics.group(RecorderMetrics).segments.labels(camera=camera)._value.get()
+            )
             if count > counts[camera]:
                 counts[camera] = count
                 samples.segment_times.setdefault(camera, []).append(now)
@@ -237,13 +241,16 @@ async def overload(
     # what it left marked, the next start finishes first thing.
     marked_at_stop = len(await system.store.marked_deleting())
     await SegmentDeleter(system.store).finish_interrupted()
-    metric = system.metrics.retention_deleted_segments
+    metric = system.metrics.group(RetentionMetrics).retention_deleted_segments
     return Overload(
         samples=samples,
         low=low,
         target=target,
         total=total,
-        written={c: system.metrics.recorded_bytes.labels(camera=c)._value.get() for c in cameras},
+        written={
+            c: system.metrics.group(RecorderMetrics).recorded_bytes.labels(camera=c)._value.get()
+            for c in cameras
+        },
         deleted={
             c: {
                 rule: metric.labels(camera=c, rule=rule)._value.get()

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import CameraStack
 from vmsd.config.schema import Config
 from vmsd.recordings.recovery import QUARANTINE_DIR, quarantine_file
+from vmsd.retention.metrics import RetentionMetrics
 from vmsd.retention.planner import RootUsage
 from vmsd.retention.quarantine import (
     QuarantinedFile,
@@ -143,10 +144,12 @@ async def test_retention_pass_removes_expired_quarantine_and_reports_it(
 
     assert not expiring.exists() and kept.exists()
     metrics = camera_stack.metrics
-    assert metrics.quarantine_files.labels(path=str(root))._value.get() == 1
-    assert metrics.quarantine_bytes.labels(path=str(root))._value.get() == 200
-    assert metrics.quarantine_removed_files._value.get() == 1
-    assert metrics.quarantine_removed_bytes._value.get() == 700
+    assert metrics.group(RetentionMetrics).quarantine_files.labels(path=str(root))._value.get() == 1
+    assert (
+        metrics.group(RetentionMetrics).quarantine_bytes.labels(path=str(root))._value.get() == 200
+    )
+    assert metrics.group(RetentionMetrics).quarantine_removed_files._value.get() == 1
+    assert metrics.group(RetentionMetrics).quarantine_removed_bytes._value.get() == 700
     report = await camera_stack.retention.storage()
     paths = report["paths"]
     assert isinstance(paths, list)

@@ -19,10 +19,10 @@ from aiohttp import web
 
 from vmsd.access.damping import FailureDamper
 from vmsd.access.mediamtx_auth import AuthContext, Decision, decide, parse_auth_request
+from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.core.log import get_logger
-from vmsd.core.metrics import Metrics
 from vmsd.core.names import CAMERA_NAME_PATTERN
 
 LOGGER_NAME = "vmsd.hooks"
@@ -43,7 +43,7 @@ class HookServices:
     damper: FailureDamper
     registry: CameraRegistry
     live: LiveCameras
-    metrics: Metrics
+    metrics: ApiMetrics
     # Counter children by (action, result), bound once: a labels() lookup per request costs
     # more than the decision.
     auth_counters: dict[tuple[str, str], Callable[[], None]] = field(default_factory=dict)

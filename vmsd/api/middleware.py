@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from vmsd.access.tokens import Principal
+from vmsd.api.metrics import ApiMetrics
 from vmsd.api.routes import ApiRoute, Handler
 from vmsd.api.services import services
 from vmsd.core.errors import ForbiddenError, UnauthorizedError, UnavailableError, VmsdError
@@ -42,7 +43,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = await handler(request)
         response.headers["X-Request-ID"] = request_id
         elapsed = time.perf_counter() - started
-        metrics = services(request).metrics
+        metrics = services(request).metrics.group(ApiMetrics)
         metrics.http_requests.labels(request.method, route, str(response.status)).inc()
         metrics.http_duration.labels(request.method, route).observe(elapsed)
         level = "debug" if route in _QUIET_ROUTES and response.status < 400 else "info"

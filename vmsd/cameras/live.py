@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 
+from vmsd.cameras.metrics import CameraMetrics
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
@@ -26,7 +27,7 @@ _EVENT_TYPES = {
 class LiveCameras:
     def __init__(self, states: CameraStates, metrics: Metrics, record_event: RecordEvent) -> None:
         self._states = states
-        self._metrics = metrics
+        self._camera_metrics = metrics.group(CameraMetrics)
         self._record_event = record_event
         self._listeners: list[Callable[[Transition], None]] = []
 
@@ -46,8 +47,8 @@ class LiveCameras:
 
     def update_stats(self, name: str, readers: int, inbound_bytes: int) -> None:
         self._states.update_stats(name, readers, inbound_bytes)
-        self._metrics.mediamtx_path_readers.labels(camera=name).set(readers)
-        self._metrics.mediamtx_path_inbound_bytes.labels(camera=name).set(inbound_bytes)
+        self._camera_metrics.mediamtx_path_readers.labels(camera=name).set(readers)
+        self._camera_metrics.mediamtx_path_inbound_bytes.labels(camera=name).set(inbound_bytes)
 
     async def _apply(self, transitions: list[Transition], refresh: bool = False) -> None:
         """Events and metrics for the transitions. The poll reports every camera every few
@@ -57,7 +58,7 @@ class LiveCameras:
         for t in transitions:
             if t.reason == "removed":
                 self._forget_labels(t.camera)
-            self._metrics.camera_transitions.labels(state=t.new.value).inc()
+            self._camera_metrics.camera_transitions.labels(state=t.new.value).inc()
             for listener in self._listeners:
                 listener(t)
             level = "warning" if t.new is CameraState.OFFLINE else "info"
@@ -76,27 +77,27 @@ class LiveCameras:
         for name, live in states.items():
             counts[live.state] += 1
             # camera_up exists for every known camera from the start, not only after a change.
-            self._metrics.camera_up.labels(camera=name).set(
+            self._camera_metrics.camera_up.labels(camera=name).set(
                 1 if live.state is CameraState.ONLINE else 0
             )
             for state in CameraState:
-                self._metrics.camera_state.labels(camera=name, state=state.value).set(
+                self._camera_metrics.camera_state.labels(camera=name, state=state.value).set(
                     1 if live.state is state else 0
                 )
         for state, count in counts.items():
-            self._metrics.cameras.labels(state=state.value).set(count)
+            self._camera_metrics.cameras.labels(state=state.value).set(count)
 
     def _forget_labels(self, camera: str) -> None:
         for gauge in (
-            self._metrics.camera_up,
-            self._metrics.mediamtx_path_readers,
-            self._metrics.mediamtx_path_inbound_bytes,
+            self._camera_metrics.camera_up,
+            self._camera_metrics.mediamtx_path_readers,
+            self._camera_metrics.mediamtx_path_inbound_bytes,
         ):
             with contextlib.suppress(KeyError):
                 gauge.remove(camera)
         for state in CameraState:
             with contextlib.suppress(KeyError):
-                self._metrics.camera_state.remove(camera, state.value)
+                self._camera_metrics.camera_state.remove(camera, state.value)
 
     async def follow(self, registry: CameraRegistry) -> None:
         """Keep the states in step with the registry (cameras added, disabled, removed). It

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from vmsd.core.health_metrics import HealthMetrics
 from vmsd.core.metrics import Metrics
 
 
@@ -29,7 +30,7 @@ class ComponentStatus:
 
 class Health:
     def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
+        self._health_metrics = metrics.group(HealthMetrics)
         self._components: dict[str, ComponentStatus] = {}
         self.phase = Phase.STARTING
         self._liveness: Callable[[], tuple[bool, str]] = lambda: (True, "")
@@ -49,7 +50,7 @@ class Health:
             self._components[name] = ComponentStatus(
                 name, ok, detail, old.failures, old.last_error, old.last_error_at
             )
-        self._metrics.component_up.labels(component=name).set(1 if ok else 0)
+        self._health_metrics.component_up.labels(component=name).set(1 if ok else 0)
 
     def failed(self, name: str, error: str) -> None:
         """A supervised component failed: down, with its error, counted."""
@@ -58,18 +59,18 @@ class Health:
         self._components[name] = ComponentStatus(
             name, False, error, failures, error, datetime.now(UTC)
         )
-        self._metrics.component_up.labels(component=name).set(0)
-        self._metrics.component_failures.labels(component=name).inc()
+        self._health_metrics.component_up.labels(component=name).set(0)
+        self._health_metrics.component_failures.labels(component=name).inc()
 
     def remove(self, name: str) -> None:
         """A component that is gone for good (a stopped one): no status, no series."""
         self._components.pop(name, None)
         with contextlib.suppress(KeyError):
-            self._metrics.component_up.remove(name)
+            self._health_metrics.component_up.remove(name)
 
     def set_phase(self, phase: Phase) -> None:
         self.phase = phase
-        self._metrics.ready.set(1 if phase is Phase.READY else 0)
+        self._health_metrics.ready.set(1 if phase is Phase.READY else 0)
 
     def components(self) -> list[ComponentStatus]:
         return sorted(self._components.values(), key=lambda c: c.name)

@@ -27,6 +27,7 @@ import asyncpg
 from vmsd.core.journal import Journal
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.events.metrics import EventMetrics
 from vmsd.store.events import EventRow, EventStore, NewEvent
 
 log = get_logger("vmsd.events")
@@ -81,7 +82,7 @@ class EventBus:
     ) -> None:
         self._store = store
         self._journal = Journal(journal)
-        self._metrics = metrics
+        self._event_metrics = metrics.group(EventMetrics)
         self._write_timeout_s = write_timeout_s
         self._journal_retry_s = journal_retry_s
         self._listeners: list[Listener] = []
@@ -204,7 +205,7 @@ class EventBus:
 
     def _set_journaled(self, count: int) -> None:
         self._journaled = count
-        self._metrics.event_journal_pending.set(count)
+        self._event_metrics.event_journal_pending.set(count)
 
     def _deliver(self, event: Event) -> None:
         for listener in list(self._listeners):

@@ -48,6 +48,7 @@ from vmsd.events.delivery import (
     retry_delay_s,
     wants,
 )
+from vmsd.events.metrics import EventMetrics
 
 log = get_logger("vmsd.webhooks")
 
@@ -88,11 +89,13 @@ class _Webhook:
         self.idle.set()
         self.hurry = asyncio.Event()  # ends the current backoff pause once
         self.overflowing = False
-        self._metrics = metrics
+        self._event_metrics = metrics.group(EventMetrics)
         self.task: asyncio.Task[None] | None = None
         for outcome in (Outcome.DELIVERED, Outcome.REJECTED):
-            metrics.webhook_deliveries.labels(webhook=self.label, result=outcome.value)
-        metrics.webhook_dropped.labels(webhook=self.label, reason=DropReason.QUEUE_FULL.value)
+            self._event_metrics.webhook_deliveries.labels(webhook=self.label, result=outcome.value)
+        self._event_metrics.webhook_dropped.labels(
+            webhook=self.label, reason=DropReason.QUEUE_FULL.value
+        )
         self.update_gauge()
 
     def push(self, delivery: _Delivery) -> None:
@@ -115,17 +118,18 @@ class _Webhook:
                 log.warning("webhook_queue_full", webhook=self.label, capacity=self.capacity)
 
     def drop(self, count: int, reason: DropReason) -> None:
-        self._metrics.webhook_dropped.labels(webhook=self.label, reason=reason.value).inc(count)
+        dropped = self._event_metrics.webhook_dropped
+        dropped.labels(webhook=self.label, reason=reason.value).inc(count)
 
     def update_gauge(self) -> None:
-        self._metrics.webhook_queue.labels(webhook=self.label).set(len(self.pending))
+        self._event_metrics.webhook_queue.labels(webhook=self.label).set(len(self.pending))
 
     async def pause(self, delay_s: float) -> None:
         await wait_event(self.hurry, delay_s)
         self.hurry.clear()
 
     def forget_gauges(self) -> None:
-        for gauge in (self._metrics.webhook_queue, self._metrics.webhook_last_delivery):
+        for gauge in (self._event_metrics.webhook_queue, self._event_metrics.webhook_last_delivery):
             with contextlib.suppress(KeyError):
                 gauge.remove(self.label)
 
@@ -153,6 +157,7 @@ class WebhookNotifier:
         self._backoff = backoff_for(config)
         self._bus = bus
         self._metrics = metrics
+        self._event_metrics = metrics.group(EventMetrics)
         self._webhooks: dict[str, _Webhook] = {}
         self._session: aiohttp.ClientSession | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -272,7 +277,7 @@ class WebhookNotifier:
                 attempt = await self._attempt(webhook, head)
             finally:
                 webhook.sending = False
-            self._metrics.webhook_attempts.labels(
+            self._event_metrics.webhook_attempts.labels(
                 webhook=webhook.label, result=attempt.result.value
             ).inc()
             if attempt.outcome is Outcome.RETRY:
@@ -301,13 +306,13 @@ class WebhookNotifier:
     def _settled(
         self, webhook: _Webhook, delivery: _Delivery, attempt: _Attempt, attempts: int
     ) -> None:
-        self._metrics.webhook_deliveries.labels(
+        self._event_metrics.webhook_deliveries.labels(
             webhook=webhook.label, result=attempt.outcome.value
         ).inc()
         if attempt.outcome is Outcome.DELIVERED:
             webhook.overflowing = False
-            self._metrics.webhook_last_delivery.labels(webhook=webhook.label).set(time.time())
-            self._metrics.webhook_delivery_duration.labels(webhook=webhook.label).observe(
+            self._event_metrics.webhook_last_delivery.labels(webhook=webhook.label).set(time.time())
+            self._event_metrics.webhook_delivery_duration.labels(webhook=webhook.label).observe(
                 time.monotonic() - delivery.queued_at
             )
             log.debug(

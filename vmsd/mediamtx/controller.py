@@ -26,6 +26,7 @@ from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.mediamtx.client import MediaMtxClient
+from vmsd.mediamtx.metrics import MediaMtxMetrics
 from vmsd.mediamtx.process import MediaMtxProcess, mediamtx_version, resolve_mediamtx_binary
 from vmsd.mediamtx.render import (
     HookGeneration,
@@ -99,7 +100,7 @@ class MediaMtxController:
         self._registry = registry
         self._live = live
         self._health = health
-        self._metrics = metrics
+        self._mediamtx_metrics = metrics.group(MediaMtxMetrics)
         self._hook_secret = hook_secret
         self.mode = effective_mode(config)
         self._client = MediaMtxClient(config.mediamtx.api_port, internal_password)
@@ -195,18 +196,18 @@ class MediaMtxController:
             doc, text = await self.render()
         except ConfigError as err:
             log.error("mediamtx_config_rejected", problems=[err.message, *err.details])
-            self._metrics.mediamtx_config_writes.labels(result="rejected").inc()
+            self._mediamtx_metrics.mediamtx_config_writes.labels(result="rejected").inc()
             return False
         problems = validate_mediamtx_document(doc, self._version)
         if problems:
             # Never write what MediaMTX would reject: it shuts down on an invalid reload.
             log.error("mediamtx_config_rejected", problems=problems)
-            self._metrics.mediamtx_config_writes.labels(result="rejected").inc()
+            self._mediamtx_metrics.mediamtx_config_writes.labels(result="rejected").inc()
             return False
         path = self._config.mediamtx.config_path
         assert path is not None
         written = await asyncio.to_thread(write_if_changed, path, text)
-        self._metrics.mediamtx_config_writes.labels(
+        self._mediamtx_metrics.mediamtx_config_writes.labels(
             result="written" if written else "unchanged"
         ).inc()
         if written:
@@ -283,7 +284,7 @@ class MediaMtxController:
                 self._health.set(HEALTH_NAME, False, "process exited; restarting")
 
         def on_restart(_code: int | None) -> None:
-            self._metrics.mediamtx_restarts.inc()
+            self._mediamtx_metrics.mediamtx_restarts.inc()
 
         self._managed = MediaMtxProcess(
             mm.binary, mm.config_path, on_up=on_up, on_restart=on_restart

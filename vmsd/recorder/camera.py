@@ -34,6 +34,7 @@ from vmsd.recorder.ffmpeg import (
     Progress,
     build_recorder_argv,
 )
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderPlan, RecorderState, RecorderStatus, RunEnd
 from vmsd.recorder.pidfile import remove_pidfile, write_pidfile
 from vmsd.recorder.reasons import (
@@ -84,7 +85,7 @@ class CameraRecorder:
         self.plan = plan
         self._ffmpeg = ffmpeg
         self._index = index
-        self._metrics = metrics
+        self._recorder_metrics = metrics.group(RecorderMetrics)
         self._record_event = record_event
         self._report = report_availability
         self._pid_dir = pid_dir
@@ -155,7 +156,7 @@ class CameraRecorder:
     async def run(self) -> None:
         retries = self._backoff.series()
         # What "no new segment for 3 x segment length" is measured against.
-        self._metrics.recorder_segment_seconds.labels(camera=self.name).set(
+        self._recorder_metrics.recorder_segment_seconds.labels(camera=self.name).set(
             self.plan.segments.segment_seconds
         )
         try:
@@ -177,7 +178,7 @@ class CameraRecorder:
                 await self._wait_to_retry(end, retries.failed(ran_s))
         finally:
             self._set_state(RecorderState.STOPPED)
-            self._metrics.recorder_up.labels(camera=self.name).set(0)
+            self._recorder_metrics.recorder_up.labels(camera=self.name).set(0)
 
     async def _run_once(self) -> RunEnd:
         # A wake-up (hook, restart request) from here on cuts the next backoff short; a
@@ -200,7 +201,7 @@ class CameraRecorder:
                 self._run = None
                 self._pid = None
                 await self._remove_pidfile()
-                self._metrics.recorder_up.labels(camera=self.name).set(0)
+                self._recorder_metrics.recorder_up.labels(camera=self.name).set(0)
             await self._after_run(outcome)
         except Exception as err:  # this camera's failure, whatever it is: back off, retry
             return await self._failed(err, run)
@@ -332,11 +333,11 @@ class CameraRecorder:
 
     @cached_property
     def _fps_gauge(self) -> Gauge:
-        return self._metrics.recorder_fps.labels(camera=self.name)
+        return self._recorder_metrics.recorder_fps.labels(camera=self.name)
 
     async def _on_recording(self) -> None:
         self._set_state(RecorderState.RECORDING)
-        self._metrics.recorder_up.labels(camera=self.name).set(1)
+        self._recorder_metrics.recorder_up.labels(camera=self.name).set(1)
         # After a failed run this is the end of a gap in the recording.
         event = "recording_resumed" if self._restarts_total else "recorder_started"
         self._log.info(event, pid=self._pid)
@@ -398,13 +399,13 @@ class CameraRecorder:
     def _count_restart(self, reason: str) -> None:
         self._restarts.append(time.monotonic())
         self._restarts_total += 1
-        self._metrics.recorder_restarts.labels(camera=self.name, reason=reason).inc()
+        self._recorder_metrics.recorder_restarts.labels(camera=self.name, reason=reason).inc()
 
     def _set_state(self, state: RecorderState) -> None:
         if state is self._state:
             return
         for each in RecorderState:
-            self._metrics.recorder_state.labels(camera=self.name, state=each.value).set(
+            self._recorder_metrics.recorder_state.labels(camera=self.name, state=each.value).set(
                 1 if each is state else 0
             )
         self._state = state

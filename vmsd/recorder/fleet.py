@@ -28,6 +28,7 @@ from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import RecordEvent
 from vmsd.recorder.camera import CameraRecorder
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderPlan, RecorderState, RecorderStatus
 from vmsd.recorder.reasons import RESTART_REASONS
 from vmsd.recorder.storage import ensure_roots
@@ -45,8 +46,9 @@ def storage_root(roots: tuple[Path, ...], camera: str) -> Path:
     return roots[zlib.crc32(camera.encode()) % len(roots)]
 
 
-def forget_recorder_series(metrics: Metrics, camera: str) -> None:
+def forget_recorder_series(root: Metrics, camera: str) -> None:
     """A deleted camera's recorder series go with it (a disabled one keeps `stopped`)."""
+    metrics = root.group(RecorderMetrics)
     per_camera = (
         metrics.recorder_up,
         metrics.segments,

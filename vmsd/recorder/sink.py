@@ -14,6 +14,7 @@ from pathlib import Path
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.events.bus import RecordEvent
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.probe import probe_duration
 from vmsd.recorder.run import ClosedSegment, RunOutcome
 from vmsd.recorder.storage import StorageError, finish_segment_file, fsync_and_size
@@ -38,7 +39,7 @@ class SegmentSink:
         self._directory = directory
         self._ffmpeg = ffmpeg
         self._index = index
-        self._metrics = metrics
+        self._recorder_metrics = metrics.group(RecorderMetrics)
         self._record_event = record_event
         self._disk_space = disk_space
         self._log = get_logger("vmsd.recorder", camera=camera)
@@ -136,8 +137,9 @@ class SegmentSink:
         if record.duration_s > 0:
             # The segment muxer reports no bitrate in -progress: measure it per segment.
             self.bitrate_bits = record.bytes * 8 / record.duration_s
-            self._metrics.recorder_bitrate.labels(camera=self.name).set(self.bitrate_bits / 8)
-        self._metrics.segments.labels(camera=self.name).inc()
-        self._metrics.recorded_bytes.labels(camera=self.name).inc(record.bytes)
-        self._metrics.last_segment_timestamp.labels(camera=self.name).set(record.end.timestamp())
+            bitrate = self._recorder_metrics.recorder_bitrate
+            bitrate.labels(camera=self.name).set(self.bitrate_bits / 8)
+        self._recorder_metrics.segments.labels(camera=self.name).inc()
+        self._recorder_metrics.recorded_bytes.labels(camera=self.name).inc(record.bytes)
+        self._recorder_metrics.last_segment_timestamp.labels(camera=self.name).set(record.end.timestamp())
         self._log.debug("segment_closed", path=record.path, end_reason=record.end_reason.value)

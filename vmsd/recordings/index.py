@@ -31,6 +31,7 @@ import asyncpg
 from vmsd.core.journal import Journal
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.recordings.metrics import IndexMetrics
 from vmsd.store.recordings import RecordingStore, SegmentRecord
 
 log = get_logger("vmsd.index")
@@ -97,7 +98,7 @@ class SegmentIndex:
         self._batch_window_s = batch_window_s
         self._journal_after_s = journal_after_s
         self._journal = Journal(state_dir / JOURNAL_NAME)
-        self._metrics = metrics
+        self._index_metrics = metrics.group(IndexMetrics)
         self._queue: collections.deque[_Queued] = collections.deque()
         self._wakeup: asyncio.Future[None] | None = None  # set while run() sleeps
         self._attempt: _Attempt | None = None
@@ -346,11 +347,11 @@ class SegmentIndex:
 
     def _indexed(self, record: SegmentRecord, closed: float | None) -> None:
         if closed is not None:
-            self._metrics.index_lag.observe(time.monotonic() - closed)
+            self._index_metrics.index_lag.observe(time.monotonic() - closed)
         log.debug("segment_indexed", camera=record.camera, path=record.path)
 
     def _set_gauge(self) -> None:
-        self._metrics.journal_pending.set(self.pending)
+        self._index_metrics.journal_pending.set(self.pending)
 
 
 def _parse_journal(lines: list[str]) -> list[SegmentRecord]:

@@ -22,6 +22,7 @@ from vmsd.core.supervisor import describe_error
 from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.recordings.deletion import Deleted, SegmentDeleter
+from vmsd.retention.metrics import RetentionMetrics
 from vmsd.retention.planner import (
     CameraRules,
     CameraSegments,
@@ -87,7 +88,7 @@ class RetentionService:
         self._store = store
         self._deleter = deleter
         self._registry = registry
-        self._metrics = metrics
+        self._retention_metrics = metrics.group(RetentionMetrics)
         self._record_event = record_event
         self._pinned = pinned
         self._health = health
@@ -148,10 +149,10 @@ class RetentionService:
         try:
             done = await self._pass()
         except Exception:
-            self._metrics.retention_passes.labels(result="failed").inc()
+            self._retention_metrics.retention_passes.labels(result="failed").inc()
             raise
-        self._metrics.retention_passes.labels(result="ok").inc()
-        self._metrics.retention_last_pass.set(time.time())
+        self._retention_metrics.retention_passes.labels(result="ok").inc()
+        self._retention_metrics.retention_last_pass.set(time.time())
         return done
 
     async def _pass(self) -> list[tuple[Deletion, Deleted]]:
@@ -186,7 +187,7 @@ class RetentionService:
             time.time(),
             config.retention.quarantine_max_age,
         )
-        metrics = self._metrics
+        metrics = self._retention_metrics
         for sweep in sweeps:
             metrics.quarantine_files.labels(path=sweep.root).set(sweep.left.files)
             metrics.quarantine_bytes.labels(path=sweep.root).set(sweep.left.bytes)
@@ -226,7 +227,7 @@ class RetentionService:
     def _publish(
         self, config: Config, totals: list[CameraTotals], usage: Mapping[str, RootUsage]
     ) -> None:
-        metrics = self._metrics
+        metrics = self._retention_metrics
         metrics.retention_interval.set(config.retention.interval_seconds)
         for root, use in usage.items():
             metrics.retention_low_watermark.labels(path=root).set(use.low_free_bytes)
@@ -256,8 +257,9 @@ class RetentionService:
         summary: dict[str, dict[str, dict[str, int]]] = {}
         for plan, deleted in done:
             rule = plan.rule.value
-            self._metrics.retention_deleted_segments.labels(camera=deleted.camera, rule=rule).inc()
-            self._metrics.retention_deleted_bytes.labels(camera=deleted.camera, rule=rule).inc(
+            metrics = self._retention_metrics
+            metrics.retention_deleted_segments.labels(camera=deleted.camera, rule=rule).inc()
+            metrics.retention_deleted_bytes.labels(camera=deleted.camera, rule=rule).inc(
                 deleted.bytes
             )
             per_rule = summary.setdefault(deleted.camera, {}).setdefault(

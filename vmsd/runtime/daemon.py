@@ -33,12 +33,12 @@ from vmsd.access.secrets import (
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.app import create_app
 from vmsd.api.hooks import HookServices, create_hooks_app
+from vmsd.api.metrics import ApiMetrics
 from vmsd.api.services import ApiServices
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.health import Health, Phase
 from vmsd.core.log import get_logger
-from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
@@ -48,6 +48,7 @@ from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.runtime.database import Database
 from vmsd.runtime.heartbeat import Heartbeat
+from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.reload import Reloadable, Reloader
 from vmsd.runtime.sites import HTTP_STOP_S, auth_context_factory, build_damper, start_site
 from vmsd.runtime.statelock import StateDirLock
@@ -56,6 +57,7 @@ from vmsd.runtime.wiring import (
     CameraParts,
     RecordingParts,
     build_cameras,
+    build_metrics,
     build_recording,
     start_cameras,
     start_recording,
@@ -121,7 +123,8 @@ class Daemon:
     def __init__(self, holder: ConfigHolder, notifier: SystemdNotifier | None = None) -> None:
         self._holder = holder
         self._notifier = notifier or SystemdNotifier()
-        self._metrics = Metrics()
+        self._metrics = build_metrics()
+        self._runtime_metrics = self._metrics.group(RuntimeMetrics)
         self._health = Health(self._metrics)
         self._supervisor = Supervisor(self._health)
         self._heartbeat = Heartbeat(self._metrics, self._notifier, self._supervisor.alive)
@@ -206,7 +209,7 @@ class Daemon:
                 damper=build_damper(config),
                 registry=cams.registry,
                 live=cams.live,
-                metrics=self._metrics,
+                metrics=self._metrics.group(ApiMetrics),
             )
         )
         # Before MediaMTX starts: its first act is to ask the auth endpoint.
@@ -306,7 +309,7 @@ class Daemon:
         of the stop: recorders finalise their open segments, the index takes every one of
         them, then every other component is cancelled."""
         self._health.set_phase(Phase.READY)
-        self._metrics.start_time.set(time.time())
+        self._runtime_metrics.start_time.set(time.time())
         await events.record("daemon_started", version=__version__)
         self._notifier.ready(f"serving on {config.server.host}:{config.server.port}")
         log.info(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.systemd import SystemdNotifier
 
 log = get_logger("vmsd.heartbeat")
@@ -33,7 +34,7 @@ class Heartbeat:
         interval_s: float = BEAT_INTERVAL_S,
         stale_after_s: float = STALE_AFTER_S,
     ) -> None:
-        self._metrics = metrics
+        self._runtime_metrics = metrics.group(RuntimeMetrics)
         self._notifier = notifier
         self._supervisors_alive = supervisors_alive
         # Pings at half of WATCHDOG_USEC (sd_watchdog_enabled(3)); none without a watchdog.
@@ -61,7 +62,7 @@ class Heartbeat:
             await asyncio.sleep(self._interval_s)
             now = loop.time()
             lag = max(0.0, now - due)
-            self._metrics.event_loop_lag.observe(lag)
+            self._runtime_metrics.event_loop_lag.observe(lag)
             if lag > LAG_WARNING_S:
                 log.warning("event_loop_lag", lag_s=round(lag, 3))
             self.beat(now)

@@ -23,6 +23,7 @@ from vmsd.events.bus import EventBus
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.systemd import SystemdNotifier
 
 log = get_logger("vmsd.daemon")
@@ -133,7 +134,7 @@ class Reloader:
     def __init__(self, holder: ConfigHolder, notifier: SystemdNotifier, metrics: Metrics) -> None:
         self._holder = holder
         self._notifier = notifier
-        self._metrics = metrics
+        self._runtime_metrics = metrics.group(RuntimeMetrics)
         self.reloadable: Reloadable | None = None  # set once the daemon has its parts
 
     async def run(self, requested: asyncio.Event, events: EventBus) -> None:
@@ -147,7 +148,7 @@ class Reloader:
         try:
             new = await asyncio.to_thread(load_config, self._holder.path)
         except ConfigError as err:
-            self._metrics.config_reloads.labels(result="rejected").inc()
+            self._runtime_metrics.config_reloads.labels(result="rejected").inc()
             log.error("config_reload_rejected", path=str(self._holder.path), problems=err.details)
             self._notifier.ready("config reload rejected; previous configuration in force")
             return
@@ -156,7 +157,7 @@ class Reloader:
         self._holder.current = new
         if new.log != old.log:
             configure_logging(new.log.level, new.log.format)
-        self._metrics.config_reloads.labels(result="applied").inc()
+        self._runtime_metrics.config_reloads.labels(result="applied").inc()
         if restart_needed:
             log.warning("config_reload_restart_needed", keys=restart_needed)
         if self.reloadable is not None:

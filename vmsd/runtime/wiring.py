@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from vmsd.access.secrets import CredentialCipher
+from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.metrics import CameraMetrics
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
@@ -19,21 +21,49 @@ from vmsd.cameras.state import CameraStates
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
 from vmsd.core.health import Health
+from vmsd.core.health_metrics import HealthMetrics
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import RecordEvent
+from vmsd.events.metrics import EventMetrics
 from vmsd.exports.service import ExportService
+from vmsd.mediamtx.metrics import MediaMtxMetrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.pidfile import end_leftovers
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.recordings.index import SegmentIndex
+from vmsd.recordings.metrics import IndexMetrics
 from vmsd.recordings.recovery import recover
 from vmsd.recordings.service import RecordingsService
+from vmsd.retention.metrics import RetentionMetrics
 from vmsd.retention.service import RetentionService
+from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.store.cameras import CameraStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
+
+METRIC_GROUPS = (
+    HealthMetrics,
+    RuntimeMetrics,
+    ApiMetrics,
+    CameraMetrics,
+    MediaMtxMetrics,
+    RecorderMetrics,
+    IndexMetrics,
+    EventMetrics,
+    RetentionMetrics,
+)
+
+
+def build_metrics() -> Metrics:
+    """The daemon's registry with every domain's metrics on it from the start: /metrics lists
+    each series family before its first value (a dashboard or an alert need not wait)."""
+    metrics = Metrics()
+    for group in METRIC_GROUPS:
+        metrics.group(group)
+    return metrics
 
 
 @dataclass(frozen=True, slots=True)

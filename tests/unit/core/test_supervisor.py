@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 from vmsd.core.backoff import Backoff
 from vmsd.core.health import Health
+from vmsd.core.health_metrics import HealthMetrics
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor, describe_error
 from vmsd.runtime.heartbeat import Heartbeat
@@ -63,10 +64,14 @@ async def test_a_failing_component_is_restarted_with_backoff_and_reported() -> N
         ok, detail, failures = _status(health, "exports")
         assert (ok, failures) == (False, 3)
         assert detail == "TimeoutError: database did not answer (3)"
-        assert metrics.component_up.labels(component="exports")._value.get() == 0
+        assert (
+            metrics.group(HealthMetrics).component_up.labels(component="exports")._value.get() == 0
+        )
         await asyncio.sleep(0.2)  # longer than settled_after_s: healthy again
         assert _status(health, "exports")[:2] == (True, "")
-        assert metrics.component_up.labels(component="exports")._value.get() == 1
+        assert (
+            metrics.group(HealthMetrics).component_up.labels(component="exports")._value.get() == 1
+        )
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -74,7 +79,10 @@ async def test_a_failing_component_is_restarted_with_backoff_and_reported() -> N
     failed = [e for e in logs if e["event"] == "component_failed"]
     assert len(failed) == 3 and all(e["exc_info"] for e in failed)
     assert any(e["event"] == "component_recovered" for e in logs)
-    assert metrics.component_failures.labels(component="exports")._value.get() == 3
+    assert (
+        metrics.group(HealthMetrics).component_failures.labels(component="exports")._value.get()
+        == 3
+    )
     assert "exports" not in {c.name for c in health.components()}  # stopped: no status
     assert supervisor.alive()
 
