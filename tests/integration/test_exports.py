@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import Api, ffmpeg_binary
 from tests.streams.sources import probe
 from vmsd.api.services import SERVICES
-from vmsd.exports.service import build_concat
+from vmsd.exports.plan import build_concat
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
