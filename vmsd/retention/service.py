@@ -15,6 +15,7 @@ from pathlib import Path
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
+from vmsd.core.backoff import Backoff
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
@@ -38,8 +39,10 @@ from vmsd.retention.quarantine import (
     quarantine_usage,
     sweep_quarantine,
 )
+from vmsd.store.db import DB_UNAVAILABLE
 from vmsd.store.recordings import CameraTotals, RecordingStore
 
+FAILED_PASS_BACKOFF = Backoff(initial_s=5.0, max_s=300.0, jitter=0.1)
 COMPONENT = "retention"  # its name on /readyz, the one the daemon supervises it under
 log = get_logger("vmsd.retention")
 
@@ -123,15 +126,28 @@ class RetentionService:
             self._kick.set()
 
     async def run(self) -> None:
+        """A pass every interval (or at once when kicked). A failed pass is tried again
+        sooner, with backoff (5 s, 10 s, ... up to the interval), so that retention resumes
+        soon after what stopped it: the database answering again, most often. A database that
+        is away is /readyz's `database`, not a retention failure; any other failure shows on
+        /readyz as `retention` until a pass succeeds."""
+        retries = FAILED_PASS_BACKOFF.series()
         while True:
+            interval = self._holder.current.retention.interval_seconds
             try:
                 await self.run_once()
-            except Exception as err:  # a periodic job: log, report, try again next interval
+            except DB_UNAVAILABLE as err:
+                log.warning("retention_pass_deferred", error=describe_error(err))
+                delay = retries.failed()
+            except Exception as err:  # a periodic job: log, report, try again soon
                 log.exception("retention_pass_failed")
                 self._report_health(describe_error(err))
+                delay = retries.failed()
             else:
                 self._report_health(None)
-            await wait_event(self._kick, self._holder.current.retention.interval_seconds)
+                retries.succeeded()
+                delay = interval
+            await wait_event(self._kick, min(delay, interval))
             self._kick.clear()
 
     def _report_health(self, error: str | None) -> None:
