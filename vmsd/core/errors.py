@@ -79,3 +79,16 @@ class StateDirLockedError(VmsdError):
 class UnsupportedMediaTypeError(VmsdError):
     code = "unsupported_media_type"
     http_status = 415
+
+
+MAX_ERROR_CHARS = 300
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for health and logs: the innermost error of an ExceptionGroup, with its type
+    (a TaskGroup wraps the real cause)."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return line[:MAX_ERROR_CHARS]

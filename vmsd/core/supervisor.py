@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from vmsd.core.backoff import Backoff
+from vmsd.core.errors import describe_error
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger
 
@@ -23,20 +24,9 @@ log = get_logger("vmsd.supervisor")
 
 COMPONENT_BACKOFF = Backoff(initial_s=1.0, max_s=30.0, reset_after_s=60.0)
 SETTLED_AFTER_S = 2.0
-MAX_ERROR_CHARS = 300
 
 Run = Callable[[], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def describe_error(err: BaseException) -> str:
-    """One line for health and logs: the innermost error of an ExceptionGroup, with its type
-    (a TaskGroup wraps the real cause)."""
-    while isinstance(err, BaseExceptionGroup) and err.exceptions:
-        err = err.exceptions[0]
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
-    return line[:MAX_ERROR_CHARS]
 
 
 class Supervisor:

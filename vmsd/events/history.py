@@ -14,9 +14,8 @@ from typing import TypeVar
 import asyncpg
 
 from vmsd.config.load import ConfigHolder
-from vmsd.core.errors import StoreError, ValidationError
+from vmsd.core.errors import StoreError, ValidationError, describe_error
 from vmsd.core.log import get_logger
-from vmsd.core.supervisor import describe_error
 from vmsd.events.bus import Event, EventBus
 from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.events import EventFilter, EventStore

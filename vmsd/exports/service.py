@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from vmsd.config.load import ConfigHolder
-from vmsd.core.errors import NotFoundError, ValidationError
+from vmsd.core.errors import NotFoundError, ValidationError, describe_error
 from vmsd.core.log import get_logger
 from vmsd.core.proc import spawn_child, stop_process
 from vmsd.core.redact import redact_text
-from vmsd.core.supervisor import describe_error
 from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.exports.plan import build_concat

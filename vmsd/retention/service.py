@@ -16,10 +16,10 @@ from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
 from vmsd.core.backoff import Backoff
+from vmsd.core.errors import describe_error
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
-from vmsd.core.supervisor import describe_error
 from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.recordings.deletion import Deleted, SegmentDeleter

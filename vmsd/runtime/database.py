@@ -10,10 +10,9 @@ import asyncpg
 
 from vmsd.config.schema import Config
 from vmsd.core.backoff import Backoff
-from vmsd.core.errors import StateDirLockedError, StoreError
+from vmsd.core.errors import StateDirLockedError, StoreError, describe_error
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger
-from vmsd.core.supervisor import describe_error
 from vmsd.runtime.embedded import (
     START_TIMEOUT_S,
     STOP_GRACE_S,

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from vmsd.core.backoff import Backoff
+from vmsd.core.errors import describe_error
 from vmsd.core.log import get_logger
-from vmsd.core.supervisor import describe_error
 from vmsd.store.db import DB_UNAVAILABLE, QUERY_TIMEOUT_S, bounded
 
 log = get_logger("vmsd.store.listen")

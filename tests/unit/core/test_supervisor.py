@@ -9,10 +9,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from vmsd.core.backoff import Backoff
+from vmsd.core.errors import describe_error
 from vmsd.core.health import Health
 from vmsd.core.health_metrics import HealthMetrics
 from vmsd.core.metrics import Metrics
-from vmsd.core.supervisor import Supervisor, describe_error
+from vmsd.core.supervisor import Supervisor
 from vmsd.runtime.heartbeat import Heartbeat
 from vmsd.runtime.systemd import SystemdNotifier
 
