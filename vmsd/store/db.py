@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,10 +40,29 @@ QUERY_TIMEOUT_S = 5.0
 
 
 async def bounded(call: Awaitable[T], timeout_s: float = QUERY_TIMEOUT_S) -> T:
-    """`await call`, raising TimeoutError after `timeout_s`: a pool acquire or a query that
-    waits on a hung server is abandoned (asyncpg terminates that connection on release)."""
+    """`await call`, raising TimeoutError after `timeout_s`. The call itself decides how fast
+    it gives up when cancelled: a pool query against a hung server may wind down for up to the
+    command timeout more (asyncpg's cancel request waits on it); a call that must end at its
+    deadline uses `bounded_connection`."""
     async with asyncio.timeout(timeout_s):
         return await call
+
+
+@contextlib.asynccontextmanager
+async def bounded_connection(
+    pool: asyncpg.Pool, timeout_s: float
+) -> AsyncIterator[PoolConnectionProxy[Any]]:
+    """A pooled connection for work that must end within `timeout_s`, whatever the server
+    does. Cut short (timed out or cancelled), asyncpg left to itself would send a cancel
+    request and roll back on this connection, each waiting on the server up to the command
+    timeout (measured against a SIGSTOPped server: 5 s past a 1 s deadline); closing the
+    socket ends the transaction without asking the server."""
+    async with asyncio.timeout(timeout_s), pool.acquire() as conn:
+        try:
+            yield conn
+        except asyncio.CancelledError:
+            conn.terminate()
+            raise
 
 # pg_advisory_lock key: any constant that no other application on a shared database uses.
 MIGRATION_LOCK_KEY = 0x766D_7364_0001  # "vmsd" + 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -11,6 +10,8 @@ from enum import StrEnum
 from typing import Any
 
 import asyncpg
+
+from vmsd.store.db import bounded_connection
 
 
 class EndReason(StrEnum):
@@ -96,16 +97,8 @@ class RecordingStore:
         """Idempotent: a path already indexed is left as it is (a journal replayed twice).
         Atomic (asyncpg's executemany is). TimeoutError after the insert timeout, whatever the
         server does."""
-        async with asyncio.timeout(self._insert_timeout_s), self._pool.acquire() as conn:
-            try:
-                await conn.executemany(_INSERT, [_args(r) for r in records])
-            except asyncio.CancelledError:
-                # Timed out or cancelled mid-query. Left to itself asyncpg would send a cancel
-                # request and roll back on this connection, each waiting for the server up to
-                # the command timeout (a SIGSTOPped server: the release took 5 s past a 1 s
-                # deadline). Closing the socket ends the transaction without asking the server.
-                conn.terminate()
-                raise
+        async with bounded_connection(self._pool, self._insert_timeout_s) as conn:
+            await conn.executemany(_INSERT, [_args(r) for r in records])
 
     async def neighbours(
         self, camera: str, start: datetime
@@ -127,7 +120,7 @@ class RecordingStore:
 
     async def insert_unless_overlapping(self, record: SegmentRecord) -> InsertResult:
         """One row, only if it overlaps no row of its camera (checked in the insert itself)."""
-        async with asyncio.timeout(self._insert_timeout_s), self._pool.acquire() as conn:
+        async with bounded_connection(self._pool, self._insert_timeout_s) as conn:
             inserted = await conn.fetchval(_INSERT_UNLESS_OVERLAPPING, *_args(record))
             if inserted is not None:
                 return InsertResult.INSERTED
