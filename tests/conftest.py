@@ -58,6 +58,18 @@ async def pg_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[E
 
 
 @pytest.fixture
+async def own_server(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, to be frozen, stopped or killed (never the
+    session's)."""
+    server = EmbeddedPostgres(tmp_path / "pg", "vmsd-postgres")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
 async def database_dsn(pg_server: EmbeddedPostgres) -> AsyncIterator[str]:
     """A new empty database on the session server; dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,6 +20,9 @@ import psutil
 import yaml
 
 from tests.net import free_port
+from vmsd.config.load import load_config
+from vmsd.runtime.database import cli_pool
+from vmsd.store.recordings import RecordingStore, SegmentRecord
 
 
 def write_config(directory: Path, **overrides: Any) -> Path:
@@ -165,3 +169,15 @@ def wait_no_processes(state_dir: Path, timeout: float = 15.0) -> list[psutil.Pro
         time.sleep(0.1)
         left = [p for p in processes_using(state_dir) if p.status() != psutil.STATUS_ZOMBIE]
     return left
+
+
+def indexed_rows(config_path: Path, cameras: tuple[str, ...]) -> dict[str, list[SegmentRecord]]:
+    """Each camera's index rows, read through the CLI's own database access (the daemon's
+    server when one runs, else a private one for the read)."""
+
+    async def read() -> dict[str, list[SegmentRecord]]:
+        async with cli_pool(load_config(config_path)) as pool:
+            store = RecordingStore(pool)
+            return {c: await store.for_camera(c) for c in cameras}
+
+    return asyncio.run(read())

@@ -47,19 +47,17 @@ from pathlib import Path
 from typing import Any, Self
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
+from tests.daemon_process import DaemonProcess, indexed_rows, wait_no_processes, write_config
 from tests.net import free_port
 from tests.streams.sources import FaultProxy, RtspServer
-from vmsd.config.load import load_config
 from vmsd.recorder.fleet import storage_root
-from vmsd.runtime.database import cli_pool
 from vmsd.runtime.embedded import (
     EmbeddedPostgres,
     PostmasterInfo,
     embedded_data_dir,
     postgres_bin_dir,
 )
-from vmsd.store.recordings import RecordingStore, SegmentRecord
+from vmsd.store.recordings import SegmentRecord
 
 CAMERAS = ("front", "back")
 SEGMENT_S = 2
@@ -397,7 +395,7 @@ class RowSampler(Poller):
     def poll(self) -> None:
         # A sample that fails (the database busy, the daemon stopping) is just a sample less.
         with contextlib.suppress(Exception):
-            self.add(_rows(self._config))
+            self.add(indexed_rows(self._config, CAMERAS))
 
     def add(self, rows: dict[str, list[SegmentRecord]]) -> None:
         for camera, records in rows.items():
@@ -780,13 +778,6 @@ def _wait_recording(roots: tuple[Path, ...], recorded_bytes: int = 0) -> None:
     _wait(enough, 60 + recorded_bytes / 50_000, "steady recording")
 
 
-def _rows(config_path: Path) -> dict[str, list[SegmentRecord]]:
-    async def read() -> dict[str, list[SegmentRecord]]:
-        async with cli_pool(load_config(config_path)) as pool:
-            store = RecordingStore(pool)
-            return {c: await store.for_camera(c) for c in CAMERAS}
-
-    return asyncio.run(read())
 
 
 def _write_config(directory: Path, rtsp: RtspServer, setup: Setup) -> Path:
@@ -877,7 +868,7 @@ def run_scenario(
         seen = _observe(scenario, fault, after_s, ready_timeout_s)
         alive = daemon.proc is not None and daemon.proc.poll() is None and daemon.proc.pid == pid
         exit_code = daemon.stop(signal.SIGTERM)
-        rows = _rows(config)
+        rows = indexed_rows(config, CAMERAS)
         files = _camera_files(setup.roots)  # before a tmpfs goes
     return _report(fault, scenario, seen, rows, files, alive, exit_code)
 
@@ -992,7 +983,7 @@ def run_kill9(
     finally:
         daemon.close()
     leftover = wait_no_processes(daemon.state_dir)
-    rows = _rows(config)
+    rows = indexed_rows(config, CAMERAS)
     report = FaultReport(
         fault="kill9",
         fault_s=sum(kill_ready),

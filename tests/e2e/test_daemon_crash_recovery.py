@@ -6,7 +6,6 @@ file, and no two rows of a camera overlapping in time."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import random
@@ -18,12 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
+from tests.daemon_process import DaemonProcess, indexed_rows, wait_no_processes, write_config
 from tests.streams.sources import GST_RTSP, RtspServer, require
-from vmsd.config.load import load_config
 from vmsd.recordings.index import JOURNAL_NAME
-from vmsd.runtime.database import cli_pool
-from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
+from vmsd.store.recordings import EndReason
 
 CAMERAS = ("front", "back")
 KILLS = 5
@@ -47,13 +44,6 @@ def _wait(predicate: object, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def _index(config_path: Path) -> dict[str, list[SegmentRecord]]:
-    async def read() -> dict[str, list[SegmentRecord]]:
-        async with cli_pool(load_config(config_path)) as pool:
-            store = RecordingStore(pool)
-            return {c: await store.for_camera(c) for c in CAMERAS}
-
-    return asyncio.run(read())
 
 
 @pytest.mark.slow
@@ -100,7 +90,7 @@ def test_five_kill9s_leave_index_and_disk_in_agreement(server: RtspServer, tmp_p
     quarantined += sum(e["event"] == "segment_quarantined" for e in events)
     assert wait_no_processes(final.state_dir) == []
 
-    index = _index(config)
+    index = indexed_rows(config, CAMERAS)
     summary = {"seed": seed, "recovered": recovered, "quarantined": quarantined}
     for camera in CAMERAS:
         rows = index[camera]

@@ -4,7 +4,6 @@ last segment finalised, playable, indexed)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from collections.abc import Iterator
@@ -14,11 +13,9 @@ import psutil
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
+from tests.daemon_process import DaemonProcess, indexed_rows, wait_no_processes, write_config
 from tests.streams.sources import GST_RTSP, RtspServer, probe, require
-from vmsd.config.load import load_config
-from vmsd.runtime.database import cli_pool
-from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
+from vmsd.store.recordings import EndReason
 
 CAMERAS = ("front", "back")
 
@@ -51,13 +48,6 @@ def _recorders(root: Path) -> list[psutil.Process]:
     return found
 
 
-def _index(config_path: Path) -> dict[str, list[SegmentRecord]]:
-    async def read() -> dict[str, list[SegmentRecord]]:
-        async with cli_pool(load_config(config_path)) as pool:
-            store = RecordingStore(pool)
-            return {c: await store.for_camera(c) for c in CAMERAS}
-
-    return asyncio.run(read())
 
 
 @pytest.mark.slow
@@ -98,7 +88,7 @@ def test_kill9_then_restart_then_graceful_stop(server: RtspServer, tmp_path: Pat
     assert not _recorders(root)
     assert wait_no_processes(second.state_dir) == []
 
-    index = _index(config)
+    index = indexed_rows(config, CAMERAS)
     for camera in CAMERAS:
         rows = index[camera]
         on_disk = {str(p) for p in _files(root, camera)}

@@ -32,14 +32,9 @@ POOL_TIMEOUT_S = 10.0
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
-    """A PostgreSQL of this test's own, to be frozen (never the session's)."""
-    own = EmbeddedPostgres(tmp_path / "pg", "vmsd-postgres")
-    await own.start()
-    try:
-        yield own
-    finally:
-        await own.stop()
+def server(own_server: EmbeddedPostgres) -> EmbeddedPostgres:
+    """This test's own PostgreSQL (conftest's own_server), to be frozen."""
+    return own_server
 
 
 @pytest.fixture
