@@ -3,12 +3,15 @@
 Runs under the system interpreter (the GStreamer bindings are not in the venv):
 
     /usr/bin/python3 tests/streams/rtsp_server.py --port 8554 --path /cam1 --path /cam2 \
-        [--fps 10] [--size 320x240] [--gop 10] [--audio] [--pattern ball] [--watch-stdin]
+        [--fps 10] [--size 320x240] [--gop 10] [--audio] [--pattern ball] [--watch-stdin] \
+        [--user NAME --password SECRET [--digest]]
 
 Every path serves the same kind of live H.264 stream (shared media: all readers of a path see
 one pipeline), optionally with an AAC (or Opus) audio track. Prints `READY <port>` on stdout
 once listening (`--port 0` picks a free port), and exits 0 on SIGTERM/SIGINT, or when stdin
 reaches end of file with `--watch-stdin` (so a parent that dies cannot leave it behind).
+With `--user`/`--password` every path needs those credentials (GStreamer's RTSPAuth: Basic,
+or Digest with `--digest`), as a camera with a password does: anything else is a 401.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 def _has(element: str) -> bool:
@@ -49,6 +53,18 @@ def launch_line(args: argparse.Namespace) -> str:
     return f"( {video}{audio} )"
 
 
+def camera_auth(user: str, password: str, *, digest: bool) -> GstRtspServer.RTSPAuth:
+    """One account, allowed to watch every path; without it a client gets a 401."""
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "camera-user")
+    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    if digest:
+        auth.add_digest(user, password, token)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    return auth
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     def size(text: str) -> tuple[int, int]:
         width, _, height = text.partition("x")
@@ -63,6 +79,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--audio", action="store_true")
     parser.add_argument("--pattern", default="ball", help="videotestsrc pattern (ball, smpte)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
+    parser.add_argument("--user", help="require these credentials (RTSPAuth)")
+    parser.add_argument("--password", default="")
+    parser.add_argument("--digest", action="store_true", help="ask for Digest, not Basic")
     return parser.parse_args(argv)
 
 
@@ -73,11 +92,21 @@ def main(argv: list[str]) -> int:
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
+    if args.user:
+        server.set_auth(camera_auth(args.user, args.password, digest=args.digest))
     mounts = server.get_mount_points()
     for path in args.paths:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(args))
         factory.set_shared(True)
+        if args.user:
+            permissions = GstRtspServer.RTSPPermissions()
+            for permission in (
+                GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS,
+                GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT,
+            ):
+                permissions.add_permission_for_role("camera-user", permission, True)
+            factory.set_permissions(permissions)
         mounts.add_factory("/" + path.lstrip("/"), factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
