@@ -34,6 +34,7 @@ from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.service import RetentionService
@@ -136,6 +137,7 @@ async def camera_stack(db_pool: asyncpg.Pool, tmp_path: Path) -> CameraStack:
         Supervisor(Health(metrics)),
         ffmpeg=ffmpeg_binary(),
         input_for=reader_input,
+        inputs=direct_inputs(holder.current.state_dir),
         via_mediamtx=False,
     )
     store, registry, service, live = cams.store, cams.registry, cams.service, cams.live
@@ -164,6 +166,13 @@ def ffmpeg_binary() -> str:
 def reader_input(camera: Camera) -> RecorderInput:
     """Without MediaMTX: read the source itself."""
     return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
+
+
+def direct_inputs(state_dir: Path) -> ReaderInputs:
+    """The input files of readers that read the source itself (no MediaMTX, no grants)."""
+    inputs = ReaderInputs(state_dir / INPUT_DIR_NAME, None)
+    inputs.prepare()
+    return inputs
 
 
 @dataclass
@@ -221,7 +230,13 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             camera_stack.service,
             camera_stack.live,
             camera_stack.fleet,
-            Snapshots(ffmpeg_binary(), reader_input, cache_s=1.0, timeout_s=10.0),
+            Snapshots(
+                ffmpeg_binary(),
+                reader_input,
+                direct_inputs(holder.current.state_dir),
+                cache_s=1.0,
+                timeout_s=10.0,
+            ),
             camera_stack.recording.recordings,
             camera_stack.retention,
             camera_stack.recording.exports,

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from cryptography.fernet import Fernet
 
-from tests.conftest import ffmpeg_binary, reader_input
+from tests.conftest import direct_inputs, ffmpeg_binary, reader_input
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.live import LiveCameras
 from vmsd.config.load import ConfigHolder
@@ -131,6 +131,7 @@ async def recording(
         Supervisor(Health(metrics)),
         ffmpeg=ffmpeg_binary(),
         input_for=reader_input,
+        inputs=direct_inputs(tmp_path / "state"),
         via_mediamtx=via_mediamtx,
     )
     fleet, index, store, live, deleter = rec.fleet, rec.index, rec.store, cams.live, rec.deleter

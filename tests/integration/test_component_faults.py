@@ -37,7 +37,7 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 from prometheus_client import CollectorRegistry
 
-from tests.conftest import CameraStack, ffmpeg_binary, reader_input
+from tests.conftest import CameraStack, direct_inputs, ffmpeg_binary, reader_input
 from tests.net import free_port
 from tests.paths import REPO_ROOT
 from tests.streams.sources import GST_RTSP, RtspServer, require
@@ -343,7 +343,8 @@ async def stack(
         input_for = FaultyCall(reader_input)
         rec = build_recording(
             holder, pool, cams, metrics, record, supervisor,
-            ffmpeg=ffmpeg_binary(), input_for=input_for, via_mediamtx=False,
+            ffmpeg=ffmpeg_binary(), input_for=input_for,
+            inputs=direct_inputs(config.state_dir), via_mediamtx=False,
             store=recording_store,  # type: ignore[arg-type]
         )  # fmt: skip
         await start_recording(rec, config, ffmpeg_binary(), record)

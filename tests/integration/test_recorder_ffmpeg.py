@@ -20,6 +20,7 @@ from tests.conftest import ffmpeg_binary
 from vmsd.config.schema import SegmentFormat
 from vmsd.recorder.ffmpeg import (
     ANALYZE_DURATION_US,
+    PROTOCOL_WHITELIST,
     READ_TIMEOUT_US,
     RTSP_SOCKET_TIMEOUT_US,
     UNSUPPORTED_CODEC_MARK,
@@ -31,6 +32,7 @@ from vmsd.recorder.ffmpeg import (
     build_recorder_argv,
     build_snapshot_argv,
     input_args,
+    input_description,
     parse_opening,
     parse_probe_duration,
     parse_segment_line,
@@ -42,8 +44,6 @@ FF = "/opt/ffmpeg"
 CAMERA_DIR = Path("/srv/rec/cam1")
 # Every network input: regenerate missing timestamps, drop corrupt packets, probe briefly.
 GENPTS = ["-fflags", "+genpts+discardcorrupt", "-analyzeduration", str(ANALYZE_DURATION_US)]
-RTSP_TIMEOUT = ["-timeout", str(RTSP_SOCKET_TIMEOUT_US)]
-RW_TIMEOUT = ["-rw_timeout", str(READ_TIMEOUT_US)]
 SYNTHETIC = "test://?size=320x240&fps=10"
 MP4_INNER = (
     "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=1000000:flush_packets=1"
@@ -71,60 +71,63 @@ def _input_part(argv: list[str]) -> list[str]:
 
 # --- build_recorder_argv -------------------------------------------------------------------
 
+DESCRIPTION = Path("/var/lib/vmsd/inputs/cam1-0123456789ab.ffconcat")
+# Every network input: FFmpeg reads the URL from its input file, never from the argv.
+CONCAT_INPUT = [
+    *GENPTS,
+    *("-f", "concat", "-safe", "0", "-auto_convert", "0"),
+    *("-protocol_whitelist", PROTOCOL_WHITELIST),
+    *("-i", str(DESCRIPTION)),
+]
+INNER = ["option analyzeduration '500000'", "option fflags '+genpts+discardcorrupt'"]
+RTSP_INNER = [f"option timeout '{RTSP_SOCKET_TIMEOUT_US}'"]
+RW_INNER = [f"option rw_timeout '{READ_TIMEOUT_US}'"]
+
 
 @pytest.mark.parametrize(
-    ("url", "transport", "expected_input"),
+    ("url", "transport", "entry", "options"),
     [
         (
             "rtsp://127.0.0.1:8554/cam1",
             "tcp",
-            [*GENPTS, "-rtsp_transport", "tcp", *RTSP_TIMEOUT, "-i", "rtsp://127.0.0.1:8554/cam1"],
+            "rtsp://127.0.0.1:8554/cam1",
+            ["option rtsp_transport 'tcp'", *RTSP_INNER],
         ),
         (
             "rtsp://10.0.0.5/stream1",
             "udp",
-            [*GENPTS, "-rtsp_transport", "udp", *RTSP_TIMEOUT, "-i", "rtsp://10.0.0.5/stream1"],
-        ),
-        (
             "rtsp://10.0.0.5/stream1",
-            "automatic",
-            [*GENPTS, *RTSP_TIMEOUT, "-i", "rtsp://10.0.0.5/stream1"],
+            ["option rtsp_transport 'udp'", *RTSP_INNER],
         ),
+        ("rtsp://10.0.0.5/stream1", "automatic", "rtsp://10.0.0.5/stream1", RTSP_INNER),
         (
             "rtsps://10.0.0.5:322/s",
             "tcp",
-            [*GENPTS, "-rtsp_transport", "tcp", *RTSP_TIMEOUT, "-i", "rtsps://10.0.0.5:322/s"],
+            "rtsps://10.0.0.5:322/s",
+            ["option rtsp_transport 'tcp'", *RTSP_INNER],
         ),
         (
             "http://10.0.0.5/video.mjpg",
             "tcp",
-            [*GENPTS, *RW_TIMEOUT, "-reconnect", "0", "-i", "http://10.0.0.5/video.mjpg"],
+            "http://10.0.0.5/video.mjpg",
+            [*RW_INNER, "option reconnect '0'"],
         ),
         (
             "https://cam.example/live.ts",
             "tcp",
-            [*GENPTS, *RW_TIMEOUT, "-reconnect", "0", "-i", "https://cam.example/live.ts"],
+            "https://cam.example/live.ts",
+            [*RW_INNER, "option reconnect '0'"],
         ),
+        ("rtmp://10.0.0.5/live/cam", "tcp", "rtmp://10.0.0.5/live/cam", RW_INNER),
         (
-            "rtmp://10.0.0.5/live/cam",
+            "srt://10.0.0.5:9000?streamid=read:cam&passphrase=s3cret",
             "tcp",
-            [*GENPTS, *RW_TIMEOUT, "-i", "rtmp://10.0.0.5/live/cam"],
+            "srt://10.0.0.5:9000?streamid=read:cam&passphrase=s3cret",
+            RW_INNER,
         ),
-        (
-            "srt://10.0.0.5:9000?streamid=read:cam",
-            "tcp",
-            [*GENPTS, *RW_TIMEOUT, "-i", "srt://10.0.0.5:9000?streamid=read:cam"],
-        ),
-        (
-            "udp+mpegts://239.0.0.1:5000",
-            "tcp",
-            [*GENPTS, *RW_TIMEOUT, "-i", "udp://239.0.0.1:5000"],
-        ),
-        (
-            SYNTHETIC,
-            "tcp",
-            ["-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10"],
-        ),
+        ("udp+mpegts://239.0.0.1:5000", "tcp", "udp://239.0.0.1:5000", RW_INNER),
+        # A quote in the URL is closed, escaped and reopened: FFmpeg's token rules.
+        ("rtsp://u:p%27@h/it's", "automatic", "rtsp://u:p%27@h/it'\\''s", RTSP_INNER),
     ],
     ids=[
         "rtsp-tcp",
@@ -136,29 +139,56 @@ def _input_part(argv: list[str]) -> list[str]:
         "rtmp",
         "srt",
         "udp-mpegts",
-        "synthetic",
+        "quote",
     ],
 )
 def test_recorder_input_per_source_kind(
-    url: str, transport: str, expected_input: list[str]
+    url: str, transport: str, entry: str, options: list[str]
 ) -> None:
     source = RecorderInput(url, transport)
-    assert input_args(source) == expected_input
-    argv = build_recorder_argv(FF, source, _spec(), progress_fd=7)
-    assert _input_part(argv) == expected_input
+    assert input_description(source, url).splitlines() == [
+        "ffconcat version 1.0",
+        f"file '{entry}'",
+        *INNER,
+        *options,
+    ]
+    assert input_args(source, DESCRIPTION) == CONCAT_INPUT
+    argv = build_recorder_argv(FF, source, _spec(), progress_fd=7, description=DESCRIPTION)
+    assert _input_part(argv) == CONCAT_INPUT
+    assert not any(url in arg or "://" in arg for arg in argv)
+
+
+def test_a_synthetic_source_needs_no_input_file() -> None:
+    source = RecorderInput(SYNTHETIC)
+    expected = ["-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10"]
+    assert input_args(source, None) == expected
+    assert _input_part(build_recorder_argv(FF, source, _spec(), 7, description=None)) == expected
+
+
+def test_a_network_input_without_its_file_is_refused() -> None:
+    with pytest.raises(ValueError, match="input description"):
+        input_args(RecorderInput("rtsp://h/p"), None)
+
+
+@pytest.mark.parametrize("bad", ["rtsp://h/a\nfile 'x'", "rtsp://h/\r", "rtsp://h/\0"])
+def test_an_input_url_cannot_add_lines_to_its_file(bad: str) -> None:
+    with pytest.raises(ValueError, match="line breaks"):
+        input_description(RecorderInput(bad), bad)
 
 
 def test_full_recorder_argv_for_an_rtsp_camera() -> None:
     argv = build_recorder_argv(
-        FF, RecorderInput("rtsp://127.0.0.1:8554/cam1", "tcp"), _spec(), progress_fd=7
+        FF,
+        RecorderInput("rtsp://127.0.0.1:8554/cam1", "tcp"),
+        _spec(),
+        progress_fd=7,
+        description=DESCRIPTION,
     )
     assert argv == [
         FF,
         *("-hide_banner", "-nostats", "-loglevel", "info"),
         *("-progress", "pipe:7", "-stats_period", "1"),
-        *GENPTS,
-        *("-rtsp_transport", "tcp", *RTSP_TIMEOUT),
-        *("-i", "rtsp://127.0.0.1:8554/cam1"),
+        *CONCAT_INPUT,
         *("-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"),
         *("-f", "segment", "-segment_time", "60"),
         *("-segment_atclocktime", "1", "-reset_timestamps", "1", "-strftime", "1"),
@@ -185,7 +215,9 @@ def test_segment_format_options_and_template(
     fmt: SegmentFormat, muxer: str, inner: str, template: str
 ) -> None:
     spec = _spec(fmt, seconds=10)
-    argv = build_recorder_argv(FF, RecorderInput("rtsp://h/p"), spec, progress_fd=5)
+    argv = build_recorder_argv(
+        FF, RecorderInput("rtsp://h/p"), spec, progress_fd=5, description=DESCRIPTION
+    )
     assert _after(argv, "-segment_format") == muxer
     # flush_packets must be *inside* the segment muxer's options (reference/ffmpeg.md):
     # on the command line it does not reach the inner muxer and a kill leaves nothing.
@@ -202,7 +234,9 @@ def test_segment_format_options_and_template(
 
 
 def test_mp4_fragments_at_least_every_second() -> None:
-    argv = build_recorder_argv(FF, RecorderInput("rtsp://h/p"), _spec(), progress_fd=5)
+    argv = build_recorder_argv(
+        FF, RecorderInput("rtsp://h/p"), _spec(), progress_fd=5, description=DESCRIPTION
+    )
     options = dict(o.split("=", 1) for o in _after(argv, "-segment_format_options").split(":"))
     assert options == {
         "movflags": "+frag_keyframe+empty_moov+default_base_moof",
@@ -217,14 +251,18 @@ def test_mp4_fragments_at_least_every_second() -> None:
     ids=["audio-on", "audio-off"],
 )
 def test_audio_is_mapped_only_when_wanted(audio: bool, maps: list[str]) -> None:
-    argv = build_recorder_argv(FF, RecorderInput("rtsp://h/p"), _spec(audio=audio), progress_fd=5)
+    argv = build_recorder_argv(
+        FF, RecorderInput("rtsp://h/p"), _spec(audio=audio), progress_fd=5, description=DESCRIPTION
+    )
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "-map"] == maps
     assert _after(argv, "-c") == "copy"  # stream copy: never re-encode a camera
 
 
 @pytest.mark.parametrize("audio", [True, False])
 def test_synthetic_source_is_encoded_without_audio(audio: bool) -> None:
-    argv = build_recorder_argv(FF, RecorderInput(SYNTHETIC), _spec(audio=audio), progress_fd=5)
+    argv = build_recorder_argv(
+        FF, RecorderInput(SYNTHETIC), _spec(audio=audio), progress_fd=5, description=None
+    )
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "-map"] == ["0:v:0"]
     assert _after(argv, "-c:v") == "libx264"
     assert _after(argv, "-pix_fmt") == "yuv420p"
@@ -234,7 +272,9 @@ def test_synthetic_source_is_encoded_without_audio(audio: bool) -> None:
 
 @pytest.mark.parametrize("fd", [3, 7, 42])
 def test_progress_goes_to_the_given_fd(fd: int) -> None:
-    argv = build_recorder_argv(FF, RecorderInput("rtsp://h/p"), _spec(), progress_fd=fd)
+    argv = build_recorder_argv(
+        FF, RecorderInput("rtsp://h/p"), _spec(), progress_fd=fd, description=DESCRIPTION
+    )
     assert _after(argv, "-progress") == f"pipe:{fd}"
     # The stall watchdog counts in seconds: at least one block a second.
     assert 0 < float(_after(argv, "-stats_period")) <= 1.0
@@ -264,18 +304,19 @@ _SNAPSHOT_OUTPUT = ["-frames:v", "1", "-an", "-f", "image2", "-c:v", "mjpeg", "-
 )
 def test_snapshot_argv(url: str, transport: str) -> None:
     source = RecorderInput(url, transport)
-    argv = build_snapshot_argv(FF, source)
+    description = None if url == SYNTHETIC else DESCRIPTION
+    argv = build_snapshot_argv(FF, source, description)
     assert argv == [
         FF,
         *("-hide_banner", "-nostdin", "-loglevel", "error"),
-        *input_args(source),
+        *input_args(source, description),
         *_SNAPSHOT_OUTPUT,
     ]
 
 
 async def test_snapshot_of_a_synthetic_source_is_one_jpeg() -> None:
     proc = await asyncio.create_subprocess_exec(
-        *build_snapshot_argv(ffmpeg_binary(), RecorderInput("test://?size=160x120&fps=10")),
+        *build_snapshot_argv(ffmpeg_binary(), RecorderInput("test://?size=160x120&fps=10"), None),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -501,7 +542,9 @@ async def _start(directory: Path, fmt: SegmentFormat) -> Run:
     _date_dirs(directory)
     read_fd, write_fd = os.pipe()
     spec = SegmentSpec(directory, 2, fmt, audio=True)
-    argv = build_recorder_argv(ffmpeg_binary(), RecorderInput(SYNTHETIC), spec, write_fd)
+    argv = build_recorder_argv(
+        ffmpeg_binary(), RecorderInput(SYNTHETIC), spec, write_fd, description=None
+    )
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -672,7 +715,11 @@ async def test_mp4_recording_of_a_camera_with_g711_audio(tmp_path: Path) -> None
     _date_dirs(directory)
     spec = SegmentSpec(directory, 2, SegmentFormat.MP4, audio=True)
     # A file input stands in for an RTSP camera with G.711 audio: the codecs are what matter.
-    copying = build_recorder_argv(ffmpeg_binary(), RecorderInput(str(source)), spec, 1)
+    # It is named in an input file, as every network input is.
+    camera_input = RecorderInput(str(source))
+    description = tmp_path / "g711.ffconcat"
+    description.write_text(input_description(camera_input, str(source)))
+    copying = build_recorder_argv(ffmpeg_binary(), camera_input, spec, 1, description=description)
     proc = await asyncio.create_subprocess_exec(
         *copying,
         stdin=asyncio.subprocess.DEVNULL,
@@ -685,7 +732,7 @@ async def test_mp4_recording_of_a_camera_with_g711_audio(tmp_path: Path) -> None
     assert UNSUPPORTED_CODEC_MARK in err.decode(errors="replace")
 
     argv = build_recorder_argv(
-        ffmpeg_binary(), RecorderInput(str(source)), spec, 2, transcode_audio=True
+        ffmpeg_binary(), camera_input, spec, 2, description=description, transcode_audio=True
     )
     proc = await asyncio.create_subprocess_exec(
         *argv,

@@ -162,7 +162,9 @@ def _run(directory: Path, **callbacks: object) -> FfmpegRun:
     }
     options.update(callbacks)
     return FfmpegRun(
-        lambda fd: build_recorder_argv(ffmpeg_binary(), RecorderInput(SYNTHETIC), spec, fd),
+        lambda fd: build_recorder_argv(
+            ffmpeg_binary(), RecorderInput(SYNTHETIC), spec, fd, description=None
+        ),
         stall_s=10.0,
         **options,  # type: ignore[arg-type]
     )

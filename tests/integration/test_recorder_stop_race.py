@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.conftest import direct_inputs
 from vmsd.config.schema import SegmentFormat
 from vmsd.core.backoff import Backoff
 from vmsd.core.metrics import Metrics
@@ -56,6 +57,7 @@ async def test_stop_during_preparation_starts_no_ffmpeg(
         record_event=no_event,
         report_availability=no_report,
         pid_dir=tmp_path / "pids",
+        inputs=direct_inputs(tmp_path),
         backoff=Backoff(),
     )
     task = asyncio.create_task(recorder.run())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Api, ffmpeg_binary, reader_input
+from tests.conftest import Api, direct_inputs, ffmpeg_binary, reader_input
 from vmsd.cameras.model import camera_from_config
 from vmsd.config.schema import CameraConfig
 from vmsd.recorder.snapshot import Snapshots, SnapshotTimeoutError
@@ -52,7 +53,7 @@ async def test_snapshot_of_disabled_or_unknown_camera(api: Api) -> None:
         assert resp.status == 404
 
 
-async def test_snapshot_times_out_on_a_silent_source() -> None:
+async def test_snapshot_times_out_on_a_silent_source(tmp_path: Path) -> None:
     """A camera that accepts the connection and never answers: 504, and no FFmpeg left."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -61,7 +62,9 @@ async def test_snapshot_times_out_on_a_silent_source() -> None:
         camera = camera_from_config(
             CameraConfig(name="mute", source=f"rtsp://127.0.0.1:{port}/x"), "api"
         )
-        snapshots = Snapshots(ffmpeg_binary(), reader_input, cache_s=1.0, timeout_s=1.0)
+        snapshots = Snapshots(
+            ffmpeg_binary(), reader_input, direct_inputs(tmp_path), cache_s=1.0, timeout_s=1.0
+        )
         with pytest.raises(SnapshotTimeoutError):
             await snapshots.grab(camera)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from vmsd.access.grants import READER_USER_PREFIX
 from vmsd.access.roles import Role
 
 SYNTHETIC_PUBLISH_USER = "vmsd-synthetic"
@@ -97,8 +98,10 @@ class PathPolicy(Protocol):
 class AuthContext:
     cameras: Mapping[str, PathPolicy]
     token_role: Callable[[str], Role | None]
-    internal_password: str  # generated at each start; vmsd's own readers and API calls
+    internal_password: str  # generated at each start; vmsd's own Control-API calls only
     synthetic_password: Callable[[str], str]  # per path, stable per install
+    # (user, password, path) -> a live reader grant allows reading that path (access/grants.py)
+    reader_allowed: Callable[[str, str, str], bool] = lambda _user, _password, _path: False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,8 @@ def decide(request: AuthRequest, ctx: AuthContext) -> Decision:
         return Decision(False, "unknown_action")
     if request.user == INTERNAL_USER:
         return _internal(request, action, ctx)
+    if request.user.startswith(READER_USER_PREFIX):
+        return _reader(request, action, ctx)
     if action is AuthAction.PUBLISH:
         return _publish(request, ctx)
     if action in (AuthAction.READ, AuthAction.PLAYBACK):
@@ -123,13 +128,24 @@ def decide(request: AuthRequest, ctx: AuthContext) -> Decision:
 
 
 def _internal(request: AuthRequest, action: AuthAction, ctx: AuthContext) -> Decision:
+    """vmsd's Control-API client: `api` and nothing else (readers get grants of their own)."""
     if not _equal(request.password, ctx.internal_password):
         return Decision(False, "bad_internal_credential", INTERNAL_USER)
-    if action is AuthAction.PUBLISH:
-        return Decision(False, "internal_credential_cannot_publish", INTERNAL_USER)
-    if action in (AuthAction.READ, AuthAction.PLAYBACK) and request.path not in ctx.cameras:
-        return Decision(False, "unknown_path", INTERNAL_USER)
+    if action is not AuthAction.API:
+        return Decision(False, "internal_credential_is_api_only", INTERNAL_USER)
     return Decision(True, "internal", INTERNAL_USER)
+
+
+def _reader(request: AuthRequest, action: AuthAction, ctx: AuthContext) -> Decision:
+    """One recorder run's or snapshot grab's grant: `read` of its one path while it lives."""
+    if action is not AuthAction.READ:
+        return Decision(False, "reader_grant_is_read_only", request.user)
+    camera = ctx.cameras.get(request.path)
+    if camera is None or not camera.enabled:
+        return Decision(False, "unknown_path", request.user)
+    if not ctx.reader_allowed(request.user, request.password, request.path):
+        return Decision(False, "bad_reader_grant", request.user)
+    return Decision(True, "reader_grant", request.user)
 
 
 def _publish(request: AuthRequest, ctx: AuthContext) -> Decision:

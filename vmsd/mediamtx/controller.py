@@ -14,7 +14,6 @@ from typing import Any
 import aiohttp
 import yaml
 
-from vmsd.access.mediamtx_auth import INTERNAL_USER
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_password
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
@@ -104,7 +103,6 @@ class MediaMtxController:
         self._hook_secret = hook_secret
         self.mode = effective_mode(config)
         self._client = MediaMtxClient(config.mediamtx.api_port, internal_password)
-        self._internal_password = internal_password
         self._reader_host = "127.0.0.1"  # where MediaMTX's RTSP listener is reached locally
         self._version: Version | None = None
         self._last_write = -MIN_WRITE_INTERVAL_S
@@ -124,13 +122,13 @@ class MediaMtxController:
         return self._managed.pid if self._managed is not None else None
 
     def reader_input(self, camera: Camera) -> RecorderInput:
-        """Where vmsd's own readers (recorders, snapshots) read a camera: through MediaMTX with
-        the internal credential, or straight from the source when MediaMTX is off."""
+        """Where vmsd's own readers (recorders, snapshots) read a camera: through MediaMTX,
+        each run with a reader grant of its own, or straight from the source when MediaMTX is
+        off."""
         if self.mode is MediaMtxMode.OFF:
             return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
         host, port = self._reader_host, self._config.mediamtx.rtsp_port
-        url = f"rtsp://{INTERNAL_USER}:{self._internal_password}@{host}:{port}/{camera.name}"
-        return RecorderInput(url, "tcp")
+        return RecorderInput(f"rtsp://{host}:{port}/{camera.name}", "tcp", camera.name)
 
     async def reconfigure(self, config: Config) -> None:
         """SIGHUP: the base file and camera settings are re-read on the next write."""

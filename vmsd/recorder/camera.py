@@ -34,6 +34,7 @@ from vmsd.recorder.ffmpeg import (
     Progress,
     build_recorder_argv,
 )
+from vmsd.recorder.inputs import ReaderInputs
 from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderPlan, RecorderState, RecorderStatus, RunEnd
 from vmsd.recorder.pidfile import remove_pidfile, write_pidfile
@@ -78,6 +79,7 @@ class CameraRecorder:
         record_event: RecordEvent,
         report_availability: ReportAvailability,
         pid_dir: Path,
+        inputs: ReaderInputs,
         backoff: Backoff,
         no_space: Callable[[], None] = lambda: None,
         disk_space: Callable[[int, int], None] = lambda _total, _free: None,
@@ -89,6 +91,7 @@ class CameraRecorder:
         self._record_event = record_event
         self._report = report_availability
         self._pid_dir = pid_dir
+        self._inputs = inputs
         self._backoff = backoff
         self._no_space = no_space
         self._sink = SegmentSink(
@@ -192,28 +195,30 @@ class CameraRecorder:
             await asyncio.to_thread(ensure_date_dirs, self.plan.segments.directory)
             await self._sink.retry_unfinished()
             await avoid_name_collision(self.plan.segments.directory)
-            if self._stopping:  # asked while we prepared: no FFmpeg the stop cannot see
-                return RunEnd("requested")
-            run = self._run = self._new_run()
-            try:
-                outcome = await run.run()
-            finally:
-                self._run = None
-                self._pid = None
-                await self._remove_pidfile()
-                self._recorder_metrics.recorder_up.labels(camera=self.name).set(0)
+            async with self._inputs.opened(self.plan.source, self.name) as description:
+                if self._stopping:  # asked while we prepared: no FFmpeg the stop cannot see
+                    return RunEnd("requested")
+                run = self._run = self._new_run(description)
+                try:
+                    outcome = await run.run()
+                finally:
+                    self._run = None
+                    self._pid = None
+                    await self._remove_pidfile()
+                    self._recorder_metrics.recorder_up.labels(camera=self.name).set(0)
             await self._after_run(outcome)
         except Exception as err:  # this camera's failure, whatever it is: back off, retry
             return await self._failed(err, run)
         return await self._ended(outcome)
 
-    def _new_run(self) -> FfmpegRun:
+    def _new_run(self, description: Path | None) -> FfmpegRun:
         return FfmpegRun(
             lambda fd: build_recorder_argv(
                 self._ffmpeg,
                 self.plan.source,
                 self.plan.segments,
                 fd,
+                description=description,
                 transcode_audio=self._transcode_audio,
             ),
             stall_s=self.plan.stall_s,

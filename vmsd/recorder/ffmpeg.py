@@ -4,6 +4,10 @@ Facts this rests on (shared/reference/ffmpeg.md): only `flush_packets=1` *inside
 `-segment_format_options` leaves a playable file when FFmpeg is killed; `-segment_list pipe:1`
 with csv prints one line per closed segment; a lost or silent source exits with status 0;
 `-strftime 1` uses the local zone, so the child runs with TZ=UTC.
+
+A network input is never named in the argv, which every local user can read in /proc: FFmpeg
+reads it from an input description (an ffconcat file of one entry, written 0600 by
+recorder/inputs.py), so camera passwords and query-string secrets stay out of `ps`.
 """
 
 from __future__ import annotations
@@ -35,12 +39,23 @@ _INNER_OPTIONS = {
 _MUXERS = {SegmentFormat.MP4: "mp4", SegmentFormat.MKV: "matroska"}
 
 
+# What the one-entry concat input may open: the sources' protocols and what they stand on.
+PROTOCOL_WHITELIST = (
+    "file,rtsp,rtsps,rtp,srtp,tcp,udp,tls,http,https,httpproxy,crypto,data,"
+    "rtmp,rtmps,rtmpt,rtmpts,srt"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RecorderInput:
-    """Where a recorder or snapshot reads from: a URL, or a synthetic pattern to encode."""
+    """Where a recorder or snapshot reads from: a URL, or a synthetic pattern to encode.
+
+    `mediamtx_path`: the URL is MediaMTX's, credential-free; each run reads it with a reader
+    grant of its own for that path (access/grants.py), added to the URL in its input file."""
 
     url: str
     rtsp_transport: str = "tcp"  # tcp | udp | automatic (FFmpeg: tcp, udp, or left out)
+    mediamtx_path: str | None = None
 
     @property
     def synthetic(self) -> SyntheticPattern | None:
@@ -65,27 +80,53 @@ class SegmentSpec:
         return f"{directory}/{SEGMENT_NAME_FORMAT}.{self.extension}"
 
 
-def input_args(source: RecorderInput) -> list[str]:
+def input_args(source: RecorderInput, description: Path | None) -> list[str]:
+    """`description`: the input file FFmpeg reads the URL from (input_description); None only
+    for a synthetic pattern, which has no URL."""
     pattern = source.synthetic
     if pattern is not None:
         return [
             *("-re", "-f", "lavfi", "-i"),
             f"testsrc2=size={pattern.width}x{pattern.height}:rate={pattern.fps}",
         ]
+    if description is None:
+        raise ValueError("a network input needs its input description file")
     # FFmpeg probes a live input for ~3 s by default before writing anything; half a second
     # is enough for the stream layout (RTSP's SDP has it) and makes a resume that much faster.
-    args = ["-fflags", "+genpts+discardcorrupt", "-analyzeduration", str(ANALYZE_DURATION_US)]
-    scheme = source.url.split("://", 1)[0].lower()
+    # auto_convert 0: the packets pass as the source sent them, as with a plain -i.
+    return [
+        *("-fflags", "+genpts+discardcorrupt", "-analyzeduration", str(ANALYZE_DURATION_US)),
+        *("-f", "concat", "-safe", "0", "-auto_convert", "0"),
+        *("-protocol_whitelist", PROTOCOL_WHITELIST),
+        *("-i", str(description)),
+    ]
+
+
+def input_description(source: RecorderInput, url: str) -> str:
+    """The ffconcat text naming `url` (the source's URL, credentials included) with the
+    demuxer options a plain `-i` would have had on the command line."""
+    options = [("analyzeduration", str(ANALYZE_DURATION_US)), ("fflags", "+genpts+discardcorrupt")]
+    scheme = url.split("://", 1)[0].lower()
     if scheme in ("rtsp", "rtsps"):
         if source.rtsp_transport in ("tcp", "udp"):
-            args += ["-rtsp_transport", source.rtsp_transport]
-        args += ["-timeout", str(RTSP_SOCKET_TIMEOUT_US)]
+            options.append(("rtsp_transport", source.rtsp_transport))
+        options.append(("timeout", str(RTSP_SOCKET_TIMEOUT_US)))
     elif scheme in ("http", "https"):
-        args += ["-rw_timeout", str(READ_TIMEOUT_US), "-reconnect", "0"]
+        options += [("rw_timeout", str(READ_TIMEOUT_US)), ("reconnect", "0")]
     elif scheme in ("rtmp", "rtmps", "srt", "udp+mpegts"):
-        args += ["-rw_timeout", str(READ_TIMEOUT_US)]
-    url = "udp://" + source.url.split("://", 1)[1] if scheme == "udp+mpegts" else source.url
-    return [*args, "-i", url]
+        options.append(("rw_timeout", str(READ_TIMEOUT_US)))
+    if scheme == "udp+mpegts":
+        url = "udp://" + url.split("://", 1)[1]
+    lines = ["ffconcat version 1.0", f"file {_ffconcat_quote(url)}"]
+    lines += [f"option {key} {_ffconcat_quote(value)}" for key, value in options]
+    return "\n".join(lines) + "\n"
+
+
+def _ffconcat_quote(value: str) -> str:
+    """FFmpeg's token quoting: inside '...' nothing is special but the closing quote."""
+    if any(ch in value for ch in "\n\r\0"):
+        raise ValueError("an input URL cannot contain line breaks or NUL")
+    return "'" + value.replace("'", "'\\''") + "'"
 
 
 # FFmpeg's message when the container has no tag for a copied codec (G.711 audio in MP4).
@@ -114,6 +155,7 @@ def build_recorder_argv(
     spec: SegmentSpec,
     progress_fd: int,
     *,
+    description: Path | None,
     transcode_audio: bool = False,
 ) -> list[str]:
     """Stream copy into fixed-length, crash-safe segments named by their UTC start time.
@@ -124,7 +166,7 @@ def build_recorder_argv(
         # A progress block a second per camera: a stall watchdog counted in seconds, a prompt
         # "recording" state, and cheap enough for the daemon with dozens of cameras.
         *("-progress", f"pipe:{progress_fd}", "-stats_period", "1"),
-        *input_args(source),
+        *input_args(source, description),
         *codec_args(source, spec.audio, transcode_audio),
         *("-f", "segment", "-segment_time", str(spec.segment_seconds)),
         *("-segment_atclocktime", "1", "-reset_timestamps", "1", "-strftime", "1"),
@@ -136,12 +178,12 @@ def build_recorder_argv(
     ]
 
 
-def build_snapshot_argv(ffmpeg: str, source: RecorderInput) -> list[str]:
+def build_snapshot_argv(ffmpeg: str, source: RecorderInput, description: Path | None) -> list[str]:
     """One JPEG of the live picture on stdout."""
     return [
         ffmpeg,
         *("-hide_banner", "-nostdin", "-loglevel", "error"),
-        *input_args(source),
+        *input_args(source, description),
         *("-frames:v", "1", "-an", "-f", "image2", "-c:v", "mjpeg", "-q:v", "4", "pipe:1"),
     ]
 

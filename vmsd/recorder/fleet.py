@@ -28,6 +28,7 @@ from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import RecordEvent
 from vmsd.recorder.camera import CameraRecorder
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
+from vmsd.recorder.inputs import ReaderInputs
 from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderPlan, RecorderState, RecorderStatus
 from vmsd.recorder.reasons import RESTART_REASONS
@@ -98,6 +99,7 @@ class RecorderFleet:
         *,
         ffmpeg: str,
         input_for: InputFor,
+        inputs: ReaderInputs,
         via_mediamtx: bool,
         supervisor: Supervisor,
     ) -> None:
@@ -109,6 +111,7 @@ class RecorderFleet:
         self._record_event = record_event
         self._ffmpeg = ffmpeg
         self._input_for = input_for
+        self._inputs = inputs
         self._via_mediamtx = via_mediamtx
         self._supervisor = supervisor
         self._pid_dir = holder.current.state_dir / PID_DIR_NAME
@@ -225,6 +228,7 @@ class RecorderFleet:
                     no_space=lambda: self._no_space(),
                     disk_space=lambda total, free: self._disk_space(total, free),
                     pid_dir=self._pid_dir,
+                    inputs=self._inputs,
                     backoff=Backoff(
                         initial_s=1.0, max_s=self._holder.current.recording.retry_max_seconds
                     ),

@@ -15,6 +15,7 @@ from vmsd.core.errors import ConflictError, UnavailableError, VmsdError
 from vmsd.core.proc import spawn_child, stop_process
 from vmsd.core.redact import redact_text
 from vmsd.recorder.ffmpeg import RecorderInput, build_snapshot_argv
+from vmsd.recorder.inputs import ReaderInputs
 
 MAX_JPEG_BYTES = 20 * 1024 * 1024
 
@@ -35,12 +36,14 @@ class Snapshots:
         self,
         ffmpeg: str,
         input_for: Callable[[Camera], RecorderInput],
+        inputs: ReaderInputs,
         *,
         cache_s: float,
         timeout_s: float,
     ) -> None:
         self._ffmpeg = ffmpeg
         self._input_for = input_for
+        self._inputs = inputs
         self._cache_s = cache_s
         self._timeout_s = timeout_s
         self._cache: dict[str, Snapshot] = {}
@@ -59,8 +62,13 @@ class Snapshots:
             return jpeg
 
     async def _run(self, camera: Camera) -> bytes:
+        source = self._input_for(camera)
+        async with self._inputs.opened(source, f"{camera.name}.snapshot") as description:
+            return await self._grab(camera, build_snapshot_argv(self._ffmpeg, source, description))
+
+    async def _grab(self, camera: Camera, argv: list[str]) -> bytes:
         proc = await spawn_child(
-            *build_snapshot_argv(self._ffmpeg, self._input_for(camera)),
+            *argv,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vmsd import __version__
+from vmsd.access.grants import ReaderGrants
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
     CredentialCipher,
@@ -45,6 +46,7 @@ from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.recorder.binary import resolve_ffmpeg
+from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.runtime.database import Database
 from vmsd.runtime.heartbeat import Heartbeat
@@ -110,6 +112,7 @@ class _Core:
 class _Media:
     cameras: CameraParts
     mediamtx: MediaMtxController
+    grants: ReaderGrants  # the reader grants the auth endpoint checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +192,9 @@ class Daemon:
         cams = build_cameras(pool, cipher, self._metrics, core.events.record, self._health)
         await start_cameras(cams, config)
         hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
-        # vmsd's own readers and MediaMTX API calls: a new credential at every start.
+        # vmsd's own MediaMTX API calls: a new credential at every start. Readers get grants.
         internal_password = secrets.token_urlsafe(24)
+        grants = ReaderGrants()
         mediamtx = MediaMtxController(
             config,
             cams.registry,
@@ -204,7 +208,7 @@ class Daemon:
             HookServices(
                 secret=hook_secret,
                 auth_context=auth_context_factory(
-                    cams.registry, core.tokens, hook_secret, internal_password
+                    cams.registry, core.tokens, hook_secret, internal_password, grants
                 ),
                 damper=build_damper(config),
                 registry=cams.registry,
@@ -217,13 +221,18 @@ class Daemon:
         stack.push_async_callback(self._stage, "hooks", hooks.cleanup)
         self._notifier.status("writing the MediaMTX configuration")
         await mediamtx.start()
-        return _Media(cams, mediamtx)
+        return _Media(cams, mediamtx, grants)
 
     async def _start_recording(self, config: Config, core: _Core, media: _Media) -> _Recording:
         """Recovery first, then the recorders' parts; snapshots; the system sampler."""
         self._notifier.status("reconciling recordings")
         ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
         mediamtx = media.mediamtx
+        via_mediamtx = mediamtx.mode is not MediaMtxMode.OFF
+        inputs = ReaderInputs(
+            config.state_dir / INPUT_DIR_NAME, media.grants if via_mediamtx else None
+        )
+        await asyncio.to_thread(inputs.prepare)
         parts = build_recording(
             self._holder,
             core.database.pool,
@@ -233,12 +242,14 @@ class Daemon:
             self._supervisor,
             ffmpeg=ffmpeg,
             input_for=mediamtx.reader_input,
-            via_mediamtx=mediamtx.mode is not MediaMtxMode.OFF,
+            inputs=inputs,
+            via_mediamtx=via_mediamtx,
         )
         await start_recording(parts, config, ffmpeg, core.events.record)
         snapshots = Snapshots(
             ffmpeg,
             mediamtx.reader_input,
+            inputs,
             cache_s=config.recording.snapshot_cache_seconds,
             timeout_s=config.recording.snapshot_timeout_seconds,
         )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from vmsd.access.damping import FailureDamper
+from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.roles import Role
 from vmsd.access.secrets import synthetic_publish_password
@@ -37,7 +38,11 @@ def build_damper(config: Config) -> FailureDamper:
 
 
 def auth_context_factory(
-    cameras: CameraRegistry, tokens: TokenRegistry, hook_secret: str, internal_password: str
+    cameras: CameraRegistry,
+    tokens: TokenRegistry,
+    hook_secret: str,
+    internal_password: str,
+    grants: ReaderGrants,
 ) -> Callable[[], AuthContext]:
     def token_role(token: str) -> Role | None:
         principal = tokens.lookup(token)
@@ -58,6 +63,7 @@ def auth_context_factory(
                         token_role,
                         internal_password,
                         functools.partial(synthetic_publish_password, hook_secret),
+                        grants.allows_read,
                     ),
                 )
             ]

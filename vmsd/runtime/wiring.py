@@ -30,6 +30,7 @@ from vmsd.exports.service import ExportService
 from vmsd.mediamtx.metrics import MediaMtxMetrics
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recorder.inputs import ReaderInputs
 from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.pidfile import end_leftovers
 from vmsd.recordings.deletion import SegmentDeleter
@@ -116,6 +117,7 @@ def build_recording(
     *,
     ffmpeg: str,
     input_for: Callable[[Camera], RecorderInput],
+    inputs: ReaderInputs,
     via_mediamtx: bool,
     store: RecordingStore | None = None,
 ) -> RecordingParts:
@@ -133,6 +135,7 @@ def build_recording(
         record,
         ffmpeg=ffmpeg,
         input_for=input_for,
+        inputs=inputs,
         via_mediamtx=via_mediamtx,
         supervisor=supervisor,
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import (
     INTERNAL_USER,
     MAX_FIELD_CHARS,
@@ -61,6 +62,7 @@ def camera(
     )
 
 
+GRANTS = ReaderGrants()
 CAMERAS: dict[str, Camera] = {
     "pull": camera("pull", "rtsp://10.0.0.5:554/stream"),
     "pull-off": camera("pull-off", "rtsp://10.0.0.6/stream", enabled=False),
@@ -86,6 +88,7 @@ def context(
         token_role=TOKENS.get,
         internal_password=internal_password,
         synthetic_password=synthetic_password,
+        reader_allowed=GRANTS.allows_read,
     )
 
 
@@ -185,14 +188,12 @@ def oracle(action: str, cred: str, state: str) -> tuple[bool, str]:
     exists = kind != "unknown"
     if action not in ("publish", "read", "playback", "api", "metrics", "pprof"):
         return False, "unknown_action"
-    # The internal user name is reserved: only the per-start password, never publish.
+    # The internal user name is reserved: only the per-start password, and only the API.
     if cred in ("internal_right", "internal_wrong"):
         if cred == "internal_wrong":
             return False, "bad_internal_credential"
-        if action == "publish":
-            return False, "internal_credential_cannot_publish"
-        if action in ("read", "playback") and not exists:
-            return False, "unknown_path"
+        if action != "api":
+            return False, "internal_credential_is_api_only"
         return True, "internal"
     anonymous = cred == "none"
     if action == "publish":
@@ -225,8 +226,6 @@ def oracle(action: str, cred: str, state: str) -> tuple[bool, str]:
     if RANK[role] < RANK[required]:
         return False, "role_too_low"
     return True, "token"
-
-
 
 
 def _table() -> list[Any]:
@@ -279,6 +278,13 @@ def hand(
 
 
 INTERNAL = Cred(INTERNAL_USER, INTERNAL_PASSWORD)
+_GRANT = GRANTS.issue("pull")
+GRANT = Cred(_GRANT.user, _GRANT.password)
+_GRANT_OFF = GRANTS.issue("pull-off")
+GRANT_OFF = Cred(_GRANT_OFF.user, _GRANT_OFF.password)
+_REVOKED = GRANTS.issue("pull")
+GRANTS.revoke(_REVOKED.user)
+REVOKED_GRANT = Cred(_REVOKED.user, _REVOKED.password)
 PUBLISHER = Cred(PUB_USER, PUB_PASSWORD)
 SYNTHETIC = Cred(SYNTHETIC_PUBLISH_USER, SYNTHETIC_PASSWORD("pattern"))
 SYNTHETIC_OFF = Cred(SYNTHETIC_PUBLISH_USER, SYNTHETIC_PASSWORD("pattern-off"))
@@ -298,17 +304,57 @@ HAND_ROWS = [
         "webrtc",
     ),
     hand("admin-playback", "playback", "pattern", Cred(token=ADMIN), True, "token", "admin", ""),
-    hand("internal-reads-disabled", "read", "pull-off", INTERNAL, True, "internal", INTERNAL_USER),
     hand("internal-api", "api", "", INTERNAL, True, "internal", INTERNAL_USER, ""),
-    hand("internal-pprof", "pprof", "", INTERNAL, True, "internal", INTERNAL_USER, ""),
+    *(
+        hand(
+            f"internal-no-{action}",
+            action,
+            path,
+            INTERNAL,
+            False,
+            "internal_credential_is_api_only",
+            INTERNAL_USER,
+            "" if path == "" else "rtsp",
+        )
+        for action, path in (
+            ("read", "pull"),
+            ("playback", "pull"),
+            ("publish", "door"),
+            ("metrics", ""),
+            ("pprof", ""),
+        )
+    ),
+    hand("reader-grant-reads-its-path", "read", "pull", GRANT, True, "reader_grant", GRANT.user),
+    hand("reader-grant-other-path", "read", "pattern", GRANT, False, "bad_reader_grant"),
+    hand("reader-grant-disabled-path", "read", "pull-off", GRANT_OFF, False, "unknown_path"),
+    hand("reader-grant-unknown-path", "read", "nope", GRANT, False, "unknown_path"),
     hand(
-        "internal-never-publishes",
-        "publish",
-        "door",
-        INTERNAL,
+        "reader-grant-wrong-password",
+        "read",
+        "pull",
+        Cred(GRANT.user, "x" * 32),
         False,
-        "internal_credential_cannot_publish",
-        INTERNAL_USER,
+        "bad_reader_grant",
+    ),
+    hand("reader-grant-revoked", "read", "pull", REVOKED_GRANT, False, "bad_reader_grant"),
+    *(
+        hand(
+            f"reader-grant-no-{action}",
+            action,
+            path,
+            GRANT,
+            False,
+            "reader_grant_is_read_only",
+            GRANT.user,
+            "" if path == "" else "rtsp",
+        )
+        for action, path in (
+            ("publish", "pull"),
+            ("playback", "pull"),
+            ("api", ""),
+            ("metrics", ""),
+            ("pprof", ""),
+        )
     ),
     hand(
         "internal-user-name-is-reserved",
