@@ -34,6 +34,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vmsd.access.damping import FailureDamper
+from vmsd.access.grants import ReaderGrants
 from vmsd.access.roles import TOKEN_PREFIX, Role, generate_token, hash_token
 from vmsd.access.tokens import Principal
 from vmsd.api.hooks import HookServices, create_hooks_app
@@ -89,7 +90,8 @@ async def serve(profile: str | None) -> None:
 
     live = LiveCameras(CameraStates(), metrics, no_record)
     await live.sync(registry.cameras)
-    svc = HookServices(SECRET, auth_context_factory(registry, Tokens(), SECRET, "i" * 32),
+    context = auth_context_factory(registry, Tokens(), SECRET, "i" * 32, ReaderGrants())  # type: ignore[arg-type]
+    svc = HookServices(SECRET, context,
                        FailureDamper(10, 60, 300), registry, live, metrics.group(ApiMetrics))  # type: ignore[arg-type]
     app = create_hooks_app(svc)
 

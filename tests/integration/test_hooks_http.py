@@ -19,7 +19,8 @@ from aiohttp.test_utils import TestServer
 
 from tests.conftest import CameraStack
 from vmsd.access.damping import FailureDamper
-from vmsd.access.mediamtx_auth import INTERNAL_USER, SYNTHETIC_PUBLISH_USER, AuthContext
+from vmsd.access.grants import ReaderGrants
+from vmsd.access.mediamtx_auth import INTERNAL_USER, SYNTHETIC_PUBLISH_USER
 from vmsd.access.roles import Role
 from vmsd.access.secrets import synthetic_publish_password
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -27,6 +28,7 @@ from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.state import CameraState
 from vmsd.config.schema import CameraConfig
+from vmsd.runtime.sites import auth_context_factory
 from vmsd.store.tokens import TokenStore
 
 HOOK_SECRET = "hook-secret-for-tests"
@@ -42,6 +44,7 @@ class Hooks:
     admin: str
     cameras: CameraStack
     pool: asyncpg.Pool
+    grants: ReaderGrants
 
     async def auth(self, body: Any, key: str = HOOK_SECRET, raw: bytes | None = None) -> int:
         data = raw if raw is not None else json.dumps(body).encode()
@@ -72,18 +75,10 @@ async def hooks(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterat
     )
     await camera_stack.live.sync(camera_stack.registry.cameras)
 
-    def role(token: str) -> Role | None:
-        principal = tokens.lookup(token)
-        return principal.role if principal else None
-
-    def context() -> AuthContext:
-        return AuthContext(
-            camera_stack.registry.cameras,
-            role,
-            INTERNAL_PASSWORD,
-            functools.partial(synthetic_publish_password, HOOK_SECRET),
-        )
-
+    grants = ReaderGrants()
+    context = auth_context_factory(
+        camera_stack.registry, tokens, HOOK_SECRET, INTERNAL_PASSWORD, grants
+    )
     app = create_hooks_app(
         HookServices(
             secret=HOOK_SECRET,
@@ -100,7 +95,7 @@ async def hooks(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterat
     connector = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=connector) as session:
         url = str(server.make_url("")).rstrip("/")
-        yield Hooks(url, session, viewer, admin, camera_stack, db_pool)
+        yield Hooks(url, session, viewer, admin, camera_stack, db_pool, grants)
     await server.close()
 
 
@@ -153,12 +148,27 @@ async def test_publish_rules(hooks: Hooks) -> None:
     )
 
 
-async def test_api_metrics_pprof_need_admin_or_internal(hooks: Hooks) -> None:
+async def test_api_metrics_pprof_need_admin_and_internal_is_api_only(hooks: Hooks) -> None:
     for action in ("api", "metrics", "pprof"):
         body = functools.partial(mediamtx_body, action=action, path="", protocol="", id=None)
         assert await hooks.auth(body(token=hooks.viewer)) == 401, action
         assert await hooks.auth(body(token=hooks.admin)) == 200, action
-        assert await hooks.auth(body(user=INTERNAL_USER, password=INTERNAL_PASSWORD)) == 200
+        internal = await hooks.auth(body(user=INTERNAL_USER, password=INTERNAL_PASSWORD))
+        assert internal == (200 if action == "api" else 401), action
+    read = mediamtx_body(user=INTERNAL_USER, password=INTERNAL_PASSWORD, path="front")
+    assert await hooks.auth(read) == 401  # recorders read with grants of their own
+
+
+async def test_a_reader_grant_reads_its_path_while_it_lives(hooks: Hooks) -> None:
+    grant = hooks.grants.issue("front")
+    read = functools.partial(mediamtx_body, user=grant.user, password=grant.password)
+    assert await hooks.auth(read(path="front")) == 200
+    assert await hooks.auth(read(path="demo")) == 401  # another camera
+    assert await hooks.auth(read(path="front", action="publish")) == 401
+    api = read(action="api", path="", protocol="", id=None)
+    assert await hooks.auth(api) == 401
+    hooks.grants.revoke(grant.user)
+    assert await hooks.auth(read(path="front")) == 401  # the run is over
 
 
 @pytest.mark.parametrize(
@@ -289,8 +299,14 @@ async def test_a_blocked_loopback_still_serves_vmsd_itself(hooks: Hooks) -> None
     for _ in range(3):
         assert await hooks.auth(local(password="vmsd_guess")) == 401
     assert await hooks.auth(local(password=hooks.viewer)) == 401  # blocked
-    internal = mediamtx_body(ip="127.0.0.1", user=INTERNAL_USER, password=INTERNAL_PASSWORD)
+    internal = mediamtx_body(
+        ip="127.0.0.1", action="api", path="", protocol="", id=None,
+        user=INTERNAL_USER, password=INTERNAL_PASSWORD,
+    )  # fmt: skip
     assert await hooks.auth(internal) == 200
+    grant = hooks.grants.issue("front")
+    reader = mediamtx_body(ip="127.0.0.1", path="front", user=grant.user, password=grant.password)
+    assert await hooks.auth(reader) == 200
     synthetic = synthetic_publish_password(HOOK_SECRET, "demo")
     publish = mediamtx_body(
         ip="127.0.0.1",

@@ -32,7 +32,7 @@ log = get_logger(LOGGER_NAME)
 _stdlib_log = logging.getLogger(LOGGER_NAME)
 
 _CAMERA_NAME = re.compile(CAMERA_NAME_PATTERN)
-_CREDENTIAL_FAILURES = frozenset({"bad_credentials", "bad_internal_credential"})
+_CREDENTIAL_FAILURES = frozenset({"bad_credentials", "bad_internal_credential", "bad_reader_grant"})
 MAX_HOOK_BODY_BYTES = 64 * 1024
 
 
@@ -109,15 +109,15 @@ async def _decide(request: web.Request, svc: HookServices) -> tuple[Decision, st
     except Exception:  # the one place a bug must become a denial, not a 500
         log.exception("auth_decision_failed", action=action)
         return Decision(False, "internal_error"), action, req.ip
-    # vmsd's own per-start credentials are unguessable: a block of the IP they come from
-    # (loopback) must not stop the recorders or the test-pattern publishers.
+    # vmsd's own credentials (per start, per run) are unguessable: a block of the IP they come
+    # from (loopback) must not stop the recorders or the test-pattern publishers.
     if decision.reason not in _OWN_CREDENTIALS and svc.damper.blocked(req.ip):
         return Decision(False, "blocked"), action, req.ip
     return decision, action, req.ip
 
 
 _ACTIONS = frozenset({"publish", "read", "playback", "api", "metrics", "pprof"})
-_OWN_CREDENTIALS = frozenset({"internal", "synthetic_publisher"})
+_OWN_CREDENTIALS = frozenset({"internal", "synthetic_publisher", "reader_grant"})
 
 
 def _availability(available: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
