@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestServer
 
 from tests.conftest import CameraStack
 from vmsd.access.damping import FailureDamper
+from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import INTERNAL_USER, SYNTHETIC_PUBLISH_USER
 from vmsd.access.roles import Role
-from vmsd.access.secrets import synthetic_publish_password
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import functools
 import os
 import re
 import shlex
@@ -33,8 +32,7 @@ from pydantic import ValidationError
 
 from tests.net import free_port
 from tests.paths import REPO_ROOT, TESTS_DIR
-from vmsd.access.mediamtx_auth import SYNTHETIC_PUBLISH_USER
-from vmsd.access.secrets import synthetic_publish_password
+from vmsd.access.derive import synthetic_publish_password
 from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.config.schema import CameraConfig, Config, HookNames, MediaMtxMode, RtspTransport
 from vmsd.core.errors import ConfigError
@@ -45,6 +43,7 @@ from vmsd.mediamtx.controller import (
     hooks_base_url,
     load_base,
     render_document,
+    vmsd_command,
 )
 from vmsd.mediamtx.render import (
     HookGeneration,
@@ -65,6 +64,7 @@ HOOK_SECRET = "hs_T3stS3cret-not-a-real-one_0123456789abcd"
 STATE_DIR = Path("/var/lib/vmsd")
 HOOK_SECRET_FILE = "/var/lib/vmsd/hook.secret"
 HOOK_COMMAND = ("/usr/bin/vmsd", "hook")
+PUBLISHER_COMMAND = ("/usr/bin/vmsd", "synthetic-publish")
 FFMPEG = "/usr/bin/ffmpeg"
 RTSP_PORT = 18554
 API_PORT = 19997
@@ -144,7 +144,7 @@ def fixed_settings(
         hook_command=HOOK_COMMAND,
         hook_generation=generation,
         ffmpeg_binary=FFMPEG,
-        synthetic_password=functools.partial(synthetic_publish_password, HOOK_SECRET),
+        publisher_command=PUBLISHER_COMMAND,
     )
     return dataclasses.replace(settings, **changes)
 
@@ -249,11 +249,13 @@ def test_golden_auto_hook_names(
     # comes from the config.
     expected = fixed_settings(generation)
     for field in dataclasses.fields(RenderSettings):
-        if field.name not in ("hook_command", "synthetic_password"):
+        if field.name not in ("hook_command", "publisher_command"):
             assert getattr(built, field.name) == getattr(expected, field.name), field.name
     assert built.hook_command[-1] == "hook"
-    assert built.synthetic_password("synthetic") == expected.synthetic_password("synthetic")
-    settings = dataclasses.replace(built, hook_command=HOOK_COMMAND)
+    assert built.publisher_command[-1] == "synthetic-publish"
+    settings = dataclasses.replace(
+        built, hook_command=HOOK_COMMAND, publisher_command=PUBLISHER_COMMAND
+    )
 
     doc, text = render_document(config, fleet(), settings)
     assert text == dump_mediamtx_yaml(doc, str(BASE_FILE))
@@ -511,30 +513,16 @@ def test_synthetic_camera_publishes_itself() -> None:
     command = path["runOnInit"]
     assert not SHELL_META & set(command), command
     argv = shlex.split(command)
-    assert argv == command.split(" ")
-    assert argv[0] == FFMPEG
-    assert argv[argv.index("-f") + 1] == "lavfi"
-    assert argv[argv.index("-i") + 1] == "testsrc2=size=320x240:rate=10"
-    assert argv[argv.index("-c:v") + 1] == "libx264"
-    assert argv[argv.index("-g") + 1] == "20"  # a keyframe every 2 s
-    assert argv[-5:] == [
-        "-f", "rtsp", "-rtsp_transport", "tcp",
-        f"rtsp://{SYNTHETIC_PUBLISH_USER}:{password}@127.0.0.1:{RTSP_PORT}/synthetic",
+    assert argv == [
+        *PUBLISHER_COMMAND,
+        *("--path", "synthetic", "--size", "320x240", "--fps", "10"),
+        *("--rtsp-address", f"127.0.0.1:{RTSP_PORT}"),
+        *("--key-file", HOOK_SECRET_FILE, "--ffmpeg", FFMPEG),
     ]
-    assert HOOK_SECRET not in command
+    # The command becomes an argv every local user can read: no secret, no credential.
+    assert HOOK_SECRET not in command and password not in command and "@" not in command
     assert command == synthetic_publisher_command(make_camera(**{
         "name": "synthetic", **CAMERA_FIELDS["synthetic"]}), fixed_settings())
-
-
-def test_synthetic_password_is_per_path() -> None:
-    settings = fixed_settings()
-    a = synthetic_publisher_command(make_camera(name="a", source="test://"), settings)
-    b = synthetic_publisher_command(make_camera(name="b", source="test://"), settings)
-    pa = urlsplit(shlex.split(a)[-1]).password
-    pb = urlsplit(shlex.split(b)[-1]).password
-    assert pa and pb and pa != pb
-    assert pa == synthetic_publish_password(HOOK_SECRET, "a")
-    assert "testsrc2=size=640x360:rate=15" in a  # the documented defaults
 
 
 @pytest.mark.parametrize(
@@ -658,8 +646,8 @@ def test_synthetic_publisher_reaches_the_rtsp_listener(address: str) -> None:
     camera = make_camera(name="synthetic", source="test://")
     doc = render(cameras=[camera], base_doc=base_doc)
     listen_host = doc["rtspAddress"].rsplit(":", 1)[0]
-    target = urlsplit(shlex.split(doc["paths"]["synthetic"]["runOnInit"])[-1])
-    assert target.netloc.split("@", 1)[1] == f"{listen_host}:{RTSP_PORT}"
+    argv = shlex.split(doc["paths"]["synthetic"]["runOnInit"])
+    assert argv[argv.index("--rtsp-address") + 1] == f"{listen_host}:{RTSP_PORT}"
 
 
 def test_address_without_port_is_not_widened_to_all_interfaces() -> None:
@@ -705,12 +693,15 @@ def test_synthetic_publisher_command_streams_with_real_ffmpeg(tmp_path: Path) ->
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     port = free_port()
     camera = make_camera(name="synthetic", source="test://?size=320x240&fps=15")
-    command = render(cameras=[camera], settings=fixed_settings(rtsp_port=port))["paths"][
-        "synthetic"
-    ]["runOnInit"]
+    own = fixed_settings(
+        rtsp_port=port,
+        ffmpeg_binary=ffmpeg,
+        publisher_command=(*vmsd_command(), "synthetic-publish"),
+        hook_secret_file=str(tmp_path / "hook.secret"),
+    )
+    (tmp_path / "hook.secret").write_text(HOOK_SECRET)
+    command = render(cameras=[camera], settings=own)["paths"]["synthetic"]["runOnInit"]
     argv = shlex.split(command)
-    assert argv[0] == FFMPEG
-    argv[0] = ffmpeg
     received = tmp_path / "received.mkv"
     listener_log = tmp_path / "listener.log"
     publisher_log = tmp_path / "publisher.log"

@@ -4,7 +4,7 @@ Runs under the system interpreter (the GStreamer bindings are not in the venv):
 
     /usr/bin/python3 tests/streams/rtsp_server.py --port 8554 --path /cam1 --path /cam2 \
         [--fps 10] [--size 320x240] [--gop 10] [--audio] [--pattern ball] [--watch-stdin] \
-        [--user NAME --password SECRET [--digest]]
+        [--user NAME --password SECRET [--digest]] [--record]
 
 Every path serves the same kind of live H.264 stream (shared media: all readers of a path see
 one pipeline), optionally with an AAC (or Opus) audio track. Prints `READY <port>` on stdout
@@ -12,6 +12,8 @@ once listening (`--port 0` picks a free port), and exits 0 on SIGTERM/SIGINT, or
 reaches end of file with `--watch-stdin` (so a parent that dies cannot leave it behind).
 With `--user`/`--password` every path needs those credentials (GStreamer's RTSPAuth: Basic,
 or Digest with `--digest`), as a camera with a password does: anything else is a 401.
+With `--record` the paths take a publisher instead (ANNOUNCE/RECORD of H.264), and the server
+prints `MEDIA <path>` once the first published frame has arrived.
 """
 
 from __future__ import annotations
@@ -65,6 +67,21 @@ def camera_auth(user: str, password: str, *, digest: bool) -> GstRtspServer.RTSP
     return auth
 
 
+def on_published_media(
+    _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia, path: str
+) -> None:
+    """Say `MEDIA <path>` when the first frame a publisher sent comes out of the depayloader."""
+    sink = media.get_element().get_by_name("sink")
+    said = []
+
+    def handoff(*_: object) -> None:
+        if not said:
+            said.append(True)
+            print(f"MEDIA /{path.lstrip('/')}", flush=True)
+
+    sink.connect("handoff", handoff)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     def size(text: str) -> tuple[int, int]:
         width, _, height = text.partition("x")
@@ -82,6 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--user", help="require these credentials (RTSPAuth)")
     parser.add_argument("--password", default="")
     parser.add_argument("--digest", action="store_true", help="ask for Digest, not Basic")
+    parser.add_argument("--record", action="store_true", help="receive a publisher's stream")
     return parser.parse_args(argv)
 
 
@@ -97,8 +115,15 @@ def main(argv: list[str]) -> int:
     mounts = server.get_mount_points()
     for path in args.paths:
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(args))
-        factory.set_shared(True)
+        if args.record:
+            factory.set_transport_mode(GstRtspServer.RTSPTransportMode.RECORD)
+            factory.set_launch(
+                "( rtph264depay name=depay0 ! fakesink name=sink signal-handoffs=true )"
+            )
+            factory.connect("media-configure", on_published_media, path)
+        else:
+            factory.set_launch(launch_line(args))
+            factory.set_shared(True)
         if args.user:
             permissions = GstRtspServer.RTSPPermissions()
             for permission in (

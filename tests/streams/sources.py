@@ -142,8 +142,16 @@ class RtspServer:
         pattern: str = "ball",
         port: int = 0,
         ready_timeout_s: float = 20.0,
+        user: str | None = None,
+        password: str = "",
+        digest: bool = False,
+        record: bool = False,
     ) -> None:
+        """`user`/`password`: the camera needs them (a 401 otherwise); `record`: the paths
+        take a publisher (see rtsp_server.py), and `wait_for_line("MEDIA /path")` says when
+        its first frame arrived."""
         self.paths = [p if p.startswith("/") else "/" + p for p in paths]
+        self.user, self.password, self.digest, self.record = user, password, digest, record
         self.fps, self.size, self.gop, self.audio, self.pattern = fps, size, gop, audio, pattern
         self.port = port  # 0 until the first start picks a free one; then kept across restarts
         self.ready_timeout_s = ready_timeout_s
@@ -183,6 +191,10 @@ class RtspServer:
         cmd += ["--fps", str(self.fps), "--size", f"{width}x{height}", "--gop", str(self.gop)]
         cmd += ["--pattern", self.pattern]
         cmd += ["--audio"] if self.audio else []
+        if self.user is not None:
+            cmd += ["--user", self.user, "--password", self.password]
+            cmd += ["--digest"] if self.digest else []
+        cmd += ["--record"] if self.record else []
         for path in self.paths:
             cmd += ["--path", path]
         proc = subprocess.Popen(
@@ -210,6 +222,22 @@ class RtspServer:
             return f"unexpected output {line!r}"
         self.port = int(words[1])
         return None
+
+    def wait_for_line(self, expected: str, timeout_s: float = 20.0) -> bool:
+        """Read the server's stdout until a line equal to `expected` (or the timeout)."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd, buffer = self.proc.stdout.fileno(), b""
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not select.select([fd], [], [], remaining)[0]:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buffer += chunk
+            if expected.encode() in buffer.split(b"\n"):
+                return True
+        return False
 
     def stop(self, timeout_s: float = 5.0) -> int | None:
         """SIGTERM the process group, wait, SIGKILL if needed, reap. Returns the exit status."""

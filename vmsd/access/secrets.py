@@ -7,8 +7,6 @@ does not disclose camera passwords; the key never enters the database.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import secrets
 from collections.abc import Callable
@@ -69,13 +67,6 @@ def load_or_create_hook_secret(path: Path) -> str:
     return _load_or_create(path, lambda: secrets.token_urlsafe(32).encode()).decode()
 
 
-def derive_secret(install_secret: str, purpose: str) -> str:
-    """A stable per-install secret for one purpose (e.g. a synthetic camera's publish password),
-    so it survives restarts without being stored anywhere."""
-    digest = hmac.new(install_secret.encode(), purpose.encode(), hashlib.sha256).digest()
-    return digest.hex()[:40]
-
-
 def _load_or_create(path: Path, generate: Callable[[], bytes]) -> bytes:
     try:
         value = path.read_bytes().strip()
@@ -98,8 +89,3 @@ def _load_or_create(path: Path, generate: Callable[[], bytes]) -> bytes:
         os.close(fd)
     os.replace(tmp, path)
     return value
-
-
-def synthetic_publish_password(install_secret: str, path: str) -> str:
-    """The password vmsd's own test-pattern publisher uses for one MediaMTX path."""
-    return derive_secret(install_secret, f"synthetic-publish:{path}")

@@ -1,5 +1,6 @@
 """The `vmsd` console script. `vmsd hook ...` runs once per MediaMTX availability change and
-must start fast: it is dispatched before the rest of vmsd (pydantic, asyncpg, ...) is imported."""
+`vmsd synthetic-publish` once per test-pattern path start: both must start fast, so they are
+dispatched before the rest of vmsd (pydantic, asyncpg, ...) is imported."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def main() -> int:
         from vmsd.cli.hook import main as hook_main
 
         return hook_main(argv[1:])
+    if argv[:1] == ["synthetic-publish"]:
+        from vmsd.cli.publish import main as publish_main
+
+        return publish_main(argv[1:])
     from vmsd.cli.main import main as cli_main
 
     return cli_main(argv)

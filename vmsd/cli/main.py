@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("hook", choices=["available", "unavailable"])
     hook.add_argument("--url", required=True)
     hook.add_argument("--key-file", required=True)
+    sub.add_parser(
+        "synthetic-publish",
+        help="(run by MediaMTX) publish a test:// camera's pattern; see its own --help",
+    )
     token = add("token", "manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser(
@@ -75,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vmsd.cli.hook import main as hook_main
 
         return hook_main(raw[1:])
+    if raw[:1] == ["synthetic-publish"]:
+        from vmsd.cli.publish import main as publish_main
+
+        return publish_main(raw[1:])
     args = build_parser().parse_args(raw)
     path: Path = getattr(args, "config", None) or default_config_path()
     try:
@@ -181,8 +189,6 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
     doc, text = render_document(config, cameras, settings)
     if not show_secrets:
         text = redact_text(text).replace(secret, REDACTED)
-        for camera in cameras:
-            text = text.replace(settings.synthetic_password(camera.name), REDACTED)
     print(text, end="")
     print(
         f"# mode {effective_mode(config).value}, MediaMTX {version_text or 'version unknown'}, "

@@ -4,7 +4,6 @@ MediaMTX running with it, and polls MediaMTX's API for path state (the hooks' sa
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from vmsd.access.secrets import HOOK_SECRET_FILE_NAME, synthetic_publish_password
+from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
@@ -314,7 +313,7 @@ def build_render_settings(
         hook_command=(*vmsd_command(), "hook"),
         hook_generation=generation,
         ffmpeg_binary=ffmpeg,
-        synthetic_password=functools.partial(synthetic_publish_password, hook_secret),
+        publisher_command=(*vmsd_command(), "synthetic-publish"),
     )
 
 

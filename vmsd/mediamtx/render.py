@@ -9,7 +9,7 @@ a camera change never restarts every path in MediaMTX (reference/mediamtx.md).
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -17,7 +17,6 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
-from vmsd.access.mediamtx_auth import SYNTHETIC_PUBLISH_USER
 from vmsd.cameras.model import Camera
 from vmsd.core.errors import ConfigError
 from vmsd.core.sources import PUBLISHER, parse_synthetic
@@ -60,7 +59,8 @@ class RenderSettings:
     hook_command: Sequence[str]  # argv prefix of `vmsd hook`, e.g. ("/usr/bin/vmsd", "hook")
     hook_generation: HookGeneration
     ffmpeg_binary: str
-    synthetic_password: Callable[[str], str]
+    # argv prefix of `vmsd synthetic-publish`, e.g. ("/usr/bin/vmsd", "synthetic-publish")
+    publisher_command: Sequence[str]
 
 
 def render_mediamtx_config(
@@ -116,20 +116,16 @@ def render_path(
 def synthetic_publisher_command(
     camera: Camera, settings: RenderSettings, host: str = "127.0.0.1"
 ) -> str:
+    """`vmsd synthetic-publish` (mediamtx/publisher.py): no secret in this command, which
+    becomes an argv; the publisher derives its password from the hook secret file."""
     pattern = parse_synthetic(camera.source)
-    password = settings.synthetic_password(camera.name)
-    target = (
-        f"rtsp://{SYNTHETIC_PUBLISH_USER}:{password}@{host}:{settings.rtsp_port}/{camera.name}"
-    )
     return _command(
         [
-            settings.ffmpeg_binary,
-            *("-hide_banner", "-loglevel", "error", "-nostdin", "-re"),
-            *("-f", "lavfi", "-i"),
-            f"testsrc2=size={pattern.width}x{pattern.height}:rate={pattern.fps}",
-            *("-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"),
-            *("-pix_fmt", "yuv420p", "-g", str(pattern.fps * 2)),
-            *("-f", "rtsp", "-rtsp_transport", "tcp", target),
+            *settings.publisher_command,
+            *("--path", camera.name, "--size", f"{pattern.width}x{pattern.height}"),
+            *("--fps", str(pattern.fps)),
+            *("--rtsp-address", f"{host}:{settings.rtsp_port}"),
+            *("--key-file", settings.hook_secret_file, "--ffmpeg", settings.ffmpeg_binary),
         ]
     )
 

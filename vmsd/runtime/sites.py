@@ -9,10 +9,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from vmsd.access.damping import FailureDamper
+from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.roles import Role
-from vmsd.access.secrets import synthetic_publish_password
 from vmsd.access.tokens import TokenRegistry
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.schema import Config

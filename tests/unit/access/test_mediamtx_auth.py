@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import (
     INTERNAL_USER,
@@ -23,7 +24,6 @@ from vmsd.access.mediamtx_auth import (
     parse_auth_request,
 )
 from vmsd.access.roles import Role
-from vmsd.access.secrets import synthetic_publish_password
 from vmsd.cameras.model import Camera
 from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
 
