@@ -20,11 +20,16 @@ Where the tables come from (bluenviron/mediamtx unless said otherwise):
 * Version boundaries: the bluenviron/mediamtx pull request that added each key, with its
   date, placed against release dates (v1.12.0 2025-04-14, v1.13.0 2025-07-07,
   v1.14.0 2025-08-12, v1.17.0 2026-03-17, v1.19.3 after 2026-07-18) and issues where users
-  report a version. Each entry below cites its PR.
+  report a version, and release publication dates from microsoft/winget-pkgs pull requests
+  (v1.18.2 2026-05-15, v1.19.0 2026-06-02, v1.19.1 2026-06-10, v1.19.2 2026-06-28,
+  v1.19.3 2026-07-23). Each entry below cites its PR.
 
 Conservative rule (what MediaMTX would reject is worse than what vmsd declines to write):
 where the release that first shipped a key could not be pinned, `first` is the earliest
-release it is *known* to be in, which may be later than the real one. Not verified against a
+release it is *known* to be in, which may be later than the real one. One exception: the
+MoQ server's `moq` switch and first address keys are set to the earliest release the
+evidence points to (v1.19.0), because leaving `moq: no` out of a file for a release that has
+MoQ opens it on every interface (`listeners.py`). Not verified against a
 tagged tree, and therefore possibly too late: every `first` after v1.9.0, except the
 v1.11.0 RTSP renames (a user report names that release) and the v1.19.3 hooks (the
 project's MediaMTX reference, consistent with PRs #5956/#5957 of 2026-07-18);
@@ -161,14 +166,21 @@ GLOBAL_KEYS: Final[Mapping[str, KeySpan]] = MappingProxyType(
         **_since((1, 18, 0), "authJWTIssuer", "authJWTAudience", "authHTTPFingerprint"),
         # PR #5716 2026-04-30 (after v1.18.0 was out).
         **_since((1, 19, 0), "hlsCDNSecret"),
-        # PR #5754 (PROXY protocol, done by 2026-06-05); PR #5815 (Media-over-QUIC,
-        # 2026-05-31) and #5841 (moqHTTPS*Address -> moqHTTP*Address, June 2026): all
-        # merged before v1.19.3 was tagged; the first release that had them is unknown.
-        **_since((1, 19, 3), "rtspTrustedProxies", "rtmpTrustedProxies", "moq",
-                 "moqHTTP2Address", "moqHTTP3Address", "moqServerKey", "moqServerCert"),
-        **_deprecated((1, 19, 3), (1, 19, 3), {
+        # PR #5815 (Media-over-QUIC) merged 2026-05-31 ("implemented with #5815", issue
+        # #3208); v1.19.0 was published 2026-06-02 (winget-pkgs #382829), the day the
+        # follow-ups #5825/#5826 were opened; a MoQ client project documents `moq`,
+        # `moqHTTPS2Address`, `moqHTTPS3Address` for "v1.19.0+". Not a tagged tree: pinned
+        # early on purpose, since a v1.19.0 told nothing opens MoQ on every interface.
+        **_since((1, 19, 0), "moq", "moqServerKey", "moqServerCert"),
+        **_deprecated((1, 19, 0), (1, 19, 3), {
             "moqHTTPS2Address": "moqHTTP2Address", "moqHTTPS3Address": "moqHTTP3Address",
         }),
+        # PR #5754 (PROXY protocol, done by 2026-06-05) and #5841 (moqHTTPS*Address ->
+        # moqHTTP*Address, after v1.19.0): merged before v1.19.3 was tagged; whether v1.19.1
+        # (2026-06-10, winget-pkgs #386396) or v1.19.2 (2026-06-28, #394626) had them is
+        # unknown.
+        **_since((1, 19, 3), "rtspTrustedProxies", "rtmpTrustedProxies",
+                 "moqHTTP2Address", "moqHTTP3Address"),
         # Raw QUIC for MoQ: "implemented in v1.20.0" (#5826).
         **_since((1, 20, 0), "moqQUICAddress"),
         # Seen only in the v1.20.1 tree.

@@ -104,8 +104,11 @@ def test_path_keys_per_version(key: str, version: Version | None, accepted: bool
         ("apiAllowOrigin", (1, 20, 1), True),
         ("apiAllowOrigins", (1, 15, 5), False),
         ("apiAllowOrigins", (1, 16, 0), True),
-        ("moq", (1, 19, 2), False),
-        ("moq", (1, 19, 3), True),
+        ("moq", (1, 18, 2), False),  # measured: v1.18.2 refuses it
+        ("moq", (1, 19, 0), True),
+        ("moqHTTPS2Address", (1, 19, 0), True),
+        ("moqHTTP2Address", (1, 19, 2), False),  # the rename's release is not pinned
+        ("moqHTTP2Address", (1, 19, 3), True),
         ("moqQUICAddress", (1, 19, 3), False),
         ("moqQUICAddress", (1, 20, 0), True),
         ("pathDefaults", (1, 9, 0), True),
