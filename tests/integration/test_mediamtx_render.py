@@ -410,7 +410,8 @@ def test_globals_vmsd_depends_on() -> None:
         ({"rtspAddress": ":8554"}, {"rtspAddress": f":{RTSP_PORT}"}),
         ({"rtspAddress": "192.168.1.10:8554"}, {"rtspAddress": f"192.168.1.10:{RTSP_PORT}"}),
         ({"rtspAddress": "[::1]:8554"}, {"rtspAddress": f"[::1]:{RTSP_PORT}"}),
-        ({"rtspAddress": None}, {"rtspAddress": f":{RTSP_PORT}"}),  # MediaMTX's own default
+        # Absent: loopback, not MediaMTX's own every-interface default.
+        ({"rtspAddress": None}, {"rtspAddress": f"127.0.0.1:{RTSP_PORT}"}),
         (
             {"api": False, "apiAddress": ":9997"},
             {"api": True, "apiAddress": f"127.0.0.1:{API_PORT}"},

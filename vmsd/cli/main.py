@@ -184,7 +184,8 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
     ffmpeg = resolve_ffmpeg(config.ffmpeg.binary) if any(c.is_synthetic for c in cameras) else ""
     secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
     settings = build_render_settings(
-        config, secret, hook_generation(config, version), ffmpeg or "ffmpeg"
+        config, secret, hook_generation(config, version), ffmpeg or "ffmpeg",
+        mediamtx_version=version,
     )
     doc, text = render_document(config, cameras, settings)
     if not show_secrets:

@@ -24,6 +24,7 @@ from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.mediamtx.client import MediaMtxClient
+from vmsd.mediamtx.listeners import listen_host, listener_keys
 from vmsd.mediamtx.metrics import MediaMtxMetrics
 from vmsd.mediamtx.process import MediaMtxProcess, mediamtx_version, resolve_mediamtx_binary
 from vmsd.mediamtx.render import (
@@ -32,7 +33,6 @@ from vmsd.mediamtx.render import (
     connect_host,
     dump_mediamtx_yaml,
     hook_generation_for,
-    listen_host,
     render_mediamtx_config,
 )
 from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
@@ -266,10 +266,10 @@ class MediaMtxController:
             return
         version = parse_mediamtx_version(str(info.get("version", "")))
         if version is not None and version != self._version:
-            old_generation = self._hook_generation()
+            before = self._version_dependent()
             self._version = version
             log.info("mediamtx_version", version=_version_text(version))
-            if self._hook_generation() is not old_generation:
+            if self._version_dependent() != before:
                 self._dirty.set()
 
     def _process(self) -> MediaMtxProcess:
@@ -291,16 +291,30 @@ class MediaMtxController:
     def _hook_generation(self) -> HookGeneration:
         return hook_generation(self._config, self._version)
 
+    def _version_dependent(self) -> tuple[HookGeneration, frozenset[str]]:
+        """What of the rendered file depends on the MediaMTX version: the hook names and the
+        listener keys (an unknown version renders the oldest supported ones)."""
+        return self._hook_generation(), listener_keys(self._version)
+
     def _settings(self) -> RenderSettings:
         if self._ffmpeg is None and any(c.is_synthetic for c in self._registry.cameras.values()):
             self._ffmpeg = resolve_ffmpeg(self._config.ffmpeg.binary)
         return build_render_settings(
-            self._config, self._hook_secret, self._hook_generation(), self._ffmpeg or "ffmpeg"
+            self._config,
+            self._hook_secret,
+            self._hook_generation(),
+            self._ffmpeg or "ffmpeg",
+            mediamtx_version=self._version,
         )
 
 
 def build_render_settings(
-    config: Config, hook_secret: str, generation: HookGeneration, ffmpeg: str
+    config: Config,
+    hook_secret: str,
+    generation: HookGeneration,
+    ffmpeg: str,
+    *,
+    mediamtx_version: Version | None = None,
 ) -> RenderSettings:
     mm = config.mediamtx
     return RenderSettings(
@@ -314,6 +328,7 @@ def build_render_settings(
         hook_generation=generation,
         ffmpeg_binary=ffmpeg,
         publisher_command=(*vmsd_command(), "synthetic-publish"),
+        mediamtx_version=mediamtx_version,
     )
 
 

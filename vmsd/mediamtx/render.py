@@ -2,7 +2,8 @@
 
 The base (top-level mediamtx.yml, the operator's) keeps every global setting it has; vmsd sets
 only what the integration depends on (auth through vmsd, the API and RTSP addresses it talks
-to) and adds one path per enabled camera. Globals depend on nothing that changes at runtime, so
+to), turns off or binds every other server (listeners.py) and adds one path per enabled camera.
+Globals depend on nothing that changes at runtime but the MediaMTX version, learned once, so
 a camera change never restarts every path in MediaMTX (reference/mediamtx.md).
 """
 
@@ -18,8 +19,8 @@ from urllib.parse import quote, urlsplit
 import yaml
 
 from vmsd.cameras.model import Camera
-from vmsd.core.errors import ConfigError
 from vmsd.core.sources import PUBLISHER, parse_synthetic
+from vmsd.mediamtx.listeners import bind_listeners, listen_host, listener_version, switched_on
 
 HEADER = (
     "# Written by vmsd from {base} and the camera registry: edit those, not this file.\n"
@@ -61,6 +62,8 @@ class RenderSettings:
     ffmpeg_binary: str
     # argv prefix of `vmsd synthetic-publish`, e.g. ("/usr/bin/vmsd", "synthetic-publish")
     publisher_command: Sequence[str]
+    # The release the listener keys are written for; None (unknown): the oldest supported.
+    mediamtx_version: tuple[int, int, int] | None = None
 
 
 def render_mediamtx_config(
@@ -77,9 +80,13 @@ def render_mediamtx_config(
     doc["apiAddress"] = f"127.0.0.1:{settings.api_port}"
     rtsp_host = listen_host(base.get("rtspAddress"), "rtspAddress")
     doc["rtspAddress"] = f"{rtsp_host}:{settings.rtsp_port}"
+    if switched_on(doc, "rtsp") is None:
+        doc["rtsp"] = True  # vmsd's readers and synthetic publishers use it
     if doc.get("metrics"):
         metrics_host = listen_host(base.get("metricsAddress"), "metricsAddress")
         doc["metricsAddress"] = f"{metrics_host}:{settings.metrics_port}"
+    # Every other server this release has: off unless the base turns it on, and then bound.
+    doc = bind_listeners(doc, listener_version(settings.mediamtx_version))
     paths: dict[str, Any] = dict(base.get("paths") or {})
     for camera in sorted(cameras, key=lambda c: c.name):
         if camera.enabled:
@@ -142,19 +149,6 @@ def _hook_args(settings: RenderSettings) -> list[str]:
 def _command(argv: Sequence[str]) -> str:
     """MediaMTX splits commands with shell quoting rules and runs them without a shell."""
     return " ".join(shlex.quote(arg) for arg in argv)
-
-
-def listen_host(address: object, key: str) -> str:
-    """The host part of a base listener address (`127.0.0.1:8554` -> `127.0.0.1`, `:8554` ->
-    ""). An address without a port is refused, not widened to every interface."""
-    if address is None:
-        return ""
-    if not isinstance(address, str) or ":" not in address:
-        raise ConfigError(
-            "the MediaMTX base config has an invalid listener address",
-            [f'{key}: must be host:port or :port (got "{address}")'],
-        )
-    return address.rsplit(":", 1)[0]
 
 
 def connect_host(host: str) -> str:
