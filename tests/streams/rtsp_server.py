@@ -4,14 +4,15 @@ Runs under the system interpreter (the GStreamer bindings are not in the venv):
 
     /usr/bin/python3 tests/streams/rtsp_server.py --port 8554 --path /cam1 --path /cam2 \
         [--fps 10] [--size 320x240] [--gop 10] [--audio] [--pattern ball] [--watch-stdin] \
-        [--user NAME --password SECRET [--digest]] [--record]
+        [--user NAME [--digest]] [--record]    # the password in $RTSP_SERVER_PASSWORD
 
 Every path serves the same kind of live H.264 stream (shared media: all readers of a path see
 one pipeline), optionally with an AAC (or Opus) audio track. Prints `READY <port>` on stdout
 once listening (`--port 0` picks a free port), and exits 0 on SIGTERM/SIGINT, or when stdin
 reaches end of file with `--watch-stdin` (so a parent that dies cannot leave it behind).
-With `--user`/`--password` every path needs those credentials (GStreamer's RTSPAuth: Basic,
-or Digest with `--digest`), as a camera with a password does: anything else is a 401.
+With `--user` (and the password in $RTSP_SERVER_PASSWORD) every path needs those credentials
+(GStreamer's RTSPAuth: Basic, or Digest with `--digest`), as a camera with a password does:
+anything else is a 401.
 With `--record` the paths take a publisher instead (ANNOUNCE/RECORD of H.264), and the server
 prints `MEDIA <path>` once the first published frame has arrived.
 """
@@ -19,6 +20,7 @@ prints `MEDIA <path>` once the first published frame has arrived.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -97,7 +99,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--pattern", default="ball", help="videotestsrc pattern (ball, smpte)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
     parser.add_argument("--user", help="require these credentials (RTSPAuth)")
-    parser.add_argument("--password", default="")
     parser.add_argument("--digest", action="store_true", help="ask for Digest, not Basic")
     parser.add_argument("--record", action="store_true", help="receive a publisher's stream")
     return parser.parse_args(argv)
@@ -111,7 +112,9 @@ def main(argv: list[str]) -> int:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     if args.user:
-        server.set_auth(camera_auth(args.user, args.password, digest=args.digest))
+        # From the environment: an argv is every local user's to read, as vmsd knows.
+        password = os.environ.get("RTSP_SERVER_PASSWORD", "")
+        server.set_auth(camera_auth(args.user, password, digest=args.digest))
     mounts = server.get_mount_points()
     for path in args.paths:
         factory = GstRtspServer.RTSPMediaFactory()

@@ -191,9 +191,10 @@ class RtspServer:
         cmd += ["--fps", str(self.fps), "--size", f"{width}x{height}", "--gop", str(self.gop)]
         cmd += ["--pattern", self.pattern]
         cmd += ["--audio"] if self.audio else []
+        env = None
         if self.user is not None:
-            cmd += ["--user", self.user, "--password", self.password]
-            cmd += ["--digest"] if self.digest else []
+            cmd += ["--user", self.user] + (["--digest"] if self.digest else [])
+            env = {**os.environ, "RTSP_SERVER_PASSWORD": self.password}
         cmd += ["--record"] if self.record else []
         for path in self.paths:
             cmd += ["--path", path]
@@ -202,6 +203,7 @@ class RtspServer:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # own process group: killpg() reaches everything
+            env=env,
         )
         self.proc = proc
         assert proc.stdout is not None
