@@ -1,0 +1,92 @@
+"""`vmsd doctor`'s listener line: what MediaMTX will open, and what an unknown version risks.
+
+The managed binary is a two-line script standing in for `mediamtx --version` (the only call
+the check makes); the rendering, the base file and the check are the real ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.paths import REPO_ROOT
+from vmsd.cli.doctor import mediamtx_listeners
+from vmsd.config.schema import Config
+
+BASE_FILE = REPO_ROOT / "mediamtx.yml"
+
+
+def fake_mediamtx(tmp_path: Path, prints: str) -> Path:
+    script = tmp_path / "mediamtx"
+    script.write_text(f"#!/bin/sh\nprintf '%s' '{prints}'\n")
+    script.chmod(0o755)
+    return script
+
+
+def config(tmp_path: Path, mode: str, binary: Path | None = None,
+           base: Path = BASE_FILE) -> Config:
+    mediamtx: dict[str, object] = {"mode": mode, "base_config": str(base), "rtsp_port": 18554}
+    if binary is not None:
+        mediamtx["binary"] = str(binary)
+    return Config.model_validate({"state_dir": str(tmp_path), "mediamtx": mediamtx})
+
+
+async def test_known_version_lists_what_listens(tmp_path: Path) -> None:
+    binary = fake_mediamtx(tmp_path, "v1.20.1")
+    check = await mediamtx_listeners(config(tmp_path, "managed", binary))
+    assert check is not None
+    assert (check.name, check.status) == ("mediamtx_listeners", "ok")
+    assert check.detail == (
+        "MediaMTX v1.20.1 listens on rtsp 127.0.0.1:18554, api 127.0.0.1:9997, "
+        "metrics 127.0.0.1:9998; every other server off"
+    )
+
+
+@pytest.mark.parametrize("prints", ["", "dev build"])
+async def test_unreadable_version_says_unknown_and_names_the_risk(
+    tmp_path: Path, prints: str
+) -> None:
+    binary = fake_mediamtx(tmp_path, prints)
+    check = await mediamtx_listeners(config(tmp_path, "managed", binary))
+    assert check is not None and check.status == "warn"
+    assert check.detail.startswith(f'MediaMTX version unknown ("{binary} --version" gave ')
+    assert "rendered with the v1.9.0 keys, without moq, moqHTTP2Address" in check.detail
+    assert ("a MediaMTX v1.19.0 or later listens on every interface (moqHTTP2Address :8892, "
+            "moqHTTP3Address :8892, moqQUICAddress :8893) unless the base sets `moq: no`"
+            ) in check.detail
+
+
+async def test_external_mode_is_unknown_until_the_control_api_answers(tmp_path: Path) -> None:
+    check = await mediamtx_listeners(config(tmp_path, "external"))
+    assert check is not None and check.status == "warn"
+    assert "version unknown (external mode: vmsd learns it from the Control API" in check.detail
+    assert "`moq: no`" in check.detail
+
+
+async def test_a_base_that_turns_moq_off_covers_the_unknown_version(tmp_path: Path) -> None:
+    base = tmp_path / "base.yml"
+    base.write_text(BASE_FILE.read_text(encoding="utf-8") + "moq: no\n", encoding="utf-8")
+    check = await mediamtx_listeners(config(tmp_path, "external", base=base))
+    assert check is not None and check.status == "warn"
+    assert check.detail.endswith("; the base turns off what they add")
+    assert "every interface" not in check.detail
+
+
+async def test_a_newer_release_than_known_is_a_warning(tmp_path: Path) -> None:
+    binary = fake_mediamtx(tmp_path, "v1.21.0")
+    check = await mediamtx_listeners(config(tmp_path, "managed", binary))
+    assert check is not None and check.status == "warn"
+    assert check.detail.startswith("MediaMTX v1.21.0 is newer than vmsd knows")
+
+
+async def test_a_base_address_without_port_fails(tmp_path: Path) -> None:
+    base = tmp_path / "base.yml"
+    base.write_text("hls: yes\nhlsAddress: '8888'\n", encoding="utf-8")
+    check = await mediamtx_listeners(config(tmp_path, "external", base=base))
+    assert check is not None and check.status == "fail"
+    assert 'hlsAddress: must be host:port or :port (got "8888")' in check.detail
+
+
+async def test_mode_off_has_no_listener_line(tmp_path: Path) -> None:
+    assert await mediamtx_listeners(config(tmp_path, "off")) is None
