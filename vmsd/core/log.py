@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from enum import StrEnum
 from typing import Any
 
 import structlog
-from pydantic import SecretStr
 
-from vmsd.core.redact import REDACTED, redact_text
+from vmsd.core.redact import redact_field
+from vmsd.core.redact import redact_text as redact_text  # re-exported: tests, older callers
 
 
 class LogLevel(StrEnum):
@@ -30,48 +30,13 @@ class LogFormat(StrEnum):
     JSON = "json"
     CONSOLE = "console"
 
-# Keys whose values are secrets wherever they appear in an event.
-SECRET_KEYS = frozenset(
-    {
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "api_token",
-        "authorization",
-        "dsn",
-        "database_url",
-        "key",
-        "hook_secret",
-    }
-)
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return REDACTED
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {k: REDACTED if _is_secret_key(k) else _redact_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_redact_value(v) for v in value)
-    return value
-
-
-def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and key.lower() in SECRET_KEYS
-
 
 def redact_event(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: secrets by key name, credentials inside any string value."""
     for key, value in list(event_dict.items()):
-        if _is_secret_key(key) and value is not None:
-            event_dict[key] = REDACTED
-        else:
-            event_dict[key] = _redact_value(value)
+        event_dict[key] = redact_field(key, value)
     return event_dict
 
 

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
+from vmsd.core.redact import REDACTED, redact_text
+
 PUBLISHER = "publisher"
 SYNTHETIC_SCHEME = "test"
 SOURCE_SCHEMES = (
@@ -140,9 +142,10 @@ def with_credentials(source: str, username: str | None, password: str | None) ->
 
 
 def display_source(source: str, username: str | None, password: str | None) -> str:
-    """What the API shows: the user if any, the password as ***."""
-    if username is None and password is None:
-        return source
-    return with_credentials(source, username, "***" if password is not None else None).replace(
-        "%2A%2A%2A", "***"
-    )
+    """What the API shows: the user if any, the password and every secret parameter
+    (`?token=`, `?passphrase=`, SRT stream id credentials) as ***. `restore_secrets` puts the
+    stored values back when a client sends this form back."""
+    if username is not None or password is not None:
+        shown = REDACTED if password is not None else None
+        source = with_credentials(source, username, shown).replace("%2A%2A%2A", REDACTED)
+    return redact_text(source)

@@ -27,6 +27,7 @@ import asyncpg
 from vmsd.core.journal import Journal
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.core.redact import redact_value
 from vmsd.events.metrics import EventMetrics
 from vmsd.store.events import EventRow, EventStore, NewEvent
 
@@ -118,7 +119,10 @@ class EventBus:
         history, failing to write one must not stop the daemon."""
         # JSON-normalised now, so listeners see exactly what the table will hold; jsonb
         # refuses NUL, which FFmpeg's stderr may carry, and one refused row fails its batch.
-        payload = json.loads(json.dumps(data, default=str).replace("\\u0000", "\\ufffd"))
+        # Redacted as log lines are: the history, its stream and webhooks never carry a secret.
+        payload = json.loads(
+            json.dumps(redact_value(data), default=str).replace("\\u0000", "\\ufffd")
+        )
         pending = _Pending(NewEvent(datetime.now(UTC), type_, camera, payload))
         self._pending.append(pending)
         if self._flush is None or self._flush.done():
