@@ -9,6 +9,7 @@ import uuid
 import structlog
 from aiohttp import web
 
+from vmsd.access.roles import Role
 from vmsd.access.tokens import Principal
 from vmsd.api.metrics import ApiMetrics
 from vmsd.api.routes import ApiRoute, Handler
@@ -73,7 +74,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if isinstance(err, UnavailableError):
             headers["Retry-After"] = RETRY_AFTER_S
         return web.json_response(
-            error_body(err.code, err.message, err.details), status=err.http_status, headers=headers
+            error_body(err.code, err.message, _details_for(request, err)),
+            status=err.http_status,
+            headers=headers,
         )
     except web.HTTPException as err:
         if err.status < 400:
@@ -85,6 +88,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("http_unhandled_error", method=request.method, path=request.path)
         return web.json_response(error_body("internal_error", "internal error"), status=500)
+
+
+def _details_for(request: web.Request, err: VmsdError) -> list[object]:
+    """Viewers (and unauthenticated callers) get the classification; operators and admins
+    also get the internal detail (FFmpeg's redacted stderr: hosts, ports, paths)."""
+    principal = request.get(PRINCIPAL)
+    if err.internal_details and principal is not None and principal.role.allows(Role.OPERATOR):
+        return [*err.details, *err.internal_details]
+    return list(err.details)
 
 
 def _allow_header(err: web.HTTPException) -> dict[str, str]:

@@ -11,15 +11,27 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd's ExecStartPre= stops on 
 
 
 class VmsdError(Exception):
-    """Base of every error vmsd raises on purpose."""
+    """Base of every error vmsd raises on purpose.
+
+    `details` go to every client that may make the request; `internal_details` (FFmpeg's
+    stderr, hosts, ports, paths: redacted, but still the camera network's layout) only to
+    operator and admin roles.
+    """
 
     code = "internal_error"
     http_status = 500
 
-    def __init__(self, message: str, details: Sequence[Any] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: Sequence[Any] = (),
+        *,
+        internal_details: Sequence[Any] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = list(details)
+        self.internal_details = list(internal_details)
 
 
 class ConfigError(VmsdError):

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmsd.cameras.model import Camera
-from vmsd.core.errors import ConflictError, UnavailableError, VmsdError
+from vmsd.core.errors import ConflictError, VmsdError
 from vmsd.core.proc import spawn_child, stop_process
-from vmsd.core.redact import redact_text
+from vmsd.recorder.failures import FAILURE_MESSAGES, FailureClass, camera_unavailable
 from vmsd.recorder.ffmpeg import RecorderInput, build_snapshot_argv
 from vmsd.recorder.inputs import ReaderInputs
 
@@ -76,12 +76,15 @@ class Snapshots:
             out, err = await asyncio.wait_for(proc.communicate(), self._timeout_s)
         except TimeoutError as exc:
             raise SnapshotTimeoutError(
-                f"no picture from camera {camera.name!r} within {self._timeout_s:g} s"
+                f"no picture from camera {camera.name!r} within {self._timeout_s:g} s",
+                [{"reason": "timeout", "message": FAILURE_MESSAGES[FailureClass.TIMEOUT]}],
             ) from exc
         finally:
             if proc.returncode is None:
                 await stop_process(proc, first_signal=signal.SIGKILL, grace_s=1.0)
         if proc.returncode != 0 or not out.startswith(b"\xff\xd8") or len(out) > MAX_JPEG_BYTES:
-            tail = redact_text(err.decode(errors="replace")).strip().splitlines()[-3:]
-            raise UnavailableError(f"no picture from camera {camera.name!r}", tail)
+            # Viewers see the failure's class; FFmpeg's stderr (hosts, ports, paths) goes to
+            # operators only (the API's error middleware decides by role).
+            stderr = err.decode(errors="replace").strip().splitlines()
+            raise camera_unavailable(f"no picture from camera {camera.name!r}", stderr)
         return out
