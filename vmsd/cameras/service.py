@@ -16,6 +16,7 @@ from vmsd.config.messages import field_errors
 from vmsd.config.schema import CameraConfig
 from vmsd.core.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from vmsd.core.log import get_logger
+from vmsd.core.redact import restore_secrets
 from vmsd.core.sources import split_credentials
 from vmsd.events.bus import RecordEvent
 from vmsd.store.cameras import (
@@ -28,6 +29,15 @@ from vmsd.store.cameras import (
 
 log = get_logger("vmsd.cameras")
 
+
+def _source_with_secrets(source: str, existing: Camera | None) -> str:
+    """A source as the API showed it (`rtsp://u:***@cam/x?token=***`) sent back: each ***
+    standing for a secret keeps the camera's stored secret there; a *** with no stored
+    secret behind it is refused (422) rather than stored as the password."""
+    try:
+        return restore_secrets(source, existing.connect_url if existing is not None else "")
+    except ValueError as err:
+        raise ValidationError("invalid camera", [{"field": "source", "message": str(err)}]) from err
 
 
 class CameraService:
@@ -53,6 +63,7 @@ class CameraService:
         return camera
 
     async def create(self, wanted: CameraConfig) -> Camera:
+        _source_with_secrets(wanted.source, None)  # a *** has no stored value to stand for
         row = self._row(normalized_input(wanted), MANAGED_BY_API, current=None)
         created = await self._store.insert(row)
         await self._registry.refresh()
@@ -66,13 +77,15 @@ class CameraService:
             raise ConflictError(
                 f"camera {name!r} is managed by the config file; change it there and reload"
             )
-        merged = camera_from_row(current, self._cipher).as_input()
+        existing = camera_from_row(current, self._cipher)
+        merged = existing.as_input()
         changes: dict[str, Any] = {
             key: secret_value(value) if isinstance(value, SecretStr) else value
             for key, value in patch.model_dump().items()
             if key in patch.model_fields_set
         }
         if "source" in changes and changes["source"] is not None:
+            changes["source"] = _source_with_secrets(changes["source"], existing)
             _, url_user, url_password = split_credentials(changes["source"])
             if url_user or url_password:  # new credentials come with the new URL
                 merged.update(username=None, password=None)
