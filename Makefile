@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth_hook.py
 	$(BIN)/python bench/auth_daemon.py
 	$(BIN)/python bench/recorders.py
+	$(BIN)/python bench/reader_inputs.py
 	$(BIN)/python bench/recordings.py
 	$(BIN)/python bench/observability.py
 	$(BIN)/python bench/faults.py
