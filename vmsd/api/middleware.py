@@ -31,6 +31,19 @@ def error_body(code: str, message: str, details: list[object] | None = None) -> 
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
+async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare of every listener (the API and the MediaMTX hooks, added by
+    runtime.sites.start_site), so aiohttp's own 404/405 and /metrics carry them too.
+
+    nosniff: a JSON error or a recording is never run as a script or a page. no-store on
+    every response, not only authenticated ones: what vmsd serves is access-controlled or
+    live state (health, metrics), and a stale copy in a proxy or a browser is never right.
+    It replaces a handler's weaker `no-cache` (the event stream) rather than keep it.
+    """
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: request id, one log line, request metrics."""

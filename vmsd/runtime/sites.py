@@ -14,6 +14,7 @@ from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.roles import Role
 from vmsd.access.tokens import TokenRegistry
+from vmsd.api.middleware import security_headers
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.schema import Config
 
@@ -21,6 +22,7 @@ HTTP_STOP_S = 5.0
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    app.on_response_prepare.append(security_headers)  # one place for both listeners
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_STOP_S, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
