@@ -7,7 +7,7 @@ from aiohttp import web
 from vmsd.api import cameras, events, exports, recordings, system, tokens
 from vmsd.api.middleware import ROUTES, authorization, errors, request_context
 from vmsd.api.openapi import build_openapi
-from vmsd.api.routes import ApiRoute
+from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.services import SERVICES, ApiServices, services
 
 
@@ -23,6 +23,7 @@ OPENAPI_ROUTE = ApiRoute(
     openapi_document,
     "This document: every endpoint, its parameters and the role it needs",
     role=None,
+    responses={200: Reply("OpenAPI 3.1", media_types=("application/json",))},
 )
 
 

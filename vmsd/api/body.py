@@ -1,4 +1,4 @@
-"""Request input: JSON bodies and path/query parameters, validated at the edge."""
+"""Request bodies: JSON, validated at the edge against the route's model."""
 
 from __future__ import annotations
 
@@ -33,26 +33,3 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except PydanticValidationError as err:
         raise ValidationError("invalid request body", field_errors(err)) from err
-
-
-def int_param(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ValidationError(
-            f"invalid {name}",
-            [{"field": name, "message": f"must be a positive integer (got {raw!r})"}],
-        )
-    return int(raw)
-
-
-def bool_query(request: web.Request, name: str, default: bool = False) -> bool:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if raw.lower() in ("1", "true", "yes"):
-        return True
-    if raw.lower() in ("0", "false", "no"):
-        return False
-    raise ValidationError(
-        f"invalid {name}", [{"field": name, "message": f"must be true or false (got {raw!r})"}]
-    )

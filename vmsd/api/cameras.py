@@ -2,98 +2,102 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-from typing import Any
-
 from aiohttp import web
 
 from vmsd.access.roles import Role
 from vmsd.api.body import read_json
-from vmsd.api.routes import ApiRoute
+from vmsd.api.query import CameraPath, camera_name
+from vmsd.api.routes import ApiRoute, Reply
+from vmsd.api.schemas import (
+    CameraOut,
+    RecorderIdle,
+    RecorderOut,
+    RecordingOverridesOut,
+    RestartOut,
+    RetentionOverridesOut,
+    body,
+)
 from vmsd.api.services import services
-from vmsd.cameras.model import Camera, CameraPatch, camera_json
+from vmsd.cameras.model import Camera, CameraPatch
 from vmsd.config.schema import CameraConfig
-from vmsd.core.errors import NotFoundError
-from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.recorder.model import RecorderStatus
 
-_NAME = re.compile(CAMERA_NAME_PATTERN)
 
-
-def _name(request: web.Request) -> str:
-    name = request.match_info["name"]
-    if not _NAME.match(name):
-        raise NotFoundError(f"no camera named {name!r}")
-    return name
-
-
-def _with_live(request: web.Request, camera: Camera) -> dict[str, Any]:
+def camera_out(request: web.Request, camera: Camera) -> CameraOut:
     svc = services(request)
     live = svc.live.get(camera.name)
-    return {
-        **camera_json(camera),
-        "state": live.state.value,
-        "state_since": live.since.isoformat(),
-        "state_reason": live.reason,
-        "readers": live.readers,
-        "inbound_bytes": live.inbound_bytes,
-        "recorder": recorder_json(svc.recorders.status(camera.name)),
-    }
+    return CameraOut(
+        name=camera.name,
+        source=camera.display_source,
+        username=camera.username,
+        has_password=camera.password is not None,
+        rtsp_transport=camera.rtsp_transport,
+        enabled=camera.enabled,
+        record=camera.record,
+        recording=RecordingOverridesOut(**camera.recording.model_dump(exclude_none=True)),
+        retention=RetentionOverridesOut(**camera.retention.model_dump(exclude_none=True)),
+        description=camera.description,
+        location=camera.location,
+        managed_by=camera.managed_by,
+        created_at=camera.created_at,
+        updated_at=camera.updated_at,
+        state=live.state,
+        state_since=live.since,
+        state_reason=live.reason,
+        readers=live.readers,
+        inbound_bytes=live.inbound_bytes,
+        recorder=recorder_out(svc.recorders.status(camera.name)),
+    )
 
 
-def recorder_json(status: RecorderStatus | None) -> dict[str, Any]:
+def recorder_out(status: RecorderStatus | None) -> RecorderOut | RecorderIdle:
     if status is None:
-        return {"state": "stopped"}
-    return {
-        "state": status.state.value,
-        "pid": status.pid,
-        "started_at": _iso(status.started_at),
-        "restarts_total": status.restarts_total,
-        "restarts_last_hour": status.restarts_last_hour,
-        "last_segment_end": _iso(status.last_segment_end),
-        "fps": status.fps,
-        "bitrate_bits": status.bitrate_bits,
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+        return RecorderIdle()
+    return RecorderOut(
+        state=status.state,
+        pid=status.pid,
+        started_at=status.started_at,
+        restarts_total=status.restarts_total,
+        restarts_last_hour=status.restarts_last_hour,
+        last_segment_end=status.last_segment_end,
+        fps=status.fps,
+        bitrate_bits=status.bitrate_bits,
+    )
 
 
 async def list_cameras(request: web.Request) -> web.Response:
     cameras = services(request).cameras.list()
-    return web.json_response([_with_live(request, c) for c in cameras])
+    return body([camera_out(request, c) for c in cameras])
 
 
 async def create_camera(request: web.Request) -> web.Response:
-    body = await read_json(request, CameraConfig)
-    camera = await services(request).cameras.create(body)
-    return web.json_response(_with_live(request, camera), status=201)
+    config = await read_json(request, CameraConfig)
+    camera = await services(request).cameras.create(config)
+    return body(camera_out(request, camera), status=201)
 
 
 async def get_camera(request: web.Request) -> web.Response:
-    camera = services(request).cameras.get(_name(request))
-    return web.json_response(_with_live(request, camera))
+    camera = services(request).cameras.get(camera_name(request))
+    return body(camera_out(request, camera))
 
 
 async def patch_camera(request: web.Request) -> web.Response:
-    name = _name(request)
+    name = camera_name(request)
     patch = await read_json(request, CameraPatch)
     camera = await services(request).cameras.update(name, patch)
-    return web.json_response(_with_live(request, camera))
+    return body(camera_out(request, camera))
 
 
 async def restart_recorder(request: web.Request) -> web.Response:
-    name = _name(request)
+    name = camera_name(request)
     services(request).cameras.get(name)  # 404 for an unknown camera
     services(request).recorders.restart(name)
-    return web.json_response({"camera": name, "restart": "requested"}, status=202)
+    return body(RestartOut(camera=name), status=202)
 
 
 async def snapshot(request: web.Request) -> web.Response:
     svc = services(request)
-    camera = svc.cameras.get(_name(request))
+    camera = svc.cameras.get(camera_name(request))
     jpeg = await svc.snapshots.grab(camera)
     return web.Response(
         body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
@@ -101,11 +105,12 @@ async def snapshot(request: web.Request) -> web.Response:
 
 
 async def delete_camera(request: web.Request) -> web.Response:
-    await services(request).cameras.delete(_name(request))
+    await services(request).cameras.delete(camera_name(request))
     return web.Response(status=204)
 
 
-_READ_ONLY = "managed by the config file (read-only here)"
+_READ_ONLY = Reply("managed by the config file (read-only here)")
+_NO_CAMERA = Reply("no such camera")
 ROUTES = [
     ApiRoute(
         "GET",
@@ -114,6 +119,7 @@ ROUTES = [
         "List cameras with their live state",
         role=Role.VIEWER,
         tag="cameras",
+        responses={200: Reply("every camera", CameraOut, many=True)},
     ),
     ApiRoute(
         "POST",
@@ -123,7 +129,11 @@ ROUTES = [
         role=Role.ADMIN,
         tag="cameras",
         request_model=CameraConfig,
-        responses={201: "created", 409: "a camera has that name", 422: "invalid input"},
+        responses={
+            201: Reply("created", CameraOut),
+            409: Reply("a camera has that name"),
+            422: Reply("invalid camera (the source, or credentials that do not fit it)"),
+        },
     ),
     ApiRoute(
         "GET",
@@ -132,7 +142,8 @@ ROUTES = [
         "One camera with its live state",
         role=Role.VIEWER,
         tag="cameras",
-        responses={200: "OK", 404: "no such camera"},
+        path_params=CameraPath,
+        responses={200: Reply("the camera", CameraOut), 404: _NO_CAMERA},
     ),
     ApiRoute(
         "PATCH",
@@ -141,8 +152,14 @@ ROUTES = [
         "Change a camera; absent keys stay as they are, password null removes it",
         role=Role.ADMIN,
         tag="cameras",
+        path_params=CameraPath,
         request_model=CameraPatch,
-        responses={200: "OK", 404: "no such camera", 409: _READ_ONLY, 422: "invalid input"},
+        responses={
+            200: Reply("changed", CameraOut),
+            404: _NO_CAMERA,
+            409: _READ_ONLY,
+            422: Reply("invalid change (the source, or credentials that do not fit it)"),
+        },
     ),
     ApiRoute(
         "POST",
@@ -151,7 +168,12 @@ ROUTES = [
         "Restart the camera's recorder (its open segment is finalised and indexed first)",
         role=Role.OPERATOR,
         tag="cameras",
-        responses={202: "restart scheduled", 404: "no such camera", 409: "not recording"},
+        path_params=CameraPath,
+        responses={
+            202: Reply("restart scheduled", RestartOut),
+            404: _NO_CAMERA,
+            409: Reply("not recording"),
+        },
     ),
     ApiRoute(
         "GET",
@@ -160,12 +182,13 @@ ROUTES = [
         "A JPEG of the live picture (cached for a second or two)",
         role=Role.VIEWER,
         tag="cameras",
+        path_params=CameraPath,
         responses={
-            200: "image/jpeg",
-            404: "no such camera",
-            409: "camera disabled",
-            503: "no picture from the camera",
-            504: "timed out",
+            200: Reply("the picture", media_types=("image/jpeg",)),
+            404: _NO_CAMERA,
+            409: Reply("camera disabled"),
+            503: Reply("no picture from the camera"),
+            504: Reply("timed out"),
         },
     ),
     ApiRoute(
@@ -175,6 +198,7 @@ ROUTES = [
         "Remove a camera (its recordings stay until retention removes them)",
         role=Role.ADMIN,
         tag="cameras",
-        responses={204: "deleted", 404: "no such camera", 409: _READ_ONLY},
+        path_params=CameraPath,
+        responses={204: Reply("deleted"), 404: _NO_CAMERA, 409: _READ_ONLY},
     ),
 ]

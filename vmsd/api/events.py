@@ -4,22 +4,27 @@ stream that resumes from the history with Last-Event-ID."""
 from __future__ import annotations
 
 import json
+from typing import Annotated, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from vmsd.access.roles import Role
 from vmsd.api.query import (
+    ASCII_INT,
     DEFAULT_LIMIT,
-    MAX_LIMIT,
-    camera_query,
-    choice_query,
-    limit_query,
-    time_query,
+    CameraName,
+    Cursor,
+    Limit,
+    Params,
+    Time,
+    read_params,
 )
-from vmsd.api.routes import ApiRoute
+from vmsd.api.routes import ApiRoute, Reply
+from vmsd.api.schemas import EventOut, EventPage, EventType, body
 from vmsd.api.services import services
 from vmsd.core.errors import StoreError, ValidationError
-from vmsd.core.event_types import EVENT_TYPES
+from vmsd.core.ints import BIGINT_MAX
 from vmsd.core.log import get_logger
 from vmsd.events.bus import Event
 from vmsd.store.events import EventFilter
@@ -28,65 +33,80 @@ log = get_logger("vmsd.api.events")
 
 # How long an EventSource waits before reconnecting after the stream ends.
 RECONNECT_MS = 2000
+EventId = Annotated[int, Field(ge=0, le=BIGINT_MAX), ASCII_INT]
 
 
-def _filter(request: web.Request, with_times: bool) -> EventFilter:
-    where = EventFilter(
-        cameras=tuple(camera_query(request)),
-        types=tuple(choice_query(request, "type", EVENT_TYPES)),
+class FilterQuery(Params):
+    camera: list[CameraName] = Field(
+        default_factory=list, description="camera name; repeat for several (default: all)"
     )
-    if not with_times:
-        return where
-    since, until = time_query(request, "since", False), time_query(request, "until", False)
-    if since is not None and until is not None and until <= since:
-        raise ValidationError(
-            "invalid range", [{"field": "until", "message": "must be after since"}]
-        )
-    return EventFilter(where.cameras, where.types, since, until)
+    type: list[EventType] = Field(
+        default_factory=list, description="event type; repeat for several (default: all)"
+    )
+
+    def where(self) -> EventFilter:
+        return EventFilter(cameras=tuple(self.camera), types=tuple(self.type))
 
 
-def _newest_first(request: web.Request) -> bool:
-    order = request.query.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise ValidationError(
-            "invalid order", [{"field": "order", "message": "asc (oldest first) or desc"}]
-        )
-    return order == "desc"
+class EventsQuery(FilterQuery):
+    since: Time | None = Field(default=None, description="events at or after this time")
+    until: Time | None = Field(default=None, description="events before this time")
+    order: Literal["desc", "asc"] = Field(default="desc", description="desc: newest first")
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+    def where(self) -> EventFilter:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValidationError(
+                "invalid range", [{"field": "until", "message": "must be after since"}]
+            )
+        return EventFilter(tuple(self.camera), tuple(self.type), self.since, self.until)
+
+
+class StreamQuery(FilterQuery):
+    last_event_id: EventId | None = Field(
+        default=None, description="instead of the Last-Event-ID header"
+    )
+
+
+class StreamHeaders(Params):
+    last_event_id: EventId | None = Field(
+        default=None,
+        alias="Last-Event-ID",
+        description="EventSource sends it on reconnect: the stream resumes after it",
+    )
 
 
 async def list_events(request: web.Request) -> web.Response:
-    where = _filter(request, with_times=True)
+    q = read_params(EventsQuery, request.query)
     events, cursor = await services(request).events.search(
-        where, limit_query(request), request.query.get("cursor"), _newest_first(request)
+        q.where(), q.limit, q.cursor, q.order == "desc"
     )
-    return web.json_response({"items": [e.as_json() for e in events], "next_cursor": cursor})
+    return body(EventPage(items=[event_out(e) for e in events], next_cursor=cursor))
+
+
+def event_out(event: Event) -> EventOut:
+    return EventOut.model_validate(event.as_json())
 
 
 def _last_event_id(request: web.Request) -> int | None:
     """EventSource sends Last-Event-ID on reconnect; `last_event_id` is for clients that
-    cannot set headers."""
-    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise ValidationError(
-            "invalid Last-Event-ID",
-            [{"field": "Last-Event-ID", "message": "an event id from this stream"}],
-        )
-    return int(raw)
+    cannot set headers. The header wins."""
+    header = read_params(StreamHeaders, request.headers).last_event_id
+    return header if header is not None else read_params(StreamQuery, request.query).last_event_id
 
 
 def sse_frame(event: Event | None) -> bytes:
     if event is None:
         return b": heartbeat\n\n"
     head = f"id: {event.id}\n" if event.id is not None else ""
-    data = json.dumps(event.as_json(), separators=(",", ":"))
+    data = json.dumps(event_out(event).model_dump(mode="json"), separators=(",", ":"))
     return f"{head}data: {data}\n\n".encode()
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
     svc = services(request)
-    where = _filter(request, with_times=False)
+    where = read_params(StreamQuery, request.query).where()
     last_id = _last_event_id(request)
     start_id = await svc.events.start_id(last_id)  # before the 200: a dead DB is a clean 503
     response = web.StreamResponse(
@@ -110,10 +130,6 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-_FILTER_QUERY = {
-    "camera": "camera name; repeat for several (default: all)",
-    "type": "event type; repeat for several (default: all)",
-}
 ROUTES = [
     ApiRoute(
         "GET",
@@ -122,15 +138,8 @@ ROUTES = [
         "Events, newest first by default, with keyset pagination",
         role=Role.VIEWER,
         tag="events",
-        query={
-            **_FILTER_QUERY,
-            "since": "RFC 3339 time with an offset: events at or after it",
-            "until": "RFC 3339 time with an offset: events before it",
-            "order": "desc (newest first, default) or asc",
-            "limit": f"1-{MAX_LIMIT} (default {DEFAULT_LIMIT})",
-            "cursor": "next_cursor of the previous page",
-        },
-        responses={200: "OK", 422: "invalid query"},
+        query=EventsQuery,
+        responses={200: Reply("one page", EventPage)},
     ),
     ApiRoute(
         "GET",
@@ -140,7 +149,8 @@ ROUTES = [
         "history; heartbeat comments while idle",
         role=Role.VIEWER,
         tag="events",
-        query={**_FILTER_QUERY, "last_event_id": "instead of the Last-Event-ID header"},
-        responses={200: "text/event-stream", 422: "invalid query", 503: "database unreachable"},
+        query=StreamQuery,
+        headers=StreamHeaders,
+        responses={200: Reply("the stream", EventOut, media_types=("text/event-stream",))},
     ),
 ]

@@ -2,76 +2,71 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vmsd.access.roles import Role
-from vmsd.api.body import int_param, read_json
-from vmsd.api.routes import ApiRoute
+from vmsd.api.body import read_json
+from vmsd.api.query import CameraName, IdPath, Time, read_params
+from vmsd.api.routes import ApiRoute, Reply
+from vmsd.api.schemas import ExportOut, GapOut, body
 from vmsd.api.services import services
 from vmsd.core.errors import ValidationError
-from vmsd.core.names import CAMERA_NAME_PATTERN
 from vmsd.store.exports import ExportJob
 
 
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    camera: str = Field(pattern=CAMERA_NAME_PATTERN)
-    start: AwareDatetime
-    end: AwareDatetime
+    camera: CameraName
+    start: Time
+    end: Time = Field(description="after start, at most exports.max_range_hours later")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def export_json(job: ExportJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "camera": job.camera,
-        "start": job.start.isoformat(),
-        "end": job.end.isoformat(),
-        "state": job.state,
-        "progress": job.progress,
-        "bytes": job.bytes,
-        "error": job.error,
-        "gaps": list(job.gaps),
-        "created_at": job.created_at.isoformat(),
-        "finished_at": _iso(job.finished_at),
-        "expires_at": job.expires_at.isoformat(),
-    }
+def export_out(job: ExportJob) -> ExportOut:
+    return ExportOut(
+        id=job.id,
+        camera=job.camera,
+        start=job.start,
+        end=job.end,
+        state=job.state,
+        progress=job.progress,
+        bytes=job.bytes,
+        error=job.error,
+        gaps=[GapOut.model_validate(gap) for gap in job.gaps],
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        expires_at=job.expires_at,
+    )
 
 
 async def create_export(request: web.Request) -> web.Response:
-    body = await read_json(request, ExportRequest)
-    if body.end <= body.start:
+    req = await read_json(request, ExportRequest)
+    if req.end <= req.start:
         raise ValidationError("invalid range", [{"field": "end", "message": "must be after start"}])
     svc = services(request)
-    svc.cameras.get(body.camera)  # 404 for an unknown camera
-    job = await svc.exports.create(body.camera, body.start, body.end)
-    return web.json_response(export_json(job), status=202)
+    svc.cameras.get(req.camera)  # 404 for an unknown camera
+    job = await svc.exports.create(req.camera, req.start, req.end)
+    return body(export_out(job), status=202)
 
 
 async def get_export(request: web.Request) -> web.Response:
-    job = await services(request).exports.get(int_param(request, "id"))
-    return web.json_response(export_json(job))
+    job = await services(request).exports.get(read_params(IdPath, request.match_info).id)
+    return body(export_out(job))
 
 
 async def download_export(request: web.Request) -> web.FileResponse:
-    path = await services(request).exports.file(int_param(request, "id"))
+    path = await services(request).exports.file(read_params(IdPath, request.match_info).id)
     response = web.FileResponse(path, headers={"Content-Type": "video/mp4"})
     response.headers["Content-Disposition"] = f'attachment; filename="export-{path.name}"'
     return response
 
 
 async def delete_export(request: web.Request) -> web.Response:
-    await services(request).exports.delete(int_param(request, "id"))
+    await services(request).exports.delete(read_params(IdPath, request.match_info).id)
     return web.Response(status=204)
 
 
+_NO_EXPORT = Reply("no such export")
 ROUTES = [
     ApiRoute(
         "POST",
@@ -81,7 +76,7 @@ ROUTES = [
         role=Role.OPERATOR,
         tag="exports",
         request_model=ExportRequest,
-        responses={202: "queued", 404: "no such camera", 422: "invalid input"},
+        responses={202: Reply("queued", ExportOut), 404: Reply("no such camera")},
     ),
     ApiRoute(
         "GET",
@@ -90,7 +85,8 @@ ROUTES = [
         "An export job: state, progress, size, gaps skipped, error",
         role=Role.VIEWER,
         tag="exports",
-        responses={200: "OK", 404: "no such export"},
+        path_params=IdPath,
+        responses={200: Reply("the job", ExportOut), 404: _NO_EXPORT},
     ),
     ApiRoute(
         "GET",
@@ -99,7 +95,14 @@ ROUTES = [
         "The exported MP4 (Range requests answered with 206)",
         role=Role.VIEWER,
         tag="exports",
-        responses={200: "the file", 206: "part of it", 404: "no such export", 422: "not done"},
+        path_params=IdPath,
+        responses={
+            200: Reply("the file", media_types=("video/mp4",)),
+            206: Reply("part of it", media_types=("video/mp4",)),
+            404: _NO_EXPORT,
+            416: Reply("the Range is outside the file"),
+            422: Reply("not done yet, or invalid id"),
+        },
     ),
     ApiRoute(
         "DELETE",
@@ -108,6 +111,7 @@ ROUTES = [
         "Cancel and remove an export",
         role=Role.OPERATOR,
         tag="exports",
-        responses={204: "removed", 404: "no such export"},
+        path_params=IdPath,
+        responses={204: Reply("removed"), 404: _NO_EXPORT},
     ),
 ]

@@ -3,53 +3,90 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
+from pydantic import Field
 
 from vmsd.access.roles import Role
-from vmsd.api.body import int_param
-from vmsd.api.query import DEFAULT_LIMIT, MAX_LIMIT, camera_query, limit_query, required_time
-from vmsd.api.routes import ApiRoute
+from vmsd.api.query import (
+    DEFAULT_LIMIT,
+    CameraName,
+    CameraPath,
+    Cursor,
+    IdPath,
+    Limit,
+    Params,
+    Time,
+    camera_name,
+    read_params,
+)
+from vmsd.api.routes import ApiRoute, Reply
+from vmsd.api.schemas import (
+    DeletedOut,
+    RecordingOut,
+    RecordingPage,
+    SpanOut,
+    StorageOut,
+    TimelineOut,
+    body,
+)
 from vmsd.api.services import services
 from vmsd.core.errors import ValidationError
 from vmsd.store.recordings import RecordingRow
 
 
-def _range(request: web.Request) -> tuple[datetime, datetime]:
-    start, end = required_time(request, "start"), required_time(request, "end")
-    if end <= start:
-        raise ValidationError("invalid range", [{"field": "end", "message": "must be after start"}])
-    return start, end
+class RangeQuery(Params):
+    start: Time = Field(description="RFC 3339 time with an offset")
+    end: Time = Field(description="RFC 3339 time with an offset, after start")
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        if self.end <= self.start:
+            raise ValidationError(
+                "invalid range", [{"field": "end", "message": "must be after start"}]
+            )
+        return self.start, self.end
 
 
-def recording_json(row: RecordingRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "camera": row.camera,
-        "start": row.start.isoformat(),
-        "end": row.end.isoformat(),
-        "duration_seconds": row.duration_s,
-        "bytes": row.bytes,
-        "end_reason": row.end_reason.value,
-    }
+class CamerasRangeQuery(RangeQuery):
+    camera: list[CameraName] = Field(
+        default_factory=list, description="camera name; repeat for several (default: all)"
+    )
+
+
+class RecordingsQuery(CamerasRangeQuery):
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+
+def recording_out(row: RecordingRow) -> RecordingOut:
+    return RecordingOut(
+        id=row.id,
+        camera=row.camera,
+        start=row.start,
+        end=row.end,
+        duration_seconds=row.duration_s,
+        bytes=row.bytes,
+        end_reason=row.end_reason,
+    )
 
 
 async def list_recordings(request: web.Request) -> web.Response:
-    start, end = _range(request)
+    q = read_params(RecordingsQuery, request.query)
+    start, end = q.bounds()
     rows, cursor = await services(request).recordings.search(
-        camera_query(request), start, end, limit_query(request), request.query.get("cursor")
+        q.camera, start, end, q.limit, q.cursor
     )
-    return web.json_response({"items": [recording_json(r) for r in rows], "next_cursor": cursor})
+    return body(RecordingPage(items=[recording_out(r) for r in rows], next_cursor=cursor))
 
 
 async def get_recording(request: web.Request) -> web.Response:
-    row = await services(request).recordings.get(int_param(request, "id"))
-    return web.json_response(recording_json(row))
+    row = await services(request).recordings.get(read_params(IdPath, request.match_info).id)
+    return body(recording_out(row))
 
 
 async def download_recording(request: web.Request) -> web.FileResponse:
-    path, content_type = await services(request).recordings.file(int_param(request, "id"))
+    recording_id = read_params(IdPath, request.match_info).id
+    path, content_type = await services(request).recordings.file(recording_id)
     # aiohttp answers Range (206), If-None-Match/ETag and Last-Modified itself.
     response = web.FileResponse(path, headers={"Content-Type": content_type})
     response.headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
@@ -57,43 +94,42 @@ async def download_recording(request: web.Request) -> web.FileResponse:
 
 
 async def delete_recording(request: web.Request) -> web.Response:
-    await services(request).recordings.delete(int_param(request, "id"))
+    await services(request).recordings.delete(read_params(IdPath, request.match_info).id)
     return web.Response(status=204)
 
 
 async def delete_recordings(request: web.Request) -> web.Response:
-    start, end = _range(request)
-    deleted = await services(request).recordings.delete_range(camera_query(request), start, end)
-    return web.json_response({"deleted": len(deleted), "bytes": sum(d.bytes for d in deleted)})
+    q = read_params(CamerasRangeQuery, request.query)
+    start, end = q.bounds()
+    deleted = await services(request).recordings.delete_range(q.camera, start, end)
+    return body(DeletedOut(deleted=len(deleted), bytes=sum(d.bytes for d in deleted)))
 
 
 async def timeline(request: web.Request) -> web.Response:
-    camera = services(request).cameras.get(request.match_info["name"]).name
-    start, end = _range(request)
+    camera = services(request).cameras.get(camera_name(request)).name
+    start, end = read_params(RangeQuery, request.query).bounds()
     spans = await services(request).recordings.timeline(camera, start, end)
-    items = []
-    for i, span in enumerate(spans):
-        gap_after = (spans[i + 1].start - span.end).total_seconds() if i + 1 < len(spans) else None
-        items.append(
-            {
-                "start": span.start.isoformat(),
-                "end": span.end.isoformat(),
-                "segments": span.segments,
-                "end_reason": span.end_reason,
-                "gap_after_seconds": gap_after,
-            }
+    items = [
+        SpanOut(
+            start=span.start,
+            end=span.end,
+            segments=span.segments,
+            end_reason=span.end_reason,
+            gap_after_seconds=(
+                (spans[i + 1].start - span.end).total_seconds() if i + 1 < len(spans) else None
+            ),
         )
-    return web.json_response({"camera": camera, "spans": items})
+        for i, span in enumerate(spans)
+    ]
+    return body(TimelineOut(camera=camera, spans=items))
 
 
 async def storage(request: web.Request) -> web.Response:
-    return web.json_response(await services(request).retention.storage())
+    return body(StorageOut.model_validate(await services(request).retention.storage()))
 
 
-_RANGE_QUERY = {
-    "start": "RFC 3339 time with an offset (required)",
-    "end": "RFC 3339 time with an offset, after start (required)",
-}
+_VIDEO = ("video/mp4", "video/x-matroska")
+_NO_RECORDING = Reply("no such recording")
 ROUTES = [
     ApiRoute(
         "GET",
@@ -102,13 +138,8 @@ ROUTES = [
         "Segments overlapping [start, end), oldest first, with keyset pagination",
         role=Role.VIEWER,
         tag="recordings",
-        query={
-            **_RANGE_QUERY,
-            "camera": "camera name; repeat for several (default: all)",
-            "limit": f"1-{MAX_LIMIT} (default {DEFAULT_LIMIT})",
-            "cursor": "next_cursor of the previous page",
-        },
-        responses={200: "OK", 422: "invalid query"},
+        query=RecordingsQuery,
+        responses={200: Reply("one page", RecordingPage)},
     ),
     ApiRoute(
         "DELETE",
@@ -117,8 +148,8 @@ ROUTES = [
         "Delete every segment inside [start, end] (cameras optional)",
         role=Role.ADMIN,
         tag="recordings",
-        query={**_RANGE_QUERY, "camera": "camera name; repeat for several (default: all)"},
-        responses={200: "deleted", 422: "invalid query"},
+        query=CamerasRangeQuery,
+        responses={200: Reply("deleted", DeletedOut)},
     ),
     ApiRoute(
         "GET",
@@ -127,7 +158,8 @@ ROUTES = [
         "One segment",
         role=Role.VIEWER,
         tag="recordings",
-        responses={200: "OK", 404: "no such recording"},
+        path_params=IdPath,
+        responses={200: Reply("the segment", RecordingOut), 404: _NO_RECORDING},
     ),
     ApiRoute(
         "GET",
@@ -136,7 +168,13 @@ ROUTES = [
         "The segment's file (Range requests answered with 206)",
         role=Role.VIEWER,
         tag="recordings",
-        responses={200: "the file", 206: "part of it", 404: "no such recording or file"},
+        path_params=IdPath,
+        responses={
+            200: Reply("the file", media_types=_VIDEO),
+            206: Reply("part of it", media_types=_VIDEO),
+            404: Reply("no such recording or file"),
+            416: Reply("the Range is outside the file"),
+        },
     ),
     ApiRoute(
         "DELETE",
@@ -145,7 +183,8 @@ ROUTES = [
         "Delete one segment",
         role=Role.OPERATOR,
         tag="recordings",
-        responses={204: "deleted", 404: "no such recording"},
+        path_params=IdPath,
+        responses={204: Reply("deleted"), 404: _NO_RECORDING},
     ),
     ApiRoute(
         "GET",
@@ -154,8 +193,9 @@ ROUTES = [
         "Recorded spans (gaps of at most 1 s merged) and what ended each",
         role=Role.VIEWER,
         tag="recordings",
-        query=_RANGE_QUERY,
-        responses={200: "OK", 404: "no such camera", 422: "invalid query"},
+        path_params=CameraPath,
+        query=RangeQuery,
+        responses={200: Reply("the spans", TimelineOut), 404: Reply("no such camera")},
     ),
     ApiRoute(
         "GET",
@@ -164,5 +204,6 @@ ROUTES = [
         "Storage paths (space, watermarks, days left) and recorded bytes per camera",
         role=Role.VIEWER,
         tag="recordings",
+        responses={200: Reply("storage", StorageOut)},
     ),
 ]

@@ -10,9 +10,23 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from vmsd.access.roles import Role
+from vmsd.api.query import Params
 from vmsd.config.schema import OpenEndpoint
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One documented response. `model`: the JSON body's model (the handler builds the body
+    through it); `many`: a JSON array of it; `media_types`: a body that is not JSON, in one
+    of these types."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    many: bool = False
+    media_types: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)  # name -> description
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +40,12 @@ class ApiRoute:
     role: Role | None
     open_as: OpenEndpoint | None = None
     request_model: type[BaseModel] | None = None
-    query: Mapping[str, str] = field(default_factory=dict)
-    responses: Mapping[int, str] = field(default_factory=lambda: {200: "OK"})
+    path_params: type[Params] | None = None
+    query: type[Params] | None = None
+    headers: type[Params] | None = None
+    # Success and route-specific errors; the errors every route can answer (401, 403, 422,
+    # 503...) are added by the OpenAPI builder.
+    responses: Mapping[int, Reply] = field(default_factory=dict)
     tag: str = "system"
 
     def required_role(self, open_endpoints: tuple[OpenEndpoint, ...]) -> Role | None:

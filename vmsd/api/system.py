@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vmsd import __version__
 from vmsd.access.roles import Role
-from vmsd.api.routes import ApiRoute
+from vmsd.api.routes import ApiRoute, Reply
+from vmsd.api.schemas import CheckOut, LiveOut, ReadyOut, SystemOut, VersionOut, body
 from vmsd.api.services import services
 from vmsd.config.schema import OpenEndpoint
 from vmsd.core.errors import StoreError, UnavailableError
@@ -24,25 +25,25 @@ async def healthz(request: web.Request) -> web.Response:
     that is still recording; /readyz names those)."""
     live, why = services(request).health.live()
     if not live:
-        return web.json_response({"status": "not_live", "detail": why}, status=503)
-    return web.json_response({"status": "ok"})
+        return body(LiveOut(status="not_live", detail=why), status=503)
+    return body(LiveOut(status="ok"))
 
 
 async def readyz(request: web.Request) -> web.Response:
     svc = services(request)
     checks = {
-        c.name: {"name": c.name, "ok": c.ok, "detail": c.detail} for c in svc.health.components()
+        c.name: CheckOut(name=c.name, ok=c.ok, detail=c.detail) for c in svc.health.components()
     }
     try:  # the database is asked now, not taken from the last periodic check
         await svc.check_database()
-        checks["database"] = {"name": "database", "ok": True, "detail": ""}
+        checks["database"] = CheckOut(name="database", ok=True, detail="")
     except StoreError as err:
-        checks["database"] = {"name": "database", "ok": False, "detail": err.message}
+        checks["database"] = CheckOut(name="database", ok=False, detail=err.message)
     phase_ok = svc.health.phase is Phase.READY
-    checks["phase"] = {"name": "phase", "ok": phase_ok, "detail": svc.health.phase.value}
-    ready = all(c["ok"] for c in checks.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": list(checks.values())}
-    return web.json_response(body, status=200 if ready else 503)
+    checks["phase"] = CheckOut(name="phase", ok=phase_ok, detail=svc.health.phase.value)
+    ready = all(c.ok for c in checks.values())
+    status = "ready" if ready else "not_ready"
+    return body(ReadyOut(status=status, checks=list(checks.values())), 200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -57,13 +58,11 @@ async def system(request: web.Request) -> web.Response:
     sample = services(request).system.latest()
     if sample is None:
         raise UnavailableError("the first system sample is not taken yet")
-    return web.json_response(sample_json(sample, __version__))
+    return body(SystemOut.model_validate(sample_json(sample, __version__)))
 
 
 async def version(request: web.Request) -> web.Response:
-    return web.json_response(
-        {"version": __version__, "python": platform.python_version(), "api": "v1"}
-    )
+    return body(VersionOut(version=__version__, python=platform.python_version()))
 
 
 ROUTES = [
@@ -74,7 +73,10 @@ ROUTES = [
         "Liveness: 200 while the event loop runs its heartbeat and every supervisor is alive",
         role=Role.VIEWER,
         open_as=OpenEndpoint.HEALTHZ,
-        responses={200: "live", 503: "not live: the heartbeat stopped or a supervisor failed"},
+        responses={
+            200: Reply("live", LiveOut),
+            503: Reply("not live: the heartbeat stopped or a supervisor failed", LiveOut),
+        },
     ),
     ApiRoute(
         "GET",
@@ -83,7 +85,10 @@ ROUTES = [
         "Readiness: 200 when the database and every component are up",
         role=Role.VIEWER,
         open_as=OpenEndpoint.READYZ,
-        responses={200: "ready", 503: "not ready; `checks` names what failed"},
+        responses={
+            200: Reply("ready", ReadyOut),
+            503: Reply("not ready; `checks` names what failed", ReadyOut),
+        },
     ),
     ApiRoute(
         "GET",
@@ -92,14 +97,25 @@ ROUTES = [
         "Prometheus metrics (text exposition format)",
         role=Role.VIEWER,
         open_as=OpenEndpoint.METRICS,
+        responses={200: Reply("the exposition", media_types=("text/plain",))},
     ),
-    ApiRoute("GET", "/api/v1/version", version, "vmsd and API version", role=Role.VIEWER),
+    ApiRoute(
+        "GET",
+        "/api/v1/version",
+        version,
+        "vmsd and API version",
+        role=Role.VIEWER,
+        responses={200: Reply("versions", VersionOut)},
+    ),
     ApiRoute(
         "GET",
         "/api/v1/system",
         system,
         "Host CPU, memory, storage filesystems, network, vmsd's processes and GPUs (latest sample)",
         role=Role.VIEWER,
-        responses={200: "OK", 503: "no sample yet (the first comes a second after start)"},
+        responses={
+            200: Reply("the latest sample", SystemOut),
+            503: Reply("no sample yet (the first comes a second after start)"),
+        },
     ),
 ]

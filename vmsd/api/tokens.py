@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from vmsd.access.roles import Role
-from vmsd.api.body import bool_query, int_param, read_json
-from vmsd.api.routes import ApiRoute
+from vmsd.api.body import read_json
+from vmsd.api.query import IdPath, Params, QueryBool, read_params
+from vmsd.api.routes import ApiRoute, Reply
+from vmsd.api.schemas import CreatedTokenOut, TokenOut, body
 from vmsd.api.services import services
 from vmsd.store.tokens import ApiToken
 
@@ -20,32 +20,37 @@ class TokenCreate(BaseModel):
     role: Role
 
 
-def token_json(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "role": token.role,
-        "created_at": token.created_at.isoformat(),
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }
+class TokensQuery(Params):
+    include_revoked: QueryBool = Field(default=False, description="true: list revoked tokens too")
+
+
+def token_out(token: ApiToken) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        role=Role(token.role),
+        created_at=token.created_at,
+        revoked_at=token.revoked_at,
+    )
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    include_revoked = bool_query(request, "include_revoked")
-    tokens = await services(request).tokens.list(include_revoked)
-    return web.json_response([token_json(t) for t in tokens])
+    q = read_params(TokensQuery, request.query)
+    tokens = await services(request).tokens.list(q.include_revoked)
+    return body([token_out(t) for t in tokens])
 
 
 async def create_token(request: web.Request) -> web.Response:
-    body = await read_json(request, TokenCreate)
-    token, secret = await services(request).tokens.create(body.name, body.role)
+    req = await read_json(request, TokenCreate)
+    token, secret = await services(request).tokens.create(req.name, req.role)
     # The secret is in this response only; it is stored as a hash.
-    return web.json_response({**token_json(token), "token": secret}, status=201)
+    created = CreatedTokenOut(**token_out(token).model_dump(), token=secret)
+    return body(created, status=201)
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    token = await services(request).tokens.revoke(int_param(request, "id"))
-    return web.json_response(token_json(token))
+    token = await services(request).tokens.revoke(read_params(IdPath, request.match_info).id)
+    return body(token_out(token))
 
 
 ROUTES = [
@@ -56,7 +61,8 @@ ROUTES = [
         "List API tokens (never their secrets)",
         role=Role.ADMIN,
         tag="tokens",
-        query={"include_revoked": "true to list revoked tokens"},
+        query=TokensQuery,
+        responses={200: Reply("the tokens", TokenOut, many=True)},
     ),
     ApiRoute(
         "POST",
@@ -66,7 +72,10 @@ ROUTES = [
         role=Role.ADMIN,
         tag="tokens",
         request_model=TokenCreate,
-        responses={201: "created", 409: "an active token has that name", 422: "invalid input"},
+        responses={
+            201: Reply("created", CreatedTokenOut),
+            409: Reply("an active token has that name"),
+        },
     ),
     ApiRoute(
         "DELETE",
@@ -75,6 +84,7 @@ ROUTES = [
         "Revoke a token (it stops working at once)",
         role=Role.ADMIN,
         tag="tokens",
-        responses={200: "revoked", 404: "no such token"},
+        path_params=IdPath,
+        responses={200: Reply("revoked", TokenOut), 404: Reply("no such token")},
     ),
 ]

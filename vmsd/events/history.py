@@ -15,6 +15,7 @@ import asyncpg
 
 from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import StoreError, ValidationError, describe_error
+from vmsd.core.ints import is_id
 from vmsd.core.log import get_logger
 from vmsd.events.bus import Event, EventBus
 from vmsd.store.db import DB_UNAVAILABLE, bounded
@@ -41,7 +42,7 @@ def decode_cursor(cursor: str) -> tuple[int, bool]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         event_id, newest_first = json.loads(raw)
-        if not isinstance(event_id, int) or not isinstance(newest_first, bool):
+        if not is_id(event_id) or not isinstance(newest_first, bool):
             raise ValueError("bad cursor")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
         raise ValidationError(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import NotFoundError, ValidationError
+from vmsd.core.ints import is_id
 from vmsd.recordings.deletion import Deleted, SegmentDeleter
 from vmsd.store.recordings import RecordingQueries, RecordingRow
 
@@ -41,7 +42,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         start_text, row_id = json.loads(raw)
         start = datetime.fromisoformat(start_text)
-        if not isinstance(row_id, int) or start.tzinfo is None:
+        if not is_id(row_id) or start.tzinfo is None:
             raise ValueError("bad cursor")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
         raise ValidationError(
