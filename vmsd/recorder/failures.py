@@ -99,14 +99,18 @@ class CameraUnavailableError(UnavailableError):
     code = "camera_unavailable"
 
 
+def failure_detail(failure: FailureClass) -> dict[str, str]:
+    """The error detail every role may see: `{"reason": <class>, "message": ...}`."""
+    return {"reason": failure.value, "message": FAILURE_MESSAGES[failure]}
+
+
 def camera_unavailable(message: str, stderr: Sequence[str]) -> CameraUnavailableError:
-    """The API error for a failed FFmpeg read: `message` with the class's sentence; details
-    `[{"reason": <class>, "message": ...}]`; internal details the last stderr lines, redacted."""
+    """The API error for a failed FFmpeg read: `message` with the class's sentence, its
+    failure_detail, and as internal details the last stderr lines, redacted."""
     failure = classify_failure(stderr)
-    text = FAILURE_MESSAGES[failure]
     tail = [redact_text(line) for line in stderr[-STDERR_DETAIL_LINES:]]
     return CameraUnavailableError(
-        f"{message}: {text}",
-        [{"reason": failure.value, "message": text}],
+        f"{message}: {FAILURE_MESSAGES[failure]}",
+        [failure_detail(failure)],
         internal_details=[{"ffmpeg_stderr": tail}] if tail else [],
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from vmsd.cameras.model import Camera
 from vmsd.core.errors import ConflictError, VmsdError
 from vmsd.core.proc import spawn_child, stop_process
-from vmsd.recorder.failures import FAILURE_MESSAGES, FailureClass, camera_unavailable
+from vmsd.recorder.failures import FailureClass, camera_unavailable, failure_detail
 from vmsd.recorder.ffmpeg import RecorderInput, build_snapshot_argv
 from vmsd.recorder.inputs import ReaderInputs
 
@@ -77,7 +77,7 @@ class Snapshots:
         except TimeoutError as exc:
             raise SnapshotTimeoutError(
                 f"no picture from camera {camera.name!r} within {self._timeout_s:g} s",
-                [{"reason": "timeout", "message": FAILURE_MESSAGES[FailureClass.TIMEOUT]}],
+                [failure_detail(FailureClass.TIMEOUT)],
             ) from exc
         finally:
             if proc.returncode is None:
