@@ -8,7 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vmsd.config.schema import CameraConfig, RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.schema import (
+    SOURCE_SCHEMA,
+    CameraConfig,
+    RecordingOverrides,
+    RetentionOverrides,
+    RtspTransport,
+)
 from vmsd.core.sources import (
     PUBLISHER,
     display_source,
@@ -73,7 +79,7 @@ class CameraPatch(BaseModel):
     """PATCH body: absent keys stay unchanged; `"password": null` removes the password."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    source: str | None = None
+    source: str | None = Field(default=None, json_schema_extra=SOURCE_SCHEMA)
     username: str | None = Field(default=None, max_length=200)
     password: SecretStr | None = None
     rtsp_transport: RtspTransport | None = None

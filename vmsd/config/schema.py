@@ -6,6 +6,7 @@ vmsd.config.messages.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,18 +18,58 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 
 from vmsd.core.event_types import EVENT_TYPES
 from vmsd.core.log import LogFormat, LogLevel
 from vmsd.core.names import CAMERA_NAME_PATTERN, RESERVED_CAMERA_NAMES, RESERVED_USERS
-from vmsd.core.sources import PUBLISHER, is_synthetic, split_credentials, validate_source
-from vmsd.core.units import parse_duration_s, parse_size_bytes
+from vmsd.core.sources import (
+    PUBLISHER,
+    SOURCE_SCHEMES,
+    is_synthetic,
+    split_credentials,
+    validate_source,
+)
+from vmsd.core.units import (
+    DURATION_PATTERN,
+    MAX_DURATION_S,
+    MAX_TEXT_CHARS,
+    SIZE_PATTERN,
+    parse_duration_s,
+    parse_size_bytes,
+)
 
-DurationS = Annotated[float, BeforeValidator(parse_duration_s)]
-SizeBytes = Annotated[int, BeforeValidator(parse_size_bytes)]
+# The API document's schema for each: exactly what the parser takes (vmsd.core.units).
+DurationS = Annotated[
+    float,
+    BeforeValidator(parse_duration_s),
+    WithJsonSchema(
+        {
+            "description": "seconds, or a duration like 90s, 6h, 30d, 2w",
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION_S},
+                {"type": "string", "pattern": DURATION_PATTERN, "maxLength": MAX_TEXT_CHARS},
+            ],
+        }
+    ),
+]
+SizeBytes = Annotated[
+    int,
+    BeforeValidator(parse_size_bytes),
+    WithJsonSchema(
+        {
+            "description": "bytes, or a size like 500GiB, 2TB",
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": SIZE_PATTERN, "maxLength": MAX_TEXT_CHARS},
+            ],
+        }
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -174,9 +215,40 @@ class RtspTransport(StrEnum):
     AUTOMATIC = "automatic"
 
 
+def _any_case(text: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+# What validate_source can accept, as the API document's pattern: "publisher" or a known
+# scheme, no whitespace or control characters (Python's isspace() set), at most 2048
+# characters. A superset: the host, the port and test://'s parameters are the server's to
+# check (422, naming what is wrong).
+_NOT_SPACE = r"[^\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_SCHEMES = "|".join(_any_case(s) for s in SOURCE_SCHEMES)
+SOURCE_SCHEMA: JsonDict = {
+    "pattern": rf"^(?:publisher|(?:{_SCHEMES})://{_NOT_SPACE}*|{_any_case('test')}:{_NOT_SPACE}*)$",
+    "maxLength": 2048,
+}
+
+
+# The one rule between a camera's fields that JSON Schema states plainly (the others, on
+# credentials in the URL and test:// sources, are the server's: 422 naming the reason).
+_PUBLISHER_NEEDS_CREDENTIALS: JsonDict = {
+    "if": {"properties": {"source": {"const": PUBLISHER}}},
+    "then": {
+        "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "minLength": 1},
+        },
+    },
+}
+
+
 class CameraConfig(_Model):
+    model_config = ConfigDict(json_schema_extra=_PUBLISHER_NEEDS_CREDENTIALS)
     name: str = Field(pattern=CAMERA_NAME_PATTERN)
-    source: str
+    source: str = Field(json_schema_extra=SOURCE_SCHEMA)
     username: str | None = None
     password: SecretStr | None = None
     rtsp_transport: RtspTransport = RtspTransport.TCP
