@@ -100,8 +100,8 @@ ROUTES = [
             200: Reply("the file", media_types=("video/mp4",)),
             206: Reply("part of it", media_types=("video/mp4",)),
             404: _NO_EXPORT,
+            409: Reply("the export is not done (queued, running or failed)"),
             416: Reply("the Range is outside the file"),
-            422: Reply("not done yet, or invalid id"),
         },
     ),
     ApiRoute(

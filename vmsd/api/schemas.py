@@ -55,8 +55,9 @@ class FieldProblem(Out):
 class ErrorInfo(Out):
     code: str = Field(description="stable, machine-readable (validation_failed, not_found...)")
     message: str
-    details: list[FieldProblem | dict[str, str] | str] = Field(
-        description="per-field problems on a 422; other context otherwise"
+    details: list[FieldProblem | dict[str, str | list[str]] | str] = Field(
+        description="per-field problems on a 422; other context otherwise (a recorder's "
+        "FFmpeg stderr lines, for operators and admins)"
     )
 
 

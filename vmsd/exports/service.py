@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from vmsd.config.load import ConfigHolder
-from vmsd.core.errors import NotFoundError, ValidationError, describe_error
+from vmsd.core.errors import ConflictError, NotFoundError, ValidationError, describe_error
 from vmsd.core.log import get_logger
 from vmsd.core.proc import spawn_child, stop_process
 from vmsd.core.redact import redact_text
@@ -94,9 +94,8 @@ class ExportService:
     async def file(self, job_id: int) -> Path:
         job = await self._store.get(job_id)
         if job.state != "done" or job.path is None:
-            raise ValidationError(
-                "export not ready", [{"field": "state", "message": f"is {job.state}"}]
-            )
+            # The request is right, the job is not there yet: a conflict with its state.
+            raise ConflictError(f"export {job_id} is {job.state}, not done")
         return Path(job.path)
 
     async def delete(self, job_id: int) -> None:
