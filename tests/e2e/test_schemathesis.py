@@ -1,0 +1,248 @@
+"""The served OpenAPI document against the real daemon: schemathesis generates requests from
+it (valid and invalid ones) and checks every response with all of its checks -- no server
+error, documented status codes, content types and headers, response bodies matching their
+schemas, valid data accepted and invalid data rejected.
+
+The daemon is the real one (embedded PostgreSQL, two synthetic test-pattern cameras from the
+config file, MediaMTX off), with real recordings and a finished export whose ids
+schemathesis mixes into the ids it draws, so the operations on one reach their real work
+instead of stopping at 404.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from schemathesis.core.warnings import SchemathesisWarning
+
+from tests.conftest import ffmpeg_binary
+from tests.daemon_process import DaemonProcess, write_config
+from tests.e2e.test_daemon_process import vmsd_cli
+
+pytestmark = pytest.mark.slow
+
+# Per operation and phase: enough for the coverage phase's boundary cases and a fuzzing pass
+# over each parameter, within a few minutes on a 2-core box.
+MAX_EXAMPLES = 30
+RUN_TIMEOUT_S = 540
+# A new event-stream client is sent only new events: the stream is read this long, then cut.
+STREAM_READ_S = 1.0
+CAMERAS = ("demo-1", "demo-2")
+API_CAMERA = "api-camera"
+# schemathesis' own default for "valid data accepted"
+POSITIVE_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+
+
+@dataclass
+class Fixture:
+    daemon: DaemonProcess
+    token: str
+    recording_ids: list[int]
+    export_id: int
+
+
+def _api(daemon: DaemonProcess, token: str, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(daemon.url + path, data=data, method=method)  # noqa: S310
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        return json.loads(resp.read())
+
+
+def _until(what: str, probe: Any, timeout_s: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"no {what} within {timeout_s} s")
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Fixture]:
+    config = write_config(
+        tmp_path,
+        ffmpeg={"binary": ffmpeg_binary()},
+        # Short segments: recordings to test within seconds. A snapshot of a camera that
+        # does not answer gives up well inside schemathesis' request timeout.
+        recording={"segment_seconds": 2, "snapshot_timeout_seconds": 3},
+        cameras=[
+            {"name": name, "source": "test://?size=320x240&fps=10", "description": "test"}
+            for name in CAMERAS
+        ],
+        log={"level": "info", "format": "json"},
+    )
+    created = vmsd_cli(config, "token", "create", "--name", "schemathesis", "--role", "admin")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    daemon = DaemonProcess(config)
+    daemon.start().wait_ready()
+    try:
+        now = datetime.now(UTC)
+        hour = timedelta(hours=1)
+        span = urlencode({"start": (now - hour).isoformat(), "end": (now + hour).isoformat()})
+
+        def recordings() -> list[dict[str, Any]]:
+            items = _api(daemon, token, "GET", f"/api/v1/recordings?{span}")["items"]
+            return items if {i["camera"] for i in items} == set(CAMERAS) else []
+
+        items = _until("recordings of both cameras", recordings)
+        first = items[0]
+        job = _api(
+            daemon,
+            token,
+            "POST",
+            "/api/v1/exports",
+            {"camera": first["camera"], "start": first["start"], "end": first["end"]},
+        )
+        _until(
+            "a finished export",
+            lambda: _api(daemon, token, "GET", f"/api/v1/exports/{job['id']}")["state"] == "done",
+        )
+        # One camera that is the API's (the config file's are read-only: 409), not recording,
+        # so PATCH and DELETE reach their work.
+        camera = {"name": API_CAMERA, "source": "rtsp://192.0.2.1/x", "record": False}
+        _api(daemon, token, "POST", "/api/v1/cameras", camera)
+        yield Fixture(daemon, token, [i["id"] for i in items], job["id"])
+        assert daemon.stop() == 0, daemon.log_text()[-5000:]
+    finally:
+        daemon.close()
+
+
+def _toml(value: Any) -> str:
+    return json.dumps(value)  # TOML's basic strings, arrays and numbers are JSON's
+
+
+def _config(fx: Fixture, report: Path) -> str:
+    """schemathesis.toml: every check, stateless phases, ids from the fixture mixed in."""
+    lines = [
+        f"base-url = {_toml(fx.daemon.url)}",
+        "workers = 2",
+        "continue-on-failure = true",
+        "request-timeout = 10",
+        'hooks = "tests.e2e.schemathesis_hooks"',
+        'warnings = { "fail-on" = true }',
+        "[headers]",
+        f'Authorization = {_toml("Bearer " + fx.token)}',
+        "[checks]",
+        "enabled = true",
+        "[phases]",
+        'examples = { enabled = true }',
+        'coverage = { enabled = true }',
+        'fuzzing = { enabled = true }',
+        'stateful = { enabled = false }',
+        "[generation]",
+        f"max-examples = {MAX_EXAMPLES}",
+        "[reports.json]",
+        "enabled = true",
+        f"path = {_toml(str(report))}",
+        "[dictionaries.recordings]",
+        f"values = {_toml(fx.recording_ids)}",
+        "[dictionaries.exports]",
+        f"values = {_toml([fx.export_id])}",
+        "[dictionaries.cameras]",
+        f"values = {_toml([*CAMERAS, API_CAMERA])}",
+    ]
+    for path_regex, dictionary in (
+        ("^/api/v1/recordings/", "recordings"),
+        ("^/api/v1/exports/", "exports"),
+        ("^/api/v1/cameras/", "cameras"),
+    ):
+        name = "path.name" if dictionary == "cameras" else "path.id"
+        binding = f'{{ dictionary = "{dictionary}", probability = 0.5 }}'
+        lines += [
+            "[[operations]]",
+            f"include-path-regex = {_toml(path_regex)}",
+            f"parameters = {{ {_toml(name)} = {binding} }}",
+        ]
+    lines += [
+        "[[operations]]",
+        'include-path = "/api/v1/events/stream"',
+        f"request-timeout = {STREAM_READ_S}",
+        # Revoking a token could revoke this run's own (ids are drawn from 1 up, and it is
+        # token 1): every later request would then be a 401 and test nothing. Revocation is
+        # tested over HTTP in tests/integration (test_api.py, test_api_integers.py).
+        "[[operations]]",
+        'include-name = "DELETE /api/v1/tokens/{id}"',
+        "enabled = false",
+    ]
+    lines += [
+        # A camera that gives no picture, or none in time, is the documented 503 / 504 of a
+        # snapshot: the daemon works, the camera (a publisher with MediaMTX off, a made-up
+        # URL) does not. Any other 5xx there is still a failure.
+        "[[operations]]",
+        'include-name = "GET /api/v1/cameras/{name}/snapshot"',
+        "[operations.checks.not_a_server_error]",
+        f"expected-statuses = {_toml(['2xx', '3xx', '4xx', '503', '504'])}",
+    ]
+    # A camera body's rules between its fields (credentials either in the source URL or as
+    # username/password, both halves or neither, none for test://) and the source URL's own
+    # grammar (a host, a port for srt:// and udp+mpegts://, test://'s size and fps) are
+    # beyond JSON Schema: the document states a superset (the schemes, no spaces, publisher
+    # needs credentials) and a schema-valid camera can be a 422 naming the rule. So for these
+    # two, a 422 counts as an answer to valid data and "mostly rejected" is no warning. Every
+    # other check -- no server error, invalid data rejected, responses as documented --
+    # still applies to them.
+    accepted = [*POSITIVE_ACCEPTED, "422"]
+    mismatch = SchemathesisWarning.VALIDATION_MISMATCH
+    warnings = [w.value for w in SchemathesisWarning if w != mismatch]
+    for operation in ("POST /api/v1/cameras", "PATCH /api/v1/cameras/{name}"):
+        lines += [
+            "[[operations]]",
+            f"include-name = {_toml(operation)}",
+            f'warnings = {{ "fail-on" = {_toml(warnings)} }}',
+            "[operations.checks.positive_data_acceptance]",
+            f"expected-statuses = {_toml(accepted)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def test_openapi_document_holds_against_the_real_daemon(running: Fixture, tmp_path: Path) -> None:
+    report = tmp_path / "schemathesis.json"
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(_config(running, report))
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "schemathesis.cli", "--no-color", "--config-file", str(config),
+            "run", running.daemon.url + "/api/v1/openapi.json",
+        ],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+        cwd=Path(__file__).parents[2],  # the hooks module is imported from the repository
+    )
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    run = json.loads(report.read_text())
+    served = sum(1 for e in running.daemon.log_events() if e.get("event") == "http_request")
+    print(  # the figures, shown with -s
+        f"schemathesis: {run['operations']['tested']}/{run['operations']['total']} operations, "
+        f"{run['test_cases']['generated']} test cases, {served} requests served, "
+        f"{len(run['failures'])} failures, {elapsed:.0f} s"
+    )
+    tail = output[-20000:]
+    assert result.returncode == 0, tail
+    assert run["failures"] == [] and run["errors"] == [], tail
+    assert run["operations"]["skipped"] == 0 and run["operations"]["errored"] == 0, tail
+    # Only the one operation disabled above is left out.
+    assert run["operations"]["tested"] == run["operations"]["total"] - 1, tail
+    # Unresolvable references, missing test data...: none (validation_mismatch is allowed for
+    # the two camera bodies above, and only for them).
+    camera_bodies = {"POST /api/v1/cameras", "PATCH /api/v1/cameras/{name}"}
+    warned = {name: ops for name, ops in run["warnings"].items() if ops}
+    if set(warned.get("validation_mismatch", [])) <= camera_bodies:
+        warned.pop("validation_mismatch", None)
+    assert not warned, tail
