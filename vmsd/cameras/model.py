@@ -91,26 +91,6 @@ class CameraPatch(BaseModel):
     retention: RetentionOverrides | None = None
 
 
-def camera_json(camera: Camera) -> dict[str, Any]:
-    """The API representation: the password never, only whether there is one."""
-    return {
-        "name": camera.name,
-        "source": camera.display_source,
-        "username": camera.username,
-        "has_password": camera.password is not None,
-        "rtsp_transport": camera.rtsp_transport.value,
-        "enabled": camera.enabled,
-        "record": camera.record,
-        "recording": camera.recording.model_dump(exclude_none=True),
-        "retention": camera.retention.model_dump(exclude_none=True),
-        "description": camera.description,
-        "location": camera.location,
-        "managed_by": camera.managed_by,
-        "created_at": camera.created_at.isoformat() if camera.created_at else None,
-        "updated_at": camera.updated_at.isoformat() if camera.updated_at else None,
-    }
-
-
 def secret_value(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
