@@ -16,6 +16,8 @@ from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import (
     INTERNAL_USER,
     MAX_FIELD_CHARS,
+    MAX_ID_CHARS,
+    MAX_IP_CHARS,
     SYNTHETIC_PUBLISH_USER,
     AuthContext,
     AuthRequest,
@@ -592,10 +594,11 @@ def test_empty_object_gives_empty_fields() -> None:
     assert decide(req, context()).reason == "unknown_action"
 
 
-def test_null_string_fields_are_empty() -> None:
-    raw = json.dumps({k: None for k in ("user", "password", "token", "ip", "query")}).encode()
-    req = parse_auth_request(raw)
-    assert (req.user, req.password, req.token, req.ip, req.query) == ("", "", "", "", "")
+@pytest.mark.parametrize("key", ["user", "password", "token", "ip", "action", "path", "query"])
+def test_null_string_fields_are_rejected(key: str) -> None:
+    """MediaMTX's fields are Go strings: only `id` (a *uuid.UUID) is ever null."""
+    with pytest.raises(ValueError, match=f"{key} must be a string"):
+        parse_auth_request(body_with(key, None))
 
 
 def test_unknown_keys_of_newer_versions_are_ignored() -> None:
@@ -613,7 +616,7 @@ def test_unknown_keys_of_newer_versions_are_ignored() -> None:
 
 
 STRING_FIELDS = ("user", "password", "token", "ip", "action", "path", "protocol", "query")
-WRONG_VALUES = [1, 1.5, True, False, [], ["hunter2"], {}, {"v": "hunter2"}]
+WRONG_VALUES = [None, 0, 1, -1, 1.5, 1e308, True, False, [], ["hunter2"], {}, {"v": "hunter2"}]
 
 
 @pytest.mark.parametrize("value", WRONG_VALUES, ids=repr)
@@ -624,10 +627,40 @@ def test_wrong_types_are_rejected(key: str, value: Any) -> None:
     assert "hunter2" not in str(err.value)  # the message never echoes the value
 
 
-@pytest.mark.parametrize("value", [5, 0, 1.5, True, [], {}, [REQUEST_ID]], ids=repr)
+@pytest.mark.parametrize("value", [5, 0, 1.5, True, False, [], {}, [REQUEST_ID]], ids=repr)
 def test_id_must_be_string_or_null(value: Any) -> None:
     with pytest.raises(ValueError, match="id"):
         parse_auth_request(body_with("id", value))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("a" * (MAX_ID_CHARS + 1), "longer than"),
+        ("\ud800", "not valid Unicode"),
+        ("\x00", "NUL"),
+    ],
+    ids=["overlong", "lone-surrogate", "nul"],
+)
+def test_id_string_is_checked_like_the_others(value: str, message: str) -> None:
+    assert parse_auth_request(body_with("id", "a" * MAX_ID_CHARS)).id == "a" * MAX_ID_CHARS
+    with pytest.raises(ValueError, match=message):
+        parse_auth_request(body_with("id", value))
+
+
+@pytest.mark.parametrize("key", STRING_FIELDS)
+def test_lone_surrogate_in_any_field_is_rejected(key: str) -> None:
+    raw = body_with(key, "").replace(f'"{key}": ""'.encode(), f'"{key}": "a\\udc80"'.encode())
+    assert b"\\udc80" in raw
+    with pytest.raises(ValueError, match=f"{key} is not valid Unicode"):
+        parse_auth_request(raw)
+
+
+@pytest.mark.parametrize("key", STRING_FIELDS)
+def test_nul_in_any_field_is_rejected(key: str) -> None:
+    """JSON's \\u0000: in no credential, camera name or address, and PostgreSQL refuses it."""
+    with pytest.raises(ValueError, match=f"{key} holds a NUL"):
+        parse_auth_request(body_with(key, "vmsd-internal\x00"))
 
 
 @pytest.mark.parametrize(
@@ -648,6 +681,21 @@ def test_id_must_be_string_or_null(value: Any) -> None:
         pytest.param(b"\xff\xff\xff\xff", id="invalid-utf8"),
         pytest.param(b'{"user": NaN}', id="nan"),
         pytest.param(b'{"user": Infinity}', id="infinity"),
+        # Not a JSON value at all, though Python's json takes them: even in an ignored key.
+        pytest.param(b'{"userAgent": NaN}', id="nan-in-unknown-key"),
+        pytest.param(b'{"userAgent": -Infinity}', id="infinity-in-unknown-key"),
+        # Which one would be meant? Neither: two readers of one body must agree.
+        pytest.param(b'{"path": "pull", "path": "../pull"}', id="duplicate-key"),
+        pytest.param(b'{"user": "a", "user": "a"}', id="duplicate-same-value"),
+        pytest.param(b'{"userAgent": {"a": 1, "a": 2}}', id="duplicate-in-nested-object"),
+        # json.loads(bytes) guesses UTF-16/32 and lets UTF-8-encoded surrogates through.
+        pytest.param('{"action": "read"}'.encode("utf-16"), id="utf-16"),
+        pytest.param('{"action": "read"}'.encode("utf-32-le"), id="utf-32"),
+        pytest.param(b'{"user": "\xed\xa0\x80"}', id="raw-utf8-surrogate"),
+        pytest.param(b'{"user": "\xc0\xaf"}', id="overlong-utf8"),
+        pytest.param(b'\xef\xbb\xbf{"action": "read"}', id="utf8-bom"),
+        pytest.param(b'{"action": "read"}\x00', id="trailing-nul"),
+        pytest.param(b'{"action": "read", "path": "pull"', id="truncated-object"),
     ],
 )
 def test_malformed_bodies_raise_value_error(raw: bytes) -> None:
@@ -656,6 +704,7 @@ def test_malformed_bodies_raise_value_error(raw: bytes) -> None:
 
 
 DEPTH = 30_000  # 60 KB: still under the hooks listener's 64 KiB body limit
+DEEP = 100_000  # past the limit, so the listener refuses it unread; the parser copes anyway
 
 
 @pytest.mark.parametrize(
@@ -663,6 +712,10 @@ DEPTH = 30_000  # 60 KB: still under the hooks listener's 64 KiB body limit
     [
         pytest.param(b"[" * DEPTH + b"]" * DEPTH, id="nested-arrays"),
         pytest.param(b'{"userAgent": ' + b"[" * DEPTH + b"]" * DEPTH + b"}", id="nested-unknown"),
+        pytest.param(b'{"a":' * DEPTH + b"1" + b"}" * DEPTH, id="nested-objects"),
+        pytest.param(b"[" * DEEP + b"]" * DEEP, id="100k-arrays"),
+        pytest.param(b'{"userAgent": ' + b'{"a":' * DEEP + b"1" + b"}" * DEEP + b"}", id="100k"),
+        pytest.param(b"[" * DEEP, id="100k-unclosed"),
     ],
 )
 def test_deep_nesting_is_a_value_error(raw: bytes) -> None:
@@ -672,10 +725,16 @@ def test_deep_nesting_is_a_value_error(raw: bytes) -> None:
 
 @pytest.mark.parametrize("key", STRING_FIELDS)
 def test_field_length_limit(key: str) -> None:
-    at_limit = parse_auth_request(body_with(key, "a" * MAX_FIELD_CHARS))
-    assert getattr(at_limit, key) == "a" * MAX_FIELD_CHARS
+    limit = MAX_IP_CHARS if key == "ip" else MAX_FIELD_CHARS
+    at_limit = parse_auth_request(body_with(key, "a" * limit))
+    assert getattr(at_limit, key) == "a" * limit
     with pytest.raises(ValueError, match=key):
-        parse_auth_request(body_with(key, "a" * (MAX_FIELD_CHARS + 1)))
+        parse_auth_request(body_with(key, "a" * (limit + 1)))
+
+
+def test_longest_ipv6_text_fits() -> None:
+    ip = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%enp0s31f6.4094"
+    assert parse_auth_request(body_with("ip", ip)).ip == ip
 
 
 def test_field_length_counts_characters_not_bytes() -> None:
