@@ -30,7 +30,10 @@ class FailureDamper:
         self._clock = clock
         self._max_tracked = max_tracked
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._blocked_until: dict[str, float] = {}
+        # Every block lasts block_s and is added when it begins, so this order is expiry
+        # order: expiring and evicting take from the front (O(1) each in an OrderedDict,
+        # unlike a dict, whose next(iter()) walks past every slot deleted before it).
+        self._blocked_until: OrderedDict[str, float] = OrderedDict()
 
     def blocked(self, ip: str) -> bool:
         until = self._blocked_until.get(ip)
@@ -56,11 +59,11 @@ class FailureDamper:
         if len(times) >= self._limit and now - times[0] <= self._window_s:
             self._blocked_until[ip] = now + self._block_s
             del self._failures[ip]
+            self._blocked_until.move_to_end(ip)
             if len(self._blocked_until) > self._max_tracked:
                 self._expire_blocks(now)
-                # Every block lasts block_s, so insertion order is expiry order.
                 while len(self._blocked_until) > self._max_tracked:
-                    del self._blocked_until[next(iter(self._blocked_until))]
+                    self._blocked_until.popitem(last=False)
             return True
         return False
 
@@ -70,5 +73,8 @@ class FailureDamper:
         return len(self._blocked_until)
 
     def _expire_blocks(self, now: float) -> None:
-        for ip in [ip for ip, until in self._blocked_until.items() if until <= now]:
-            del self._blocked_until[ip]
+        """Only the expired ones are visited: this runs each time a block begins, and a scan
+        of every block would make a spray of blocks quadratic."""
+        blocked = self._blocked_until
+        while blocked and blocked[next(iter(blocked))] <= now:
+            blocked.popitem(last=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from vmsd.access.damping import MAX_TRACKED_IPS, FailureDamper
@@ -163,3 +165,29 @@ def test_blocked_table_is_bounded_under_a_spray() -> None:
     for i in range(500):
         d.record_failure(f"2001:db8::{i:x}")
     assert d.blocked_count <= 50
+
+
+def test_blocks_expire_and_are_evicted_oldest_first() -> None:
+    clock = FakeClock()
+    d = damper(clock, limit=1, block_s=100, max_tracked=3)
+    for ip in "abcd":  # a@0 b@10 c@20 d@30: the fourth evicts a, the block that began first
+        d.record_failure(ip)
+        clock.advance(10)
+    assert [d.blocked(ip) for ip in "abcd"] == [False, True, True, True]
+    clock.now = 1000 + 115  # b's block (10 + 100) is over, c's (20 + 100) is not
+    assert d.blocked_count == 2
+    d.record_failure("e")
+    assert [d.blocked(ip) for ip in "bcde"] == [False, True, True, True]
+
+
+def test_a_spray_of_blocks_costs_each_block_alike() -> None:
+    """Each block that begins reads blocked_count (the auth hook sets a gauge): that visits
+    only the blocks that have ended, not every one (a spray of 50,000 used to take seconds)."""
+    clock = FakeClock()
+    d = damper(clock, limit=1, block_s=5_000)
+    started = time.perf_counter()
+    for i in range(50_000):
+        clock.advance(1)
+        assert d.record_failure(f"2001:db8::{i:x}")
+        assert d.blocked_count == min(i + 1, 5_000)
+    assert time.perf_counter() - started < 1.5
