@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from tests.conftest import direct_inputs
+from vmsd.cameras.state import CameraError
 from vmsd.config.schema import SegmentFormat
 from vmsd.core.backoff import Backoff
 from vmsd.core.metrics import Metrics
@@ -42,6 +43,9 @@ async def test_stop_during_preparation_starts_no_ffmpeg(
     async def no_report(_camera: str, _available: bool, _reason: str) -> None:
         return None
 
+    async def no_error(_camera: str, _error: CameraError, _offline: bool) -> None:
+        return None
+
     metrics = Metrics()
     recorder = CameraRecorder(
         RecorderPlan(
@@ -56,9 +60,11 @@ async def test_stop_during_preparation_starts_no_ffmpeg(
         metrics=metrics,
         record_event=no_event,
         report_availability=no_report,
+        report_error=no_error,
         pid_dir=tmp_path / "pids",
         inputs=direct_inputs(tmp_path),
         backoff=Backoff(),
+        unauthorized_retry_s=300.0,
     )
     task = asyncio.create_task(recorder.run())
     while recorder.status().state is not RecorderState.STARTING:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from vmsd.access.roles import Role
 from vmsd.api.body import read_json
+from vmsd.api.middleware import PRINCIPAL
 from vmsd.api.query import CameraPath, camera_name
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import (
@@ -91,7 +92,7 @@ async def patch_camera(request: web.Request) -> web.Response:
 async def restart_recorder(request: web.Request) -> web.Response:
     name = camera_name(request)
     services(request).cameras.get(name)  # 404 for an unknown camera
-    services(request).recorders.restart(name)
+    await services(request).recorders.restart(name, request[PRINCIPAL].name)
     return body(RestartOut(camera=name), status=202)
 
 

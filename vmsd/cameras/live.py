@@ -1,5 +1,8 @@
 """Camera state changes as the operator sees them: an events row and the metrics, for every
-transition computed by CameraStates."""
+transition computed by CameraStates, and the new state persisted for the next start.
+
+No event for a transition that restates what a previous run left (the camera was dead
+before the restart and still is), nor for a removed camera (the deletion is its own event)."""
 
 from __future__ import annotations
 
@@ -9,10 +12,19 @@ from collections.abc import Callable, Mapping
 from vmsd.cameras.metrics import CameraMetrics
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
-from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
+from vmsd.cameras.state import (
+    CameraError,
+    CameraState,
+    CameraStates,
+    KnownState,
+    LiveState,
+    Transition,
+)
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.events.bus import RecordEvent
+from vmsd.store.camera_states import CameraStateRow, CameraStateStore
+from vmsd.store.db import DB_UNAVAILABLE
 
 log = get_logger("vmsd.cameras.live")
 
@@ -25,11 +37,33 @@ _EVENT_TYPES = {
 
 
 class LiveCameras:
-    def __init__(self, states: CameraStates, metrics: Metrics, record_event: RecordEvent) -> None:
+    def __init__(
+        self,
+        states: CameraStates,
+        metrics: Metrics,
+        record_event: RecordEvent,
+        store: CameraStateStore | None = None,
+    ) -> None:
         self._states = states
         self._camera_metrics = metrics.group(CameraMetrics)
         self._record_event = record_event
+        self._store = store
         self._listeners: list[Callable[[Transition], None]] = []
+
+    async def restore(self) -> None:
+        """The states the previous run left, before the first sync. Without them (the table
+        cannot be read) every camera's first state is news again, nothing worse."""
+        if self._store is None:
+            return
+        try:
+            rows = await self._store.load()
+        except DB_UNAVAILABLE as err:
+            log.warning("camera_states_not_loaded", error=str(err) or type(err).__name__)
+            return
+        known = {state.value for state in CameraState}
+        self._states.restore(
+            {r.name: KnownState(CameraState(r.state), r.since) for r in rows if r.state in known}
+        )
 
     def add_listener(self, listener: Callable[[Transition], None]) -> None:
         """Called for every transition (the recorder fleet follows availability)."""
@@ -44,6 +78,13 @@ class LiveCameras:
 
     async def report(self, name: str, available: bool, reason: str) -> None:
         await self._apply(self._states.report(name, available, reason))
+
+    async def report_error(self, name: str, error: CameraError, offline: bool) -> None:
+        """The camera could not be read (see CameraStates.report_error)."""
+        await self._apply(self._states.report_error(name, error, offline))
+
+    def note_unknown(self, name: str, reason: str) -> None:
+        self._states.note_unknown(name, reason)
 
     def update_stats(self, name: str, readers: int, inbound_bytes: int) -> None:
         self._states.update_stats(name, readers, inbound_bytes)
@@ -61,17 +102,21 @@ class LiveCameras:
             self._camera_metrics.camera_transitions.labels(state=t.new.value).inc()
             for listener in self._listeners:
                 listener(t)
-            level = "warning" if t.new is CameraState.OFFLINE else "info"
+            news = not t.restated and t.reason != "removed"
+            level = "warning" if t.new is CameraState.OFFLINE and news else "info"
             getattr(log, level)(
                 "camera_state_changed",
                 camera=t.camera,
                 old=t.old.value,
                 new=t.new.value,
                 reason=t.reason,
+                **({"restated": True} if t.restated else {}),
             )
-            await self._record_event(
-                _EVENT_TYPES[t.new], camera=t.camera, previous=t.old.value, reason=t.reason
-            )
+            if news:
+                await self._record_event(
+                    _EVENT_TYPES[t.new], camera=t.camera, previous=t.old.value, reason=t.reason
+                )
+        await self._persist([t for t in transitions if not t.restated and t.reason != "removed"])
         states = self._states.all()
         counts = dict.fromkeys(CameraState, 0)
         for name, live in states.items():
@@ -86,6 +131,19 @@ class LiveCameras:
                 )
         for state, count in counts.items():
             self._camera_metrics.cameras.labels(state=state.value).set(count)
+
+    async def _persist(self, transitions: list[Transition]) -> None:
+        """Best effort: a state not saved costs one repeated event at the next start."""
+        if self._store is None or not transitions:
+            return
+        rows = []
+        for t in transitions:
+            live = self._states.get(t.camera)
+            rows.append(CameraStateRow(t.camera, live.state.value, live.reason, live.since))
+        try:
+            await self._store.save(rows)
+        except DB_UNAVAILABLE as err:
+            log.warning("camera_state_not_saved", error=str(err) or type(err).__name__)
 
     def _forget_labels(self, camera: str) -> None:
         for gauge in (

@@ -14,10 +14,16 @@ from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_val
 from vmsd.cameras.registry import CameraRegistry, camera_from_row
 from vmsd.config.messages import field_errors
 from vmsd.config.schema import CameraConfig
-from vmsd.core.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from vmsd.core.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    StoreError,
+    ValidationError,
+)
 from vmsd.core.log import get_logger
 from vmsd.core.redact import restore_secrets
-from vmsd.core.sources import split_credentials
+from vmsd.core.sources import PUBLISHER, split_credentials
 from vmsd.events.bus import RecordEvent
 from vmsd.store.cameras import (
     MANAGED_BY_API,
@@ -28,6 +34,13 @@ from vmsd.store.cameras import (
 )
 
 log = get_logger("vmsd.cameras")
+
+# With MediaMTX off a publisher camera has nowhere to publish, and its recorder would run
+# `ffmpeg -i publisher` (a file of that name, if one exists in the working directory).
+PUBLISHER_NEEDS_MEDIAMTX = (
+    "a publisher camera publishes to MediaMTX, and MediaMTX is off here "
+    "(mediamtx.mode off, or auto with no MediaMTX binary found)"
+)
 
 
 def _source_with_secrets(source: str, existing: Camera | None) -> str:
@@ -47,11 +60,15 @@ class CameraService:
         cipher: CredentialCipher,
         registry: CameraRegistry,
         record_event: RecordEvent,
+        *,
+        accepts_publishers: bool = True,
     ) -> None:
+        """`accepts_publishers`: MediaMTX runs (its effective mode is not off)."""
         self._store = store
         self._cipher = cipher
         self._registry = registry
         self._record_event = record_event
+        self._accepts_publishers = accepts_publishers
 
     def list(self) -> list[Camera]:
         return list(self._registry.cameras.values())
@@ -64,6 +81,7 @@ class CameraService:
 
     async def create(self, wanted: CameraConfig) -> Camera:
         _source_with_secrets(wanted.source, None)  # a *** has no stored value to stand for
+        self._refuse_publisher(wanted)
         row = self._row(normalized_input(wanted), MANAGED_BY_API, current=None)
         created = await self._store.insert(row)
         await self._registry.refresh()
@@ -91,6 +109,7 @@ class CameraService:
                 merged.update(username=None, password=None)
         merged.update(changes)
         wanted = normalized_input(validate_camera_input(merged))
+        self._refuse_publisher(wanted)
         row = self._row(wanted, MANAGED_BY_API, current=current)
         updated = await self._store.update(name, {c: getattr(row, c) for c in WRITABLE})
         await self._registry.refresh()
@@ -105,7 +124,12 @@ class CameraService:
         await self._record_event("camera_deleted", camera=name)
 
     async def sync_config(self, cameras: Sequence[CameraConfig]) -> None:
-        """Make the database's config-managed cameras exactly those of the file."""
+        """Make the database's config-managed cameras exactly those of the file. A publisher
+        camera with MediaMTX off is a ConfigError (at start: exit 78; a reload: rejected)."""
+        publishers = [i for i, c in enumerate(cameras) if c.source == PUBLISHER]
+        if publishers and not self._accepts_publishers:
+            lines = [f"cameras[{i}].source: {PUBLISHER_NEEDS_MEDIAMTX}" for i in publishers]
+            raise ConfigError("publisher cameras need MediaMTX", lines)
         current = {row.name: row for row in await self._store.list_all()}
         rows = [
             self._row(normalized_input(c), MANAGED_BY_CONFIG, current=current.get(c.name))
@@ -120,6 +144,12 @@ class CameraService:
         if written or removed:
             log.info("cameras_synced_from_config", written=written, removed=removed)
             await self._record_event("cameras_synced", written=written, removed=removed)
+
+    def _refuse_publisher(self, wanted: CameraConfig) -> None:
+        if wanted.source == PUBLISHER and not self._accepts_publishers:
+            raise ValidationError(
+                "invalid camera", [{"field": "source", "message": PUBLISHER_NEEDS_MEDIAMTX}]
+            )
 
     def _row(self, wanted: CameraConfig, managed_by: str, current: CameraRow | None) -> CameraRow:
         password = secret_value(wanted.password)

@@ -22,7 +22,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import ValidationError as PydanticValidationError
 from pydantic.config import JsonDict
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vmsd.core.event_types import EVENT_TYPES
 from vmsd.core.log import LogFormat, LogLevel
@@ -172,6 +174,9 @@ class RecordingConfig(_Model):
     audio: bool = True
     # Restart backoff after a failed run: exponential with jitter from 1 s up to this.
     retry_max_seconds: float = Field(default=30.0, ge=1, le=600)
+    # After a camera refused the credentials twice in a row: the wait between tries, so
+    # that the retries do not keep the camera's login lockout in force.
+    unauthorized_retry_seconds: float = Field(default=300.0, ge=30, le=86_400)
     # Snapshots (GET /api/v1/cameras/{name}/snapshot): one grab per camera at a time, cached.
     snapshot_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     snapshot_timeout_seconds: float = Field(default=10.0, ge=1, le=60)
@@ -402,3 +407,26 @@ class Config(_Model):
     system: SystemConfig = SystemConfig()
     cameras: tuple[CameraConfig, ...] = ()
     log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _publishers_need_mediamtx(self) -> Config:
+        """With MediaMTX off a publisher camera has nowhere to publish (and its recorder would
+        read a file named "publisher"). `auto` is decided where the binary is looked for: the
+        daemon refuses such a camera at start when auto finds no MediaMTX."""
+        if self.mediamtx.mode is not MediaMtxMode.OFF:
+            return self
+        problems = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "publisher_needs_mediamtx",
+                    "a publisher camera publishes to MediaMTX, and mediamtx.mode is off",
+                ),
+                loc=("cameras", index, "source"),
+                input=camera.source,
+            )
+            for index, camera in enumerate(self.cameras)
+            if camera.source == PUBLISHER
+        ]
+        if problems:
+            raise PydanticValidationError.from_exception_data("Config", problems)
+        return self

@@ -17,7 +17,10 @@ EVENT_TYPES: dict[str, str] = {
     "camera_enabled": "the camera was enabled again (state unknown until its source answers)",
     "recorder_started": "a recorder started recording",
     "recording_resumed": "a recorder records again after a failure",
-    "recorder_failed": "a recorder's FFmpeg ended unexpectedly (reason, stderr tail)",
+    "recorder_failed": "a camera's recorder started failing, or fails in another way now "
+    "(`class`, `message`, stderr tail); not repeated for every retry",
+    "recorder_restart_requested": "a recorder restart was asked for through the API (`by`: the "
+    "token's name)",
     "recorder_stalled": "a recorder made no progress for stall_seconds and was restarted",
     "recorder_disk_full": "a recorder found its disk full; it waits for space, retention runs",
     "segment_recovered": "a file not in the index was found at startup and indexed",

@@ -3,9 +3,12 @@
 States: starting -> recording -> (run ends) -> backoff -> starting ...; stopping -> stopped.
 A run that ends is always followed by another (exit 0 means "the source went away", never
 "done"), after a backoff that an availability hook, a restart request or the source's port
-opening again cut short. A run that failed on its storage waits in `disk_full` (until there is
-space again: retention is kicked at once) or `storage_unavailable` (until the storage root is
-back) instead: neither is the camera's fault, so neither reports the camera offline.
+opening again cut short; a camera that refuses the credentials again waits much longer
+(recorder/streak.py). Each failure is classified and reported (recorder/reporting.py).
+Behind MediaMTX the first run waits for MediaMTX to say the path is available. A run that
+failed on its storage waits in `disk_full` (until there is space again: retention is kicked at
+once) or `storage_unavailable` (until the storage root is back) instead: neither is the
+camera's fault, so neither reports the camera offline.
 
 Whatever a run raises (its TaskGroup's ExceptionGroup included) ends that run only: it is
 classified, logged and backed off here, so one camera's storage, pid file or fsync error never
@@ -17,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
 from prometheus_client import Gauge
 
-from vmsd.core.backoff import Backoff
+from vmsd.core.backoff import Backoff, BackoffSeries
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.wait import wait_event
@@ -38,12 +41,12 @@ from vmsd.recorder.inputs import ReaderInputs
 from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderPlan, RecorderState, RecorderStatus, RunEnd
 from vmsd.recorder.pidfile import remove_pidfile, write_pidfile
-from vmsd.recorder.reasons import (
-    NO_SPACE_MARK,
-    OPEN_FAILED_MARK,
-    SOURCE_REASONS,
-    final_reason,
-    restart_reason,
+from vmsd.recorder.reasons import NO_SPACE_MARK, OPEN_FAILED_MARK, final_reason, restart_reason
+from vmsd.recorder.reporting import (
+    FailureReporter,
+    ReportAvailability,
+    ReportError,
+    run_failure,
 )
 from vmsd.recorder.run import ClosedSegment, FfmpegRun, RunOutcome
 from vmsd.recorder.sink import SegmentSink
@@ -58,14 +61,17 @@ from vmsd.recorder.storage import (
     storage_fault,
     storage_ready,
 )
-from vmsd.recorder.waits import avoid_name_collision, tcp_target, wait_woken_or_port
+from vmsd.recorder.waits import (
+    avoid_name_collision,
+    tcp_target,
+    wait_storage_ready,
+    wait_woken_or_port,
+)
 from vmsd.recordings.index import SegmentIndex
 from vmsd.store.recordings import EndReason
 
 UNAVAILABLE_RETRY_S = 30.0  # the slow safety retry while MediaMTX says the source is gone
 RESTARTS_WINDOW_S = 3600.0
-STORAGE_POLL_S = 1.0  # one stat or statvfs per second in a thread, while storage is at fault
-ReportAvailability = Callable[[str, bool, str], Awaitable[None]]
 
 
 class CameraRecorder:
@@ -78,22 +84,25 @@ class CameraRecorder:
         metrics: Metrics,
         record_event: RecordEvent,
         report_availability: ReportAvailability,
+        report_error: ReportError,
         pid_dir: Path,
         inputs: ReaderInputs,
         backoff: Backoff,
+        unauthorized_retry_s: float,
+        available: bool = True,
         no_space: Callable[[], None] = lambda: None,
         disk_space: Callable[[int, int], None] = lambda _total, _free: None,
     ) -> None:
+        """`available`: behind MediaMTX, whether MediaMTX has said the path is available
+        (else the first run waits for its hook or poll, as after an `unavailable`)."""
         self.plan = plan
         self._ffmpeg = ffmpeg
         self._index = index
         self._recorder_metrics = metrics.group(RecorderMetrics)
         self._record_event = record_event
-        self._report = report_availability
         self._pid_dir = pid_dir
         self._inputs = inputs
         self._backoff = backoff
-        self._no_space = no_space
         self._sink = SegmentSink(
             plan.camera,
             plan.segments.directory,
@@ -104,12 +113,25 @@ class CameraRecorder:
             disk_space=disk_space,
         )
         self._log = get_logger("vmsd.recorder", camera=plan.camera)
+        self._reporter = FailureReporter(
+            plan.camera,
+            via_mediamtx=plan.via_mediamtx,
+            record_event=record_event,
+            report_availability=report_availability,
+            report_error=report_error,
+            metrics=self._recorder_metrics,
+            log=self._log,
+            no_space=no_space,
+            directory=plan.segments.directory,
+        )
+        self._unauthorized_retry_s = unauthorized_retry_s
         self._state = RecorderState.STOPPED
         self._run: FfmpegRun | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._restart_requested = False
-        self._available = True
+        self._available = available
+        self._retry_at: datetime | None = None
         self._restarts: deque[float] = deque()
         self._restarts_total = 0
         self._started_at: datetime | None = None
@@ -135,6 +157,7 @@ class CameraRecorder:
             last_segment_end=self._sink.last_segment_end,
             fps=progress.fps if progress else None,
             bitrate_bits=self._sink.bitrate_bits if progress else None,
+            retry_at=self._retry_at,
         )
 
     def set_available(self, available: bool) -> None:
@@ -175,10 +198,7 @@ class CameraRecorder:
                     self._count_restart("requested")
                     retries.succeeded()
                     continue
-                await self._report_end(end)
-                self._count_restart(end.reason)
-                ran_s = end.outcome.healthy_s if end.outcome is not None else 0.0
-                await self._wait_to_retry(end, retries.failed(ran_s))
+                await self._after_failure(end, retries)
         finally:
             self._set_state(RecorderState.STOPPED)
             self._recorder_metrics.recorder_up.labels(camera=self.name).set(0)
@@ -188,6 +208,7 @@ class CameraRecorder:
         # restart asked for before this run is this run.
         self._wake.clear()
         self._restart_requested = False
+        self._retry_at = None
         self._set_state(RecorderState.STARTING)
         self._progress = None
         run: FfmpegRun | None = None
@@ -277,33 +298,19 @@ class CameraRecorder:
         self._log.exception("recorder_run_error", error=str(first))
         return RunEnd("crashed", outcome, f"{type(first).__name__}: {first}")
 
-    async def _report_end(self, end: RunEnd) -> None:
-        outcome = end.outcome
-        tail = outcome.stderr_tail[-10:] if outcome is not None else []
-        exit_code = outcome.exit_code if outcome is not None else None
-        if end.reason == DISK_FULL:
-            # Not the camera's fault, not a crash: retention makes room, the run resumes.
-            path = str(end.fault_path or self.plan.segments.directory)
-            self._log.error("recorder_disk_full", path=path, error=end.error, stderr_tail=tail)
-            await self._record_event("recorder_disk_full", camera=self.name, path=path)
-            self._no_space()
+    async def _after_failure(self, end: RunEnd, retries: BackoffSeries) -> None:
+        """Classify, report, wait. Behind MediaMTX with no source for the path yet: wait for
+        MediaMTX to say it has one, no failure (the camera's state is MediaMTX's to tell)."""
+        self._count_restart(end.reason)
+        delay = retries.failed(end.outcome.healthy_s if end.outcome is not None else 0.0)
+        failure = run_failure(end, via_mediamtx=self.plan.via_mediamtx, stall_s=self.plan.stall_s)
+        if failure.no_source_yet:
+            self._log.info("recorder_waiting_for_source", message=failure.message)
+            self._available = False
             return
-        if not self.plan.via_mediamtx and end.reason in SOURCE_REASONS:
-            await self._report(self.name, False, end.reason)
-        # The camera's source heals by itself; storage or a start failure needs a look.
-        level = "warning" if end.reason in SOURCE_REASONS else "error"
-        details = {"error": end.error} if end.error else {}
-        getattr(self._log, level)(
-            "recorder_failed", reason=end.reason, exit_code=exit_code, stderr_tail=tail, **details
-        )
-        await self._record_event(
-            "recorder_failed",
-            camera=self.name,
-            reason=end.reason,
-            exit_code=exit_code,
-            stderr_tail=tail,
-            **details,
-        )
+        delay = self._reporter.streak.retry_delay(delay, self._unauthorized_retry_s)
+        await self._reporter.failed(end, failure, delay)
+        await self._wait_to_retry(end, delay)
 
     async def _remove_pidfile(self) -> None:
         try:
@@ -345,15 +352,18 @@ class CameraRecorder:
         self._recorder_metrics.recorder_up.labels(camera=self.name).set(1)
         # After a failed run this is the end of a gap in the recording.
         event = "recording_resumed" if self._restarts_total else "recorder_started"
-        self._log.info(event, pid=self._pid)
-        await self._record_event(event, camera=self.name)
-        if not self.plan.via_mediamtx:
-            await self._report(self.name, True, "recording")
+        ended = await self._reporter.recovered()
+        after = {}
+        if ended is not None:  # what the gap was: the class and how many runs failed
+            after = {"after_class": ended.failure.value, "after_repeats": ended.repeats}
+        self._log.info(event, pid=self._pid, **after)
+        await self._record_event(event, camera=self.name, **after)
 
     async def _wait_until_available(self) -> None:
         if not self.plan.via_mediamtx or self._available:
             return
         self._set_state(RecorderState.BACKOFF)
+        self._retry_at = datetime.now(UTC) + timedelta(seconds=UNAVAILABLE_RETRY_S)
         await wait_event(self._wake, UNAVAILABLE_RETRY_S)
 
     async def _wait_to_retry(self, end: RunEnd, delay: float) -> None:
@@ -377,29 +387,22 @@ class CameraRecorder:
     async def _wait_for_storage(
         self, state: RecorderState, delay: float, ready: Callable[[], bool]
     ) -> None:
-        """Until `ready()` (blocking, cheap: polled in a thread every STORAGE_POLL_S) turns
-        true after having been false -- or holds once `delay` has passed, for a fault the check
-        cannot see (ENOSPC with blocks free: quota, inodes elsewhere). A stop or restart request
-        ends the wait; an availability hook does not, the storage decides."""
-        self._set_state(state)
-        self._log.info("recorder_backoff", delay_s=round(delay, 2), reason=state.value)
-        started = time.monotonic()
-        lacking = False
-        while not (self._stopping or self._restart_requested):
-            ok = await asyncio.to_thread(ready)
-            waited = time.monotonic() - started
-            if ok and (lacking or waited >= delay):
-                return
-            lacking = lacking or not ok
-            timeout = STORAGE_POLL_S if not ok else min(STORAGE_POLL_S, delay - waited)
-            await wait_event(self._wake, timeout)
-            self._wake.clear()
+        """See wait_storage_ready: a stop or restart request ends the wait; an availability
+        hook does not, the storage decides."""
+        self._waiting(state, delay, state.value)
+        await wait_storage_ready(
+            ready, delay, self._wake, lambda: self._stopping or self._restart_requested
+        )
 
     async def _back_off(self, delay: float, reason: str) -> None:
-        self._set_state(RecorderState.BACKOFF)
-        self._log.info("recorder_backoff", delay_s=round(delay, 2), reason=reason)
+        self._waiting(RecorderState.BACKOFF, delay, reason)
         watch = None if self.plan.via_mediamtx else tcp_target(self.plan.source.url)
         await wait_woken_or_port(self._wake, delay, watch)
+
+    def _waiting(self, state: RecorderState, delay: float, reason: str) -> None:
+        self._set_state(state)
+        self._log.info("recorder_backoff", delay_s=round(delay, 2), reason=reason)
+        self._retry_at = datetime.now(UTC) + timedelta(seconds=delay)
 
     def _count_restart(self, reason: str) -> None:
         self._restarts.append(time.monotonic())

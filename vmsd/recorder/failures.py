@@ -4,19 +4,29 @@
 The lines matched are FFmpeg's own (libavformat's rtsp, http, tcp, srt and rtmp protocols;
 9.0.2, the bundled one, and Debian's 5.1 word a few differently), as real runs against closed
 ports, an unresolvable host, and an RTSP server with credentials and a wrong path print
-them; tests/unit/recorder/test_failures.py holds them.
+them; tests/unit/recorder/test_failures.py holds them. What stderr cannot tell, the run can:
+how long it lasted (a silent server), whether it recorded first (a lost source), whether it
+read through MediaMTX (whose 404 means "no source yet", not "no such stream").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 from vmsd.core.errors import UnavailableError
 from vmsd.core.redact import redact_text
+from vmsd.recorder.ffmpeg import RTSP_SOCKET_TIMEOUT_US
 
 STDERR_DETAIL_LINES = 5
+# A run that ends with "Invalid data found" no sooner than this waited for FFmpeg's socket
+# timeout: a server that accepted and said nothing. Garbage is refused within a second
+# (measured: 0.02-0.1 s against 5.1-5.3 s for a silent RTSP server, both FFmpeg builds).
+SILENT_SERVER_S = 0.8 * RTSP_SOCKET_TIMEOUT_US / 1e6
+MESSAGE_MAX_CHARS = 300
+_CONTEXT_ADDRESS_RE = re.compile(r"^\[(\w[\w#:/]*) @ 0x[0-9a-f]+\] ")
 
 
 class FailureClass(StrEnum):
@@ -26,6 +36,9 @@ class FailureClass(StrEnum):
     REFUSED = "refused"  # the host is there, nothing listens on the port
     TIMEOUT = "timeout"  # connected or connecting, no answer in time
     UNSUPPORTED = "unsupported"  # an answer vmsd cannot use (not that protocol, a codec)
+    SOURCE_LOST = "source_lost"  # it recorded, then the source ended the stream, no error named
+    DISK_FULL = "disk_full"  # the recording's file system is full (not the camera's doing)
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # the storage root went away (nor this)
     CRASHED = "crashed"  # anything else: FFmpeg failed in a way not classified here
 
 
@@ -60,12 +73,17 @@ _RULES: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
         FailureClass.UNSUPPORTED,
         re.compile(
             r"Could not find tag for codec|not currently supported in container"
-            r"|Invalid data found when processing input|Protocol not found"
-            r"|Unsupported (codec|transport|protocol)",
+            r"|Protocol not found|Unsupported (codec|transport|protocol)",
             re.IGNORECASE,
         ),
     ),
+    # Garbage, or (after the socket timeout: classify_run) a server that never answered.
+    (FailureClass.UNSUPPORTED, re.compile(r"Invalid data found when processing input")),
 )
+_INVALID_DATA = _RULES[-1][1]
+# What a lost source ends with (a camera rebooting, a server stopping): a better message
+# than FFmpeg's last line, which is its final progress line.
+_LOST_RE = re.compile(r"End of file|Connection reset by peer|Broken pipe|Failed reading")
 
 # What a viewer is told, one short sentence per class.
 FAILURE_MESSAGES = {
@@ -75,8 +93,13 @@ FAILURE_MESSAGES = {
     FailureClass.REFUSED: "the camera refused the connection",
     FailureClass.TIMEOUT: "the camera did not answer in time",
     FailureClass.UNSUPPORTED: "the camera's stream is not in a form vmsd can read",
+    FailureClass.SOURCE_LOST: "the camera ended the stream",
+    FailureClass.DISK_FULL: "the recording's disk is full",
+    FailureClass.STORAGE_UNAVAILABLE: "the recording's storage is not available",
     FailureClass.CRASHED: "reading from the camera failed",
 }
+# Not the camera's doing: the camera's live state stays as it is.
+STORAGE_CLASSES = frozenset({FailureClass.DISK_FULL, FailureClass.STORAGE_UNAVAILABLE})
 
 
 def classify_failure(stderr: Iterable[str]) -> FailureClass:
@@ -86,11 +109,58 @@ def classify_failure(stderr: Iterable[str]) -> FailureClass:
     ends, after FFmpeg's socket timeout, with "Invalid data found when processing input", as a
     server that answers garbage does; both are UNSUPPORTED here.
     """
-    lines = list(stderr)
+    return _first_match(list(stderr))[0]
+
+
+def _first_match(lines: Sequence[str]) -> tuple[FailureClass, str | None]:
+    """The class and the line that told it (None: no rule matched, CRASHED)."""
     for failure, pattern in _RULES:
-        if any(pattern.search(line) for line in lines):
-            return failure
-    return FailureClass.CRASHED
+        for line in lines:
+            if pattern.search(line):
+                return failure, line
+    return FailureClass.CRASHED, None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailure:
+    """A failed recorder run as the operator is told it: the class and the one line of
+    FFmpeg's stderr (redacted already) that says most."""
+
+    failure: FailureClass
+    message: str
+    # Read through MediaMTX, which answered 404: the path has no source (yet). Not the
+    # camera's class: MediaMTX's own state (hooks, poll) tells the camera's.
+    no_source_yet: bool = False
+
+
+def classify_run(
+    stderr: Sequence[str], *, ran_s: float, recorded: bool, via_mediamtx: bool
+) -> RunFailure:
+    """A recorder run's failure from its stderr and what the run did (see module doc)."""
+    failure, line = _first_match(stderr)
+    if failure is FailureClass.UNSUPPORTED and line is not None and _INVALID_DATA.search(line):
+        if ran_s >= SILENT_SERVER_S:
+            failure = FailureClass.TIMEOUT
+    elif failure is FailureClass.CRASHED and recorded:
+        failure = FailureClass.SOURCE_LOST
+    if line is None:
+        lost = [text for text in stderr if _LOST_RE.search(text)]
+        line = lost[-1] if lost else (stderr[-1] if stderr else "")
+    message = failure_message(line)
+    if via_mediamtx and failure is FailureClass.NOT_FOUND:
+        return RunFailure(failure, message, no_source_yet=True)
+    if via_mediamtx and failure is FailureClass.UNAUTHORIZED:
+        # vmsd's own reader grant refused by vmsd's own auth endpoint: a vmsd bug, never the
+        # camera's credentials (MediaMTX holds those).
+        return RunFailure(FailureClass.CRASHED, f"MediaMTX refused the recorder: {message}")
+    return RunFailure(failure, message)
+
+
+def failure_message(line: str) -> str:
+    """A stderr line as a last_error message: redacted, without FFmpeg's context address
+    (`[rtsp @ 0x5622b8f03c40]` -> `[rtsp]`), bounded."""
+    text = _CONTEXT_ADDRESS_RE.sub(r"[\1] ", redact_text(line.strip()))
+    return text[:MESSAGE_MAX_CHARS]
 
 
 class CameraUnavailableError(UnavailableError):

@@ -27,6 +27,7 @@ from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import RecordEvent
 from vmsd.recorder.camera import CameraRecorder
+from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec
 from vmsd.recorder.inputs import ReaderInputs
 from vmsd.recorder.metrics import RecorderMetrics
@@ -64,6 +65,7 @@ def forget_recorder_series(root: Metrics, camera: str) -> None:
     ]
     labels += [(metrics.recorder_state, (camera, state.value)) for state in RecorderState]
     labels += [(metrics.recorder_restarts, (camera, reason)) for reason in RESTART_REASONS]
+    labels += [(metrics.recorder_failures, (camera, failure.value)) for failure in FailureClass]
     for family, values in labels:
         with contextlib.suppress(KeyError):  # a series that was never set
             family.remove(*values)
@@ -135,7 +137,8 @@ class RecorderFleet:
         recorder = self._recorders.get(camera)
         return recorder.status() if recorder is not None else None
 
-    def restart(self, camera: str) -> None:
+    async def restart(self, camera: str, requested_by: str) -> None:
+        """`requested_by`: who asked (an API token's name), kept in the event."""
         recorder = self._recorders.get(camera)
         if recorder is None:
             if camera in self._registry.cameras:
@@ -143,8 +146,9 @@ class RecorderFleet:
                     f"camera {camera!r} is not recording (disabled, or record is off)"
                 )
             raise NotFoundError(f"no camera named {camera!r}")
-        log.info("recorder_restart_requested", camera=camera)
+        log.info("recorder_restart_requested", camera=camera, requested_by=requested_by)
         recorder.request_restart()
+        await self._record_event("recorder_restart_requested", camera=camera, by=requested_by)
 
     def on_no_space(self, callback: Callable[[], None]) -> None:
         """Called when a recorder's FFmpeg found its disk full (retention runs at once)."""
@@ -218,6 +222,7 @@ class RecorderFleet:
     async def _slot(self, name: str) -> None:
         try:
             while (plan := self._desired.get(name)) is not None:
+                recording = self._holder.current.recording
                 recorder = CameraRecorder(
                     plan,
                     ffmpeg=self._ffmpeg,
@@ -225,13 +230,15 @@ class RecorderFleet:
                     metrics=self._metrics,
                     record_event=self._record_event,
                     report_availability=self._live.report,
+                    report_error=self._live.report_error,
+                    # Behind MediaMTX: the first run waits for MediaMTX to have the path.
+                    available=self._live.get(name).state is CameraState.ONLINE,
                     no_space=lambda: self._no_space(),
                     disk_space=lambda total, free: self._disk_space(total, free),
                     pid_dir=self._pid_dir,
                     inputs=self._inputs,
-                    backoff=Backoff(
-                        initial_s=1.0, max_s=self._holder.current.recording.retry_max_seconds
-                    ),
+                    backoff=Backoff(initial_s=1.0, max_s=recording.retry_max_seconds),
+                    unauthorized_retry_s=recording.unauthorized_retry_seconds,
                 )
                 self._recorders[name] = recorder
                 try:

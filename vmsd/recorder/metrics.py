@@ -29,6 +29,14 @@ class RecorderMetrics:
             ["camera", "reason"],
             registry=registry,
         )
+        self.recorder_failures = Counter(
+            "vmsd_recorder_failures_total",
+            "Failed recorder runs, by failure class (unauthorized, not_found, refused, "
+            "unreachable, timeout, unsupported, source_lost, disk_full, storage_unavailable, "
+            "crashed)",
+            ["camera", "class"],
+            registry=registry,
+        )
         self.recorder_segment_seconds = Gauge(
             "vmsd_recorder_segment_seconds",
             "Segment length the camera's recorder is configured with",

@@ -53,3 +53,4 @@ class RecorderStatus:
     last_segment_end: datetime | None
     fps: float | None
     bitrate_bits: float | None
+    retry_at: datetime | None = None  # waiting after a failure: when the next run starts

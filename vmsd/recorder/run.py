@@ -57,6 +57,7 @@ class RunOutcome:
     last_end_s: float = 0.0  # run time at which the last listed segment ended
     healthy_s: float = 0.0  # how long the run produced progress
     recorded: bool = False  # the run wrote media at all
+    ran_s: float = 0.0  # from spawn to exit: a silent server shows as the socket timeout
 
 
 SegmentCallback = Callable[[ClosedSegment], Awaitable[None]]
@@ -102,6 +103,7 @@ class FfmpegRun:
         self._output_changed = asyncio.Event()  # a file opened, or FFmpeg exited
         self._anchor_estimate: datetime | None = None
         self._first_opened_at: datetime | None = None  # a fallback anchor, late by the probe
+        self._spawned_at = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -122,6 +124,7 @@ class FfmpegRun:
                 pass_fds=(write_fd,),
                 env={**os.environ, "TZ": "UTC"},
             )
+            self._spawned_at = time.monotonic()
         except BaseException:
             os.close(read_fd)
             raise
@@ -176,6 +179,7 @@ class FfmpegRun:
         outcome = self._outcome
         outcome.exit_code = self._proc.returncode
         outcome.stderr_tail = list(self._stderr)
+        outcome.ran_s = time.monotonic() - self._spawned_at
         listed = set(self._listed)
         outcome.unlisted = [p for p in self._open_order if p not in listed]
         if self._first_progress_at is not None:

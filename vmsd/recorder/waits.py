@@ -1,16 +1,21 @@
 """The waits of a recorder between runs that are not plain timers: a source's TCP port
-opening again (resume the moment a camera is back), and the next second when a segment name
-of this second is taken."""
+opening again (resume the moment a camera is back), its storage coming back, and the next
+second when a segment name of this second is taken."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from vmsd.core.wait import wait_event
+
 PORT_WATCH_INTERVAL_S = 0.5
+STORAGE_POLL_S = 1.0  # one stat or statvfs per second in a thread, while storage is at fault
 
 
 def tcp_target(url: str) -> tuple[str, int] | None:
@@ -52,6 +57,29 @@ async def port_reopens(host: str, port: int) -> None:
             if refused:
                 return
         await asyncio.sleep(PORT_WATCH_INTERVAL_S)
+
+
+async def wait_storage_ready(
+    ready: Callable[[], bool],
+    delay: float,
+    wake: asyncio.Event,
+    interrupted: Callable[[], bool],
+) -> None:
+    """Until `ready()` (blocking, cheap: polled in a thread every STORAGE_POLL_S) turns true
+    after having been false -- or holds once `delay` has passed, for a fault the check cannot
+    see (ENOSPC with blocks free: quota, inodes elsewhere) -- or `interrupted()` after a
+    `wake`."""
+    started = time.monotonic()
+    lacking = False
+    while not interrupted():
+        ok = await asyncio.to_thread(ready)
+        waited = time.monotonic() - started
+        if ok and (lacking or waited >= delay):
+            return
+        lacking = lacking or not ok
+        timeout = STORAGE_POLL_S if not ok else min(STORAGE_POLL_S, delay - waited)
+        await wait_event(wake, timeout)
+        wake.clear()
 
 
 async def avoid_name_collision(camera_dir: Path) -> None:

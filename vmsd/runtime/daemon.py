@@ -36,6 +36,7 @@ from vmsd.api.app import create_app
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics
 from vmsd.api.services import ApiServices
+from vmsd.cameras.reachability import ReachabilityChecker
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.health import Health, Phase
@@ -44,7 +45,7 @@ from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
-from vmsd.mediamtx.controller import MediaMtxController
+from vmsd.mediamtx.controller import MediaMtxController, effective_mode
 from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
 from vmsd.recorder.snapshot import Snapshots
@@ -189,7 +190,14 @@ class Daemon:
         self._notifier.status("loading cameras")
         pool = core.database.pool
         cipher = CredentialCipher(credential_key(config))
-        cams = build_cameras(pool, cipher, self._metrics, core.events.record, self._health)
+        cams = build_cameras(
+            pool,
+            cipher,
+            self._metrics,
+            core.events.record,
+            self._health,
+            accepts_publishers=effective_mode(config) is not MediaMtxMode.OFF,
+        )
         await start_cameras(cams, config)
         hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
         # vmsd's own MediaMTX API calls: a new credential at every start. Readers get grants.
@@ -297,7 +305,12 @@ class Daemon:
     def _components(self, core: _Core, media: _Media, rec: _Recording) -> list[Component]:
         """Every long-running component, each run under the supervisor."""
         cams, parts = media.cameras, rec.parts
+        # Without MediaMTX nothing but a recorder reads a camera: a TCP check for the others.
+        unread: list[Component] = []
+        if media.mediamtx.mode is MediaMtxMode.OFF:
+            unread = [("camera_reachability", ReachabilityChecker(cams.registry, cams.live).run)]
         return [
+            *unread,
             ("database_watch", core.database.run),
             ("token_registry", core.tokens.run),
             ("camera_registry", cams.registry.run),

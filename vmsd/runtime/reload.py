@@ -69,6 +69,7 @@ RELOADED = frozenset(
         "recording.stall_seconds",
         "recording.audio",
         "recording.retry_max_seconds",
+        "recording.unauthorized_retry_seconds",
         "retention",
         "exports",
         "events",

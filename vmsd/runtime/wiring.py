@@ -41,6 +41,7 @@ from vmsd.recordings.service import RecordingsService
 from vmsd.retention.metrics import RetentionMetrics
 from vmsd.retention.service import RetentionService
 from vmsd.runtime.metrics import RuntimeMetrics
+from vmsd.store.camera_states import CameraStateStore
 from vmsd.store.cameras import CameraStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
@@ -81,17 +82,24 @@ def build_cameras(
     metrics: Metrics,
     record: RecordEvent,
     health: Health | None = None,
+    *,
+    accepts_publishers: bool = True,
 ) -> CameraParts:
+    """`accepts_publishers`: MediaMTX runs (its effective mode is not off)."""
     store = CameraStore(pool)
     registry = CameraRegistry(pool, store, cipher, health=health)
-    service = CameraService(store, cipher, registry, record)
-    live = LiveCameras(CameraStates(), metrics, record)
+    service = CameraService(
+        store, cipher, registry, record, accepts_publishers=accepts_publishers
+    )
+    live = LiveCameras(CameraStates(), metrics, record, CameraStateStore(pool))
     return CameraParts(store, registry, service, live)
 
 
 async def start_cameras(parts: CameraParts, config: Config) -> None:
-    """The registry in memory, the file's cameras synced into it, their live states."""
+    """The registry in memory, the file's cameras synced into it, their live states (what
+    the previous run left first: its states are restated, not announced again)."""
     await parts.service.sync_config(config.cameras)
+    await parts.live.restore()
     await parts.live.sync(parts.registry.cameras)
 
 

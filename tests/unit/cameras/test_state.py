@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vmsd.cameras.model import Camera, camera_from_config
-from vmsd.cameras.state import CameraState, CameraStates, LiveState, Transition
+from vmsd.cameras.state import (
+    CameraError,
+    CameraState,
+    CameraStates,
+    KnownState,
+    LiveState,
+    Transition,
+)
 from vmsd.config.schema import CameraConfig
 
 UNKNOWN, ONLINE, OFFLINE, DISABLED = (
@@ -243,3 +250,72 @@ def test_clock_is_only_the_injected_one() -> None:
     states.sync(registry(camera("a"), camera("b", enabled=False)))
     states.report("a", False, "poll")
     assert {s.since for s in states.all().values()} == {fixed}
+
+
+# --- failures and restated states ------------------------------------------------------------
+
+
+def _error(failure: str, repeats: int = 1) -> CameraError:
+    return CameraError(failure, f"{failure} line", T0, repeats)
+
+
+def test_a_camera_failure_is_offline_with_its_class_and_a_new_class_replaces_it(
+    states: CameraStates, clock: FakeClock
+) -> None:
+    states.sync(registry(camera("a")))
+    assert states.report_error("a", _error("refused"), offline=True) == [
+        Transition("a", UNKNOWN, OFFLINE, "refused")
+    ]
+    clock.advance(30)
+    # Same state, another class: the reason and the error change, no transition, same since.
+    assert states.report_error("a", _error("unauthorized", 1), offline=True) == []
+    live = states.get("a")
+    assert (live.state, live.reason, live.since) == (OFFLINE, "unauthorized", T0)
+    assert live.last_error == _error("unauthorized", 1)
+
+
+def test_recovery_keeps_the_last_error(states: CameraStates) -> None:
+    states.sync(registry(camera("a")))
+    states.report_error("a", _error("timeout"), offline=True)
+    states.report("a", True, "recording")
+    live = states.get("a")
+    assert (live.state, live.reason, live.last_error) == (ONLINE, "recording", _error("timeout"))
+
+
+def test_a_failure_not_of_the_camera_leaves_its_state(states: CameraStates) -> None:
+    states.sync(registry(camera("a")))
+    states.report("a", True, "recording")
+    assert states.report_error("a", _error("disk_full"), offline=False) == []
+    live = states.get("a")
+    assert (live.state, live.reason, live.last_error) == (ONLINE, "recording", _error("disk_full"))
+
+
+def test_failures_of_disabled_or_unknown_cameras_are_ignored(states: CameraStates) -> None:
+    states.sync(registry(camera("off", enabled=False)))
+    assert states.report_error("off", _error("refused"), offline=True) == []
+    assert states.report_error("ghost", _error("refused"), offline=True) == []
+    assert states.get("off").last_error is None
+
+
+def test_the_state_a_previous_run_left_is_restated_with_its_since(
+    states: CameraStates, clock: FakeClock
+) -> None:
+    before = T0 - timedelta(days=2)
+    states.restore({"dead": KnownState(OFFLINE, before), "off": KnownState(DISABLED, before)})
+    clock.advance(5)
+    [disabled] = states.sync(registry(camera("dead"), camera("off", enabled=False)))
+    assert disabled == Transition("off", UNKNOWN, DISABLED, "disabled", restated=True)
+    [offline] = states.report_error("dead", _error("refused"), offline=True)
+    assert offline.restated and states.get("dead").since == before
+    # Only the first transition restates: what follows is news.
+    [online] = states.report("dead", True, "recording")
+    assert not online.restated and states.get("dead").since == clock.now
+
+
+def test_a_different_state_than_the_previous_run_left_is_news(
+    states: CameraStates, clock: FakeClock
+) -> None:
+    states.restore({"a": KnownState(OFFLINE, T0 - timedelta(hours=1))})
+    states.sync(registry(camera("a")))
+    [online] = states.report("a", True, "recording")
+    assert not online.restated and states.get("a").since == T0

@@ -9,10 +9,14 @@ import pytest
 from vmsd.core.errors import UnavailableError
 from vmsd.recorder.failures import (
     FAILURE_MESSAGES,
+    SILENT_SERVER_S,
     STDERR_DETAIL_LINES,
     FailureClass,
+    RunFailure,
     camera_unavailable,
     classify_failure,
+    classify_run,
+    failure_message,
 )
 
 # Each case: the whole stderr of one failed run, `-loglevel error`, as FFmpeg printed it.
@@ -55,6 +59,14 @@ REAL_STDERR = {
         "[in#0 @ 0x55fcbe486e80] Error opening input: Connection timed out",
         "Error opening input file d.ffconcat.",
         "Error opening input files: Connection timed out",
+    ],
+    # An RTSP server that accepts and never answers (5.13 s: the socket timeout) and one that
+    # answers HTTP (0.02 s): the same lines; classify_run tells them apart by the duration.
+    "v9_rtsp_silent": [
+        "[in#0 @ 0x55f8aa0b01c0] Impossible to open 'rtsp://127.0.0.1:33637/x'",
+        "[in#0 @ 0x55f8aa0afe40] Error opening input: Invalid data found when processing input",
+        "Error opening input file /tmp/tmpdxrlp9p8/d.ffconcat.",
+        "Error opening input files: Invalid data found when processing input",
     ],
     "v9_mp4_codec": [
         "[mp4 @ 0x564387beb900] Could not find tag for codec pcm_mulaw in stream #0, codec not "
@@ -158,6 +170,7 @@ EXPECTED = {
     "v9_refused": FailureClass.REFUSED,
     "v9_dns": FailureClass.UNREACHABLE,
     "v9_http_silent": FailureClass.TIMEOUT,
+    "v9_rtsp_silent": FailureClass.UNSUPPORTED,
     "v9_mp4_codec": FailureClass.UNSUPPORTED,
     "rtsp_401": FailureClass.UNAUTHORIZED,
     "rtsp_401_ffconcat": FailureClass.UNAUTHORIZED,
@@ -187,9 +200,65 @@ def test_real_ffmpeg_stderr(case: str) -> None:
     assert classify_failure(REAL_STDERR[case]) is EXPECTED[case]
 
 
+# Told by what the run did or by the recorder's storage checks, not by a stderr line.
+NOT_FROM_STDERR = {
+    FailureClass.SOURCE_LOST,
+    FailureClass.DISK_FULL,
+    FailureClass.STORAGE_UNAVAILABLE,
+}
+
+
 def test_every_case_has_an_expectation() -> None:
     assert set(REAL_STDERR) == set(EXPECTED)
-    assert set(EXPECTED.values()) == set(FailureClass)  # every class is reached by a real run
+    # every class told by stderr is reached by a real run
+    assert set(EXPECTED.values()) == set(FailureClass) - NOT_FROM_STDERR
+
+
+def _run(case: str, ran_s: float = 0.1, recorded: bool = False, via: bool = False) -> RunFailure:
+    return classify_run(REAL_STDERR[case], ran_s=ran_s, recorded=recorded, via_mediamtx=via)
+
+
+def test_a_silent_server_is_a_timeout_garbage_is_unsupported() -> None:
+    assert _run("v9_rtsp_silent", ran_s=5.13).failure is FailureClass.TIMEOUT
+    assert _run("v9_rtsp_silent", ran_s=0.02).failure is FailureClass.UNSUPPORTED
+    assert _run("rtsp_garbage", ran_s=SILENT_SERVER_S).failure is FailureClass.TIMEOUT
+    # A codec the container refuses is unsupported however long the run took.
+    assert _run("v9_mp4_codec", ran_s=60).failure is FailureClass.UNSUPPORTED
+
+
+def test_a_run_that_recorded_and_ended_without_an_error_lost_its_source() -> None:
+    assert _run("http_500", recorded=True).failure is FailureClass.SOURCE_LOST
+    assert _run("http_500", recorded=False).failure is FailureClass.CRASHED
+    # A named error wins over "it recorded before".
+    assert _run("v9_refused", recorded=True).failure is FailureClass.REFUSED
+
+
+def test_the_message_is_the_telling_line_without_the_context_address() -> None:
+    assert _run("v9_rtsp_401").message == "[rtsp] method DESCRIBE failed: 401 (Unauthorized)"
+    assert _run("v9_dns").message == (
+        "[tcp] Failed to resolve hostname nonexistent.invalid: Name or service not known"
+    )
+    assert (
+        _run("http_500").message
+        == "http://127.0.0.1:45609/error: Server returned 5XX Server Error reply"
+    )
+
+
+def test_the_message_is_redacted_and_bounded() -> None:
+    line = "[rtsp @ 0x1a] rtsp://admin:pw@10.0.0.1/x?token=abc: " + "x" * 1000
+    message = failure_message(line)
+    assert message.startswith("[rtsp] rtsp://admin:***@10.0.0.1/x?token=***: x")
+    assert "pw" not in message and "abc" not in message and len(message) == 300
+
+
+def test_behind_mediamtx_a_404_is_no_source_yet_and_a_401_is_vmsd_s_own_bug() -> None:
+    waiting = _run("v9_rtsp_404", via=True)
+    assert waiting.no_source_yet and waiting.failure is FailureClass.NOT_FOUND
+    assert not _run("v9_rtsp_404").no_source_yet
+    refused = _run("v9_rtsp_401", via=True)
+    assert refused.failure is FailureClass.CRASHED
+    assert refused.message.startswith("MediaMTX refused the recorder: ")
+    assert _run("v9_rtsp_401").failure is FailureClass.UNAUTHORIZED
 
 
 def test_the_cause_wins_over_the_error_it_causes_in_any_line_order() -> None:
