@@ -44,6 +44,16 @@ def build_request(
     )
 
 
+def describe(body: bytes) -> str:
+    """The daemon's {"error": {...}} as one line: its message and each field's problem."""
+    try:
+        error = json.loads(body)["error"]
+        fields = [f"{d['field']}: {d['message']}" for d in error.get("details", ())]
+        return "; ".join([str(error["message"]), *fields])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return repr(body[:200])
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="vmsd hook", description="report a MediaMTX path's availability to vmsd"
@@ -59,7 +69,7 @@ def main(argv: Sequence[str]) -> int:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
             response.read()
     except urllib.error.HTTPError as err:
-        print(f"vmsd hook: the daemon answered {err.code}: {err.read()[:200]!r}", file=sys.stderr)
+        print(f"vmsd hook: the daemon answered {err.code}: {describe(err.read())}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as err:
         print(f"vmsd hook: {err}", file=sys.stderr)

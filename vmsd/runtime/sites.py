@@ -4,9 +4,11 @@ whose auth endpoint answers from an AuthContext built once per registry snapshot
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from vmsd.access.damping import FailureDamper
 from vmsd.access.derive import synthetic_publish_password
@@ -14,16 +16,48 @@ from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.roles import Role
 from vmsd.access.tokens import TokenRegistry
+from vmsd.api.hooks import CONNECTION_LIMITS, ConnectionLimits
 from vmsd.api.middleware import security_headers
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.schema import Config
 
 HTTP_STOP_S = 5.0
+DEFAULT_LIMITS = ConnectionLimits(linger_s=10.0, idle_s=75.0)  # aiohttp's own defaults
+
+
+class _ClientErrors(logging.Filter):
+    """aiohttp logs a request it cannot parse (request line, header, chunked framing) as an
+    error with a traceback, whose locals hold the raw request line: the hooks' `?key=` secret
+    with it. A client's mistake is one line at info at most, with neither."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            if record.levelno > logging.INFO:
+                if not _PROTOCOL_LOG.isEnabledFor(logging.INFO):
+                    return False
+                record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "http_bad_request", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_PROTOCOL_LOG = logging.getLogger("vmsd.http")
+_PROTOCOL_LOG.addFilter(_ClientErrors())
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
     app.on_response_prepare.append(security_headers)  # one place for both listeners
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_STOP_S, handle_signals=False)
+    limits = app.get(CONNECTION_LIMITS, DEFAULT_LIMITS)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=HTTP_STOP_S,
+        handle_signals=False,
+        lingering_time=limits.linger_s,
+        keepalive_timeout=limits.idle_s,
+        logger=_PROTOCOL_LOG,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
