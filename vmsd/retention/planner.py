@@ -120,6 +120,8 @@ def _by_age(
 ) -> bool:
     if rule.max_age_s is None:
         return False
+    if rule.max_age_s >= (now - datetime.min.replace(tzinfo=now.tzinfo)).total_seconds():
+        return False  # older than the calendar (max_age: 10000y): nothing is ever that old
     cutoff = now - timedelta(seconds=rule.max_age_s)
     for segment in segments.oldest:
         if segment.end >= cutoff:

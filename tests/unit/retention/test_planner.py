@@ -94,6 +94,18 @@ def test_max_age(max_age_h: float, complete: bool, expected: list[int], more: bo
     assert plan.more is more
 
 
+@pytest.mark.parametrize("years", [2_100, 10_000, 10**9])
+def test_a_max_age_beyond_the_calendar_deletes_nothing(years: int) -> None:
+    """The config takes such ages (a 9-digit duration): the pass must not overflow."""
+    plan = plan_retention(
+        {"a": cam(*series("a", 1, [10, 5]))},
+        {"a": CameraRules(max_age_s=years * 365 * 24 * HOUR)},
+        {},
+        NOW,
+    )
+    assert chosen(plan) == []
+
+
 def test_max_age_is_per_camera() -> None:
     plan = plan_retention(
         {
