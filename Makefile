@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/recordings.py
 	$(BIN)/python bench/observability.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/failures.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info

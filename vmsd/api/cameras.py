@@ -11,6 +11,7 @@ from vmsd.api.query import CameraPath, camera_name
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import (
     CameraOut,
+    LastErrorOut,
     RecorderIdle,
     RecorderOut,
     RecordingOverridesOut,
@@ -20,13 +21,16 @@ from vmsd.api.schemas import (
 )
 from vmsd.api.services import services
 from vmsd.cameras.model import Camera, CameraPatch
+from vmsd.cameras.state import CameraError
 from vmsd.config.schema import CameraConfig
+from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.model import RecorderStatus
 
 
 def camera_out(request: web.Request, camera: Camera) -> CameraOut:
     svc = services(request)
     live = svc.live.get(camera.name)
+    status = svc.recorders.status(camera.name)
     return CameraOut(
         name=camera.name,
         source=camera.display_source,
@@ -45,9 +49,22 @@ def camera_out(request: web.Request, camera: Camera) -> CameraOut:
         state=live.state,
         state_since=live.since,
         state_reason=live.reason,
+        last_error=last_error_out(live.last_error),
+        retry_at=status.retry_at if status is not None else None,
         readers=live.readers,
         inbound_bytes=live.inbound_bytes,
-        recorder=recorder_out(svc.recorders.status(camera.name)),
+        recorder=recorder_out(status),
+    )
+
+
+def last_error_out(error: CameraError | None) -> LastErrorOut | None:
+    if error is None:
+        return None
+    return LastErrorOut(
+        failure=FailureClass(error.failure),
+        message=error.message,
+        at=error.at,
+        repeats=error.repeats,
     )
 
 

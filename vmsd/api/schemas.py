@@ -16,6 +16,7 @@ from vmsd.access.roles import Role
 from vmsd.cameras.state import CameraState
 from vmsd.config.schema import RtspTransport, SegmentFormat
 from vmsd.core.event_types import EVENT_TYPES
+from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.model import RecorderState
 from vmsd.store.recordings import EndReason
 
@@ -114,6 +115,18 @@ class RecorderIdle(Out):
     state: Literal["stopped"] = "stopped"
 
 
+class LastErrorOut(Out):
+    """Why the camera could not be read, the last time it could not (kept after recovery)."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+    failure: FailureClass = Field(alias="class", description="the failure's stable class")
+    message: str = Field(
+        description="the line of FFmpeg's output (or the connect) telling it, credentials redacted"
+    )
+    at: datetime
+    repeats: int = Field(description="failed runs of this class in a row")
+
+
 class CameraOut(Out):
     name: str
     source: str = Field(description="the source URL, its password and secret parameters as ***")
@@ -131,7 +144,11 @@ class CameraOut(Out):
     updated_at: datetime | None
     state: CameraState
     state_since: datetime
-    state_reason: str
+    state_reason: str = Field(description="why the camera is in its state (README: Camera states)")
+    last_error: LastErrorOut | None
+    retry_at: datetime | None = Field(
+        description="while the recorder waits after a failure: when it tries again"
+    )
     readers: int | None
     inbound_bytes: int | None
     recorder: RecorderOut | RecorderIdle

@@ -1,10 +1,10 @@
 """Live state for cameras nothing reads: with MediaMTX off, an enabled camera with
 `record: false` has no recorder to report on it, and would stay `unknown` forever. Every
-REACHABILITY_INTERVAL_S its source's host and port get one TCP connect (no RTSP, no
-credentials: a login attempt would count against the camera's lockout): `online` with reason
-`reachable`, else `offline` with the failure's class (refused, unreachable, timeout) and a
-last_error. A source without a TCP port to try (udp+mpegts, srt, test://) stays `unknown`
-with reason `not_checked`.
+REACHABILITY_INTERVAL_S, and at once when the registry changes, its source's host and port
+get one TCP connect (no RTSP, no credentials: a login attempt would count against the
+camera's lockout): `online` with reason `reachable`, else `offline` with the failure's class
+(refused, unreachable, timeout) and a last_error. A source without a TCP port to try
+(udp+mpegts, srt, test://) stays `unknown` with reason `not_checked`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Protocol
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.state import CameraError
+from vmsd.core.wait import wait_event
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.waits import tcp_target
 
@@ -61,6 +62,8 @@ class Cameras(Protocol):
     @property
     def cameras(self) -> Mapping[str, Camera]: ...
 
+    def subscribe(self) -> asyncio.Event: ...
+
 
 class ReachabilityChecker:
     def __init__(
@@ -78,9 +81,12 @@ class ReachabilityChecker:
         self._repeats: dict[str, tuple[FailureClass, int]] = {}
 
     async def run(self) -> None:
+        """A pass every interval, and at once when the registry changes (a new camera)."""
+        changed = self._registry.subscribe()
         while True:
             await self.run_once()
-            await asyncio.sleep(self._interval_s)
+            await wait_event(changed, self._interval_s)
+            changed.clear()
 
     async def run_once(self) -> None:
         """One connect per unread camera, all at once (each bounded by the timeout)."""

@@ -123,8 +123,8 @@ class CameraRecorder:
             log=self._log,
             no_space=no_space,
             directory=plan.segments.directory,
+            unauthorized_retry_s=unauthorized_retry_s,
         )
-        self._unauthorized_retry_s = unauthorized_retry_s
         self._state = RecorderState.STOPPED
         self._run: FfmpegRun | None = None
         self._wake = asyncio.Event()
@@ -308,9 +308,7 @@ class CameraRecorder:
             self._log.info("recorder_waiting_for_source", message=failure.message)
             self._available = False
             return
-        delay = self._reporter.streak.retry_delay(delay, self._unauthorized_retry_s)
-        await self._reporter.failed(end, failure, delay)
-        await self._wait_to_retry(end, delay)
+        await self._wait_to_retry(end, await self._reporter.failed(end, failure, delay))
 
     async def _remove_pidfile(self) -> None:
         try:

@@ -4,7 +4,8 @@
 The lines matched are FFmpeg's own (libavformat's rtsp, http, tcp, srt and rtmp protocols;
 9.0.2, the bundled one, and Debian's 5.1 word a few differently), as real runs against closed
 ports, an unresolvable host, and an RTSP server with credentials and a wrong path print
-them; tests/unit/recorder/test_failures.py holds them. What stderr cannot tell, the run can:
+them, and MediaMTX's source errors (gortsplib's status lines, Go's dial errors); tests/unit/
+recorder/test_failures.py holds them. What stderr cannot tell, the run can:
 how long it lasted (a silent server), whether it recorded first (a lost source), whether it
 read through MediaMTX (whose 404 means "no source yet", not "no such stream").
 """
@@ -62,13 +63,13 @@ _RULES: tuple[tuple[FailureClass, re.Pattern[str]], ...] = (
         re.compile(
             r"No route to host|Network is unreachable|Host is unreachable"
             r"|Name or service not known|Temporary failure in name resolution"
-            r"|Failed to resolve hostname|nodename nor servname",
+            r"|Failed to resolve hostname|nodename nor servname|no such host",
             re.IGNORECASE,
         ),
     ),
     (FailureClass.REFUSED, re.compile(r"Connection refused", re.IGNORECASE)),
     # Not a bare "timeout": FFmpeg prints its own URLs, `tcp://h:554?timeout=5000000`.
-    (FailureClass.TIMEOUT, re.compile(r"timed out", re.IGNORECASE)),
+    (FailureClass.TIMEOUT, re.compile(r"timed out|i/o timeout", re.IGNORECASE)),
     (
         FailureClass.UNSUPPORTED,
         re.compile(
@@ -169,9 +170,15 @@ class CameraUnavailableError(UnavailableError):
     code = "camera_unavailable"
 
 
-def failure_detail(failure: FailureClass) -> dict[str, str]:
-    """The error detail every role may see: `{"reason": <class>, "message": ...}`."""
-    return {"reason": failure.value, "message": FAILURE_MESSAGES[failure]}
+def failure_detail(failure: FailureClass) -> dict[str, str | None]:
+    """The error detail every role may see, in the API's one detail shape (README: Errors):
+    `{"field": null, "message": <the class's sentence>, "reason": <class>}`."""
+    return {"field": None, "message": FAILURE_MESSAGES[failure], "reason": failure.value}
+
+
+def stderr_detail(tail: Sequence[str]) -> dict[str, str | list[str] | None]:
+    """The detail for operators and admins only: FFmpeg's last stderr lines, redacted."""
+    return {"field": None, "message": "FFmpeg's last stderr lines", "ffmpeg_stderr": list(tail)}
 
 
 def camera_unavailable(message: str, stderr: Sequence[str]) -> CameraUnavailableError:
@@ -182,5 +189,5 @@ def camera_unavailable(message: str, stderr: Sequence[str]) -> CameraUnavailable
     return CameraUnavailableError(
         f"{message}: {FAILURE_MESSAGES[failure]}",
         [failure_detail(failure)],
-        internal_details=[{"ffmpeg_stderr": tail}] if tail else [],
+        internal_details=[stderr_detail(tail)] if tail else [],
     )

@@ -67,6 +67,7 @@ class FailureReporter:
         log: FilteringBoundLogger,
         no_space: Callable[[], None],
         directory: Path,
+        unauthorized_retry_s: float,
     ) -> None:
         self._camera = camera
         self._via_mediamtx = via_mediamtx
@@ -77,10 +78,14 @@ class FailureReporter:
         self._log = log
         self._no_space = no_space
         self._directory = directory
+        self._unauthorized_retry_s = unauthorized_retry_s
         self.streak = FailureStreak()
 
-    async def failed(self, end: RunEnd, failure: RunFailure, retry_in_s: float) -> None:
+    async def failed(self, end: RunEnd, failure: RunFailure, backoff_s: float) -> float:
+        """Counts and reports the failed run; returns the wait before the next: the
+        backoff's, or the long one for a camera that refuses the credentials again."""
         step = self.streak.failed(failure.failure)
+        retry_in_s = self.streak.retry_delay(backoff_s, self._unauthorized_retry_s)
         self._metrics.recorder_failures.labels(
             camera=self._camera, **{"class": failure.failure.value}
         ).inc()
@@ -107,10 +112,10 @@ class FailureReporter:
             self._log.error("recorder_disk_full", path=path, error=end.error, stderr_tail=tail)
             await self._record_event("recorder_disk_full", camera=self._camera, path=path)
             self._no_space()
-            return
+            return retry_in_s
         if not step.news:
             self._log.info("recorder_failed", repeats=step.current.repeats, **data)
-            return
+            return retry_in_s
         if step.ended is not None:
             data["previous_class"] = step.ended.failure.value
             data["previous_repeats"] = step.ended.repeats
@@ -120,6 +125,7 @@ class FailureReporter:
         level = "error" if end.reason in _NOT_THE_CAMERA else "warning"
         getattr(self._log, level)("recorder_failed", stderr_tail=tail, **data)
         await self._record_event("recorder_failed", camera=self._camera, stderr_tail=tail, **data)
+        return retry_in_s
 
     async def recovered(self) -> Streak | None:
         """The run records: the camera is online (without MediaMTX) and the streak ends."""

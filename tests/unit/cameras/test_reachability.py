@@ -25,6 +25,9 @@ def camera(name: str, source: str, *, record: bool = False) -> Camera:
 class Registry:
     cameras: Mapping[str, Camera] = field(default_factory=dict)
 
+    def subscribe(self) -> asyncio.Event:
+        return asyncio.Event()
+
 
 async def _checked(*cameras: Camera) -> tuple[LiveCameras, list[tuple[str, dict[str, Any]]]]:
     events: list[tuple[str, dict[str, Any]]] = []

@@ -162,6 +162,21 @@ REAL_STDERR = {
         "    Last message repeated 1 times",
         "http://127.0.0.1:45609/garbage: Input/output error",
     ],
+    # MediaMTX's own log of a source it pulls (`[path cam] [RTSP source] ...`): the 401 line as
+    # MediaMTX's issue tracker quotes it (#3115); the others in gortsplib's and Go's net
+    # wording (net.OpError, net.DNSError), written here, not captured: no MediaMTX binary.
+    "mtx_401": ["ERR [path ipc001] [RTSP source] bad status code: 401 (Unauthorized)"],
+    "mtx_404": ["ERR [path cam] [RTSP source] bad status code: 404 (Not Found)"],
+    "mtx_refused": [
+        "ERR [path cam] [RTSP source] dial tcp 127.0.0.1:554: connect: connection refused"
+    ],
+    "mtx_dns": ["ERR [path cam] [RTSP source] dial tcp: lookup nonexistent.invalid: no such host"],
+    "mtx_no_route": [
+        "ERR [path cam] [RTSP source] dial tcp 10.9.9.9:554: connect: no route to host"
+    ],
+    "mtx_timeout": [
+        "ERR [path cam] [RTSP source] read tcp 10.0.0.2:40000->10.9.9.9:554: i/o timeout"
+    ],
 }
 
 EXPECTED = {
@@ -192,6 +207,12 @@ EXPECTED = {
     "srt_nobody": FailureClass.CRASHED,
     "mp4_codec": FailureClass.UNSUPPORTED,
     "http_truncated": FailureClass.CRASHED,
+    "mtx_401": FailureClass.UNAUTHORIZED,
+    "mtx_404": FailureClass.NOT_FOUND,
+    "mtx_refused": FailureClass.REFUSED,
+    "mtx_dns": FailureClass.UNREACHABLE,
+    "mtx_no_route": FailureClass.UNREACHABLE,
+    "mtx_timeout": FailureClass.TIMEOUT,
 }
 
 
@@ -289,9 +310,10 @@ def test_camera_unavailable_splits_class_and_stderr() -> None:
     assert err.http_status == 503
     assert err.message == "no picture from camera 'door': the camera refused the credentials"
     assert err.details == [
-        {"reason": "unauthorized", "message": "the camera refused the credentials"}
+        {"field": None, "message": "the camera refused the credentials", "reason": "unauthorized"}
     ]
     [internal] = err.internal_details
+    assert (internal["field"], internal["message"]) == (None, "FFmpeg's last stderr lines")
     tail = internal["ffmpeg_stderr"]
     assert len(tail) == STDERR_DETAIL_LINES
     assert tail[-1] == "rtsp://admin:***@10.1.2.3:554/x?token=***: Server returned 401 Unauthorized"
