@@ -4,8 +4,9 @@ Usage: python bench/auth_daemon.py [--cameras 32] [--sequential 3000] [--request
                                    [--concurrency 64] [--rounds 3] [--scrape-seconds 15]
 
 bench/auth_hook.py measures the hooks app alone in an idle process; this measures it where it
-runs: `vmsd run` (mode off: no MediaMTX binary, but the hooks listener is served all the same,
-on mediamtx.hooks_port) with --cameras cameras recording live RTSP streams (the tests'
+runs: `vmsd run` (mode external, as no MediaMTX binary is installable here: the hooks listener
+on mediamtx.hooks_port, and mediamtx.rtsp_port the test server's, so the recorders read it as
+they would read MediaMTX) with --cameras cameras recording live RTSP streams (the tests'
 GStreamer server, tests/streams), the embedded PostgreSQL, the system sampler at its default
 interval and /metrics scraped every --scrape-seconds during the whole run. The baseline is a
 bare aiohttp endpoint (`POST /bare`, the daemon's own `start_site`) in a separate idle process
@@ -49,8 +50,10 @@ from recorders import histogram, wait_all_recording
 
 from tests.daemon_process import DaemonProcess, processes_using, write_config
 from tests.e2e.test_daemon_process import vmsd_cli
+from tests.net import free_port
 from tests.streams.sources import RtspServer
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
+from vmsd.runtime.preflight import Listener
 from vmsd.runtime.sites import start_site
 
 SETTLE_S = 15.0  # after every recorder is up: first segments closed, a few system samples
@@ -65,7 +68,7 @@ async def serve_bare() -> None:
 
     app = web.Application()
     app.router.add_post(BARE_PATH, bare)
-    runner = await start_site(app, "127.0.0.1", 0)
+    runner = await start_site(app, Listener("127.0.0.1", 0))
     print(runner.addresses[0][1], flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # parent closes it
     await runner.cleanup()
@@ -189,6 +192,14 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             ffmpeg={"binary": imageio_ffmpeg.get_ffmpeg_exe()},
             recording={"segment_seconds": args.segment_seconds},
             cameras=[{"name": c, "source": server.url("/" + c)} for c in cameras],
+            mediamtx={  # with MediaMTX off, nothing listens on the hooks port
+                "mode": "external",
+                "rtsp_port": server.port,
+                "api_port": free_port(),  # no Control API here: the poller just fails
+                "hooks_port": free_port(),
+                "base_config": str(Path(__file__).resolve().parents[1] / "mediamtx.yml"),
+                "config_path": str(tmp / "mediamtx.yml"),
+            },
         )
         created = vmsd_cli(config, "token", "create", "--name", "bench", "--role", "viewer")
         metrics_token = vmsd_cli(config, "token", "create", "--name", "prom", "--role", "admin")

@@ -45,6 +45,7 @@ from vmsd.cameras.state import CameraStates
 from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
 from vmsd.core.log import LogFormat, LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
+from vmsd.runtime.preflight import Listener
 from vmsd.runtime.sites import auth_context_factory, start_site
 
 T = TypeVar("T")
@@ -105,7 +106,7 @@ async def serve(profile: str | None) -> None:
 
     app.router.add_post(BARE_PATH, bare)
     app.router.add_get("/stats", stats)
-    runner = await start_site(app, HOST, 0)
+    runner = await start_site(app, Listener(HOST, 0))
     print(runner.addresses[0][1], flush=True)
     prof = cProfile.Profile()
     if profile:

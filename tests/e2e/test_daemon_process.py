@@ -94,7 +94,7 @@ def test_second_daemon_on_same_state_dir_refused(daemon: DaemonProcess, tmp_path
     second = DaemonProcess(other_path)
     try:
         second.start()
-        assert second.wait_exit(timeout=60) == 1
+        assert second.wait_exit(timeout=60) == 75  # EX_TEMPFAIL: systemd would try again
         assert "is in use by pid" in second.log_text()
     finally:
         second.close()
@@ -160,7 +160,7 @@ def test_port_in_use_fails_and_leaves_nothing(daemon: DaemonProcess) -> None:
         blocker.bind(("127.0.0.1", daemon.port))
         blocker.listen()
         daemon.start()
-        assert daemon.wait_exit() == 1
+        assert daemon.wait_exit() == 75  # EX_TEMPFAIL (tests/e2e/test_startup_failures.py)
     assert wait_no_processes(daemon.state_dir) == []
     assert os.path.exists(daemon.state_dir)
 

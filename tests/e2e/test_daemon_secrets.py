@@ -28,9 +28,8 @@ NOSNIFF = ("X-Content-Type-Options", "nosniff")
 NO_STORE = ("Cache-Control", "no-store")
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[tuple[DaemonProcess, str]]:
-    config = write_config(tmp_path, ffmpeg={"binary": ffmpeg_binary()})
+def _daemon(tmp_path: Path, **overrides: Any) -> Iterator[tuple[DaemonProcess, str]]:
+    config = write_config(tmp_path, ffmpeg={"binary": ffmpeg_binary()}, **overrides)
     created = vmsd_cli(config, "token", "create", "--name", "ops", "--role", "admin")
     assert created.returncode == 0, created.stderr
     process = DaemonProcess(config)
@@ -40,6 +39,24 @@ def daemon(tmp_path: Path) -> Iterator[tuple[DaemonProcess, str]]:
         assert process.stop() == 0
     finally:
         process.close()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[tuple[DaemonProcess, str]]:
+    yield from _daemon(tmp_path)
+
+
+@pytest.fixture
+def hooks_daemon(tmp_path: Path, repo_root: Path) -> Iterator[tuple[DaemonProcess, str]]:
+    """MediaMTX external (not running here): with MediaMTX off no hooks listener is bound."""
+    mediamtx = {
+        "mode": "external",
+        "base_config": str(repo_root / "mediamtx.yml"),
+        "config_path": str(tmp_path / "mediamtx" / "mediamtx.yml"),
+        "api_port": free_port(),
+        "hooks_port": free_port(),
+    }
+    yield from _daemon(tmp_path, mediamtx=mediamtx)
 
 
 async def _json(session: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> Any:
@@ -99,9 +116,9 @@ def _assert_headers(resp: aiohttp.ClientResponse, what: str) -> None:
 
 
 async def test_every_response_of_both_listeners_has_the_headers(
-    daemon: tuple[DaemonProcess, str],
+    hooks_daemon: tuple[DaemonProcess, str],
 ) -> None:
-    process, token = daemon
+    process, token = hooks_daemon
     auth = {"Authorization": f"Bearer {token}"}
     api = process.url
     hooks = f"http://127.0.0.1:{process.config['mediamtx']['hooks_port']}"

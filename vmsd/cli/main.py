@@ -14,8 +14,17 @@ from vmsd import __version__
 from vmsd.access.roles import Role
 from vmsd.config.load import ConfigHolder, default_config_path, load_config
 from vmsd.config.schema import Config
-from vmsd.core.errors import EXIT_CONFIG, EXIT_CRASH, EXIT_OK, ConfigError, VmsdError
+from vmsd.core.errors import (
+    EXIT_CONFIG,
+    EXIT_CRASH,
+    EXIT_OK,
+    ConfigError,
+    StartupError,
+    VmsdError,
+    describe_error,
+)
 from vmsd.core.log import configure_logging, get_logger
+from vmsd.core.redact import redact_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,22 +128,52 @@ def print_config_error(err: ConfigError, out: TextIO) -> None:
 
 
 def run_daemon(holder: ConfigHolder) -> int:
+    """Every way a start fails is one `daemon_failed` log line and one line on stderr (a
+    config file's problems: one line each, as check-config prints them), never a traceback on
+    stderr; the log has one only for what vmsd does not expect (a bug). Exit statuses: 78
+    configuration, 75 a resource held or not there yet (systemd tries again), 1 the rest."""
     from vmsd.runtime.daemon import Daemon
 
     log = get_logger("vmsd")
     try:
         asyncio.run(Daemon(holder).run())
-    except ConfigError as err:  # found only at start (a base MediaMTX file...): not a crash
-        log.error("daemon_failed", error=err.message, details=err.details)
-        print_config_error(err, sys.stderr)
-        return EXIT_CONFIG
-    except VmsdError as err:
-        log.error("daemon_failed", error=err.message, details=err.details)
-        return EXIT_CRASH
     except asyncio.CancelledError:
         log.warning("daemon_cancelled")
         return EXIT_OK
+    except Exception as raised:
+        err = _innermost(raised)
+        if isinstance(err, StartupError):
+            log.error(
+                "daemon_failed",
+                setting=err.config_key,
+                error=err.cause,
+                exit_status=err.exit_status,
+            )
+            print(f"vmsd: cannot start: {redact_text(err.message)}", file=sys.stderr)
+            return err.exit_status
+        if isinstance(err, ConfigError):  # found only at start (a base MediaMTX file...)
+            log.error("daemon_failed", error=err.message, details=err.details)
+            print_config_error(err, sys.stderr)
+            return EXIT_CONFIG
+        if isinstance(err, VmsdError):
+            log.error("daemon_failed", error=err.message, details=err.details)
+            print(f"vmsd: {redact_text(err.message)}", file=sys.stderr)
+            return EXIT_CRASH
+        log.error("daemon_failed", error=describe_error(err), exc_info=raised)
+        print(
+            f"vmsd: failed: {redact_text(describe_error(err))} "
+            "(a bug: the daemon_failed log line has the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_CRASH
     return EXIT_OK
+
+
+def _innermost(err: BaseException) -> BaseException:
+    """The error a TaskGroup wrapped, when it wrapped exactly one."""
+    while isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
+        err = err.exceptions[0]
+    return err
 
 
 async def run_doctor(config: Config) -> int:

@@ -8,6 +8,10 @@ from typing import Any
 EXIT_OK = 0
 EXIT_CRASH = 1
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd's ExecStartPre= stops on it.
+# EX_TEMPFAIL: what the daemon needs is held by another process (a port, the state dir) or is
+# not there yet (an address of this host): trying again may work, and the unit's
+# Restart=on-failure does (78 is in its RestartPreventExitStatus=, 75 is not).
+EXIT_TEMPFAIL = 75
 
 
 class VmsdError(Exception):
@@ -86,6 +90,20 @@ class StateDirLockedError(VmsdError):
 
     code = "state_dir_locked"
     http_status = 503
+
+
+class StartupError(VmsdError):
+    """The daemon cannot start. `config_key` is the configuration key to look at, `cause` says
+    what is wrong with it, `exit_status` whether the configuration or the box must change
+    (EXIT_CONFIG) or a later attempt may work (EXIT_TEMPFAIL)."""
+
+    code = "startup_failed"
+
+    def __init__(self, config_key: str, cause: str, *, exit_status: int = EXIT_CONFIG) -> None:
+        super().__init__(f"{config_key}: {cause}")
+        self.config_key = config_key
+        self.cause = cause
+        self.exit_status = exit_status
 
 
 class UnsupportedMediaTypeError(VmsdError):

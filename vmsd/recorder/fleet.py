@@ -195,6 +195,11 @@ class RecorderFleet:
         self._stop_asked.set()
         await self._done.wait()
 
+    def roots_prepared(self, roots: tuple[Path, ...]) -> None:
+        """The daemon's start has dealt with these (vmsd.recorder.roots): the fleet's first
+        pass must not create one that is missing because its disk is not there."""
+        self._roots_made = roots
+
     async def _make_roots(self) -> None:
         """The configured storage roots are created once (at the start, and when a reload
         names new ones); a root that vanishes later is not: the recorders wait for it."""

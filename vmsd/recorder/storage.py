@@ -3,7 +3,8 @@ segment durable, and telling a storage fault (disk full, storage gone) from a ca
 
 A recorder never creates its storage root: a root that is not there is an unmounted or removed
 disk, and recreating it would record onto whatever filesystem holds its parent (the system
-disk, usually). The fleet creates the configured roots once, when it starts.
+disk, usually). The daemon's start prepares the configured roots (vmsd.recorder.roots: new
+ones created, ones used before left alone when gone); the fleet creates those a reload adds.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """The composition root: builds every component, starts them in order, stops them in reverse.
 
-Start: state-dir lock -> database -> event bus, webhooks -> token registry -> camera registry
-(config synced) -> hook listener -> MediaMTX config written -> leftover recorders ended,
+Start: state-dir lock -> preflight (binaries, listeners probed, storage roots prepared) ->
+database -> event bus, webhooks -> token registry -> camera registry (config synced) -> hook
+listener (not with MediaMTX off) -> MediaMTX config written -> leftover recorders ended,
 journal replayed, index reconciled with the disk -> HTTP site -> READY=1 -> every long-running
 component runs under the one Supervisor (a failure is logged, shown on /readyz, backed off and
 restarted; it never stops the others), and the heartbeat proves the loop runs.
-A failure to start exits the process (a ConfigError with 78).
+A failure to start exits the process: a ConfigError with 78, a StartupError with its own
+status (vmsd.runtime.preflight), anything else with 1.
 
 Stop: not ready -> recorders finalise their segments -> index drained -> components cancelled
 -> daemon_stopped recorded -> HTTP -> hooks -> events drained -> webhooks -> database, each
@@ -39,6 +41,7 @@ from vmsd.api.services import ApiServices
 from vmsd.cameras.reachability import ReachabilityChecker
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config, MediaMtxMode
+from vmsd.core.errors import StoreError
 from vmsd.core.health import Health, Phase
 from vmsd.core.log import get_logger
 from vmsd.core.supervisor import Supervisor
@@ -46,12 +49,20 @@ from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController, effective_mode
-from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
+from vmsd.recorder.roots import prepare_roots
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.runtime.database import Database
 from vmsd.runtime.heartbeat import Heartbeat
 from vmsd.runtime.metrics import RuntimeMetrics
+from vmsd.runtime.preflight import (
+    api_listener,
+    database_failure,
+    ffmpeg_binary,
+    hooks_listener,
+    preflight,
+    take_state_dir,
+)
 from vmsd.runtime.reload import Reloadable, Reloader
 from vmsd.runtime.sites import HTTP_STOP_S, auth_context_factory, build_damper, start_site
 from vmsd.runtime.statelock import StateDirLock
@@ -149,22 +160,33 @@ class Daemon:
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             lock = StateDirLock(config.state_dir, holder="vmsd daemon")
-            lock.acquire()
+            take_state_dir(lock)
             stack.callback(lock.release)
+            ffmpeg = await self._preflight(config)
             core = await self._start_core(stack, config)
             media = await self._start_media(stack, config, core)
-            rec = await self._start_recording(config, core, media)
+            rec = await self._start_recording(config, core, media, ffmpeg)
             await self._start_http(stack, config, core, media, rec)
             stack.push_async_callback(self._record_stopped, core.events)
             await self._serve(config, self._components(core, media, rec), rec.parts, core.events)
         log.info("daemon_stopped")
+
+    async def _preflight(self, config: Config) -> str:
+        """What needs no database, checked before it starts; returns the FFmpeg binary."""
+        ffmpeg = ffmpeg_binary(config)
+        await asyncio.to_thread(preflight, config)
+        await asyncio.to_thread(prepare_roots, config.storage.paths, config.state_dir)
+        return ffmpeg
 
     async def _start_core(self, stack: contextlib.AsyncExitStack, config: Config) -> _Core:
         """The database, the event bus and its webhooks, the token registry."""
         self._notifier.status("starting database")
         database = Database(config, self._health)
         stack.push_async_callback(self._stage, "database", database.stop)
-        await database.start()
+        try:
+            await database.start()
+        except StoreError as err:
+            raise database_failure(config, err) from err
         events = EventBus(
             EventStore(database.pool), config.state_dir / EVENT_JOURNAL_NAME, self._metrics
         )
@@ -224,17 +246,21 @@ class Daemon:
                 metrics=self._metrics.group(ApiMetrics),
             )
         )
-        # Before MediaMTX starts: its first act is to ask the auth endpoint.
-        hooks = await start_site(hooks_app, config.mediamtx.hooks_host, config.mediamtx.hooks_port)
-        stack.push_async_callback(self._stage, "hooks", hooks.cleanup)
+        # Before MediaMTX starts: its first act is to ask the auth endpoint. With MediaMTX off
+        # nothing would call it, so nothing listens.
+        listener = hooks_listener(config)
+        if listener is not None:
+            hooks = await start_site(hooks_app, listener)
+            stack.push_async_callback(self._stage, "hooks", hooks.cleanup)
         self._notifier.status("writing the MediaMTX configuration")
         await mediamtx.start()
         return _Media(cams, mediamtx, grants)
 
-    async def _start_recording(self, config: Config, core: _Core, media: _Media) -> _Recording:
+    async def _start_recording(
+        self, config: Config, core: _Core, media: _Media, ffmpeg: str
+    ) -> _Recording:
         """Recovery first, then the recorders' parts; snapshots; the system sampler."""
         self._notifier.status("reconciling recordings")
-        ffmpeg = resolve_ffmpeg(config.ffmpeg.binary)
         mediamtx = media.mediamtx
         via_mediamtx = mediamtx.mode is not MediaMtxMode.OFF
         inputs = ReaderInputs(
@@ -253,6 +279,7 @@ class Daemon:
             inputs=inputs,
             via_mediamtx=via_mediamtx,
         )
+        parts.fleet.roots_prepared(config.storage.paths)
         await start_recording(parts, config, ffmpeg, core.events.record)
         snapshots = Snapshots(
             ffmpeg,
@@ -299,7 +326,7 @@ class Daemon:
             system=rec.sampler,
             events=core.history,
         )
-        runner = await start_site(create_app(services), config.server.host, config.server.port)
+        runner = await start_site(create_app(services), api_listener(config))
         stack.push_async_callback(self._stage, "http", runner.cleanup)
 
     def _components(self, core: _Core, media: _Media, rec: _Recording) -> list[Component]:

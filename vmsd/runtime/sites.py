@@ -3,6 +3,8 @@ whose auth endpoint answers from an AuthContext built once per registry snapshot
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import functools
 import logging
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from vmsd.api.hooks import CONNECTION_LIMITS, ConnectionLimits
 from vmsd.api.middleware import security_headers
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.schema import Config
+from vmsd.runtime.preflight import Listener, bind_failure, port_holder
 
 HTTP_STOP_S = 5.0
 DEFAULT_LIMITS = ConnectionLimits(linger_s=10.0, idle_s=75.0)  # aiohttp's own defaults
@@ -46,7 +49,8 @@ _PROTOCOL_LOG = logging.getLogger("vmsd.http")
 _PROTOCOL_LOG.addFilter(_ClientErrors())
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def start_site(app: web.Application, listener: Listener) -> web.AppRunner:
+    """Serving on `listener`, or a StartupError naming its configuration key."""
     app.on_response_prepare.append(security_headers)  # one place for both listeners
     limits = app.get(CONNECTION_LIMITS, DEFAULT_LIMITS)
     runner = web.AppRunner(
@@ -59,12 +63,14 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
         logger=_PROTOCOL_LOG,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True)
     try:
         await site.start()
-    except OSError:
+    except OSError as err:
         await runner.cleanup()
-        raise
+        in_use = err.errno == errno.EADDRINUSE
+        holder = await asyncio.to_thread(port_holder, listener.port) if in_use else None
+        raise bind_failure(err, listener, holder) from err
     return runner
 
 
