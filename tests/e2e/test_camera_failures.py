@@ -296,3 +296,16 @@ def test_check_config_refuses_a_publisher_camera_with_mediamtx_off(tmp_path: Pat
     )
     assert result.returncode == 78, result
     assert "cameras[0].source: a publisher camera publishes to MediaMTX" in result.stderr
+
+
+def test_a_publisher_camera_stops_the_start_when_auto_finds_no_mediamtx(tmp_path: Path) -> None:
+    publisher = {"name": "door", "source": "publisher", "username": "u", "password": "p"}
+    mediamtx = {"mode": "auto", "binary": str(tmp_path / "no-mediamtx"), "hooks_port": free_port()}
+    config = write_config(tmp_path, mediamtx=mediamtx, cameras=[publisher])
+    process = DaemonProcess(config)
+    try:
+        process.start()
+        assert process.wait_exit(60) == 78
+    finally:
+        process.close()
+    assert "cameras[0].source: a publisher camera publishes to MediaMTX" in process.log_text()

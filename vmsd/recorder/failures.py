@@ -99,8 +99,6 @@ FAILURE_MESSAGES = {
     FailureClass.STORAGE_UNAVAILABLE: "the recording's storage is not available",
     FailureClass.CRASHED: "reading from the camera failed",
 }
-# Not the camera's doing: the camera's live state stays as it is.
-STORAGE_CLASSES = frozenset({FailureClass.DISK_FULL, FailureClass.STORAGE_UNAVAILABLE})
 
 
 def classify_failure(stderr: Iterable[str]) -> FailureClass:

@@ -9,8 +9,6 @@ from vmsd.store.recordings import EndReason
 
 NO_SPACE_MARK = "No space left on device"
 OPEN_FAILED_MARK = "Failed to open segment"  # the segment muxer could not create its next file
-# The camera's own doing (it heals by itself): reported as the camera going offline.
-SOURCE_REASONS = frozenset({"cannot_connect", "source_lost", "stalled", "crashed"})
 
 RESTART_REASONS = (
     "requested",

@@ -10,6 +10,7 @@ import asyncpg
 
 from vmsd.store.db import bounded
 
+SAVE_TIMEOUT_S = 1.0  # a state not saved costs one repeated event at the next start, no more
 # A state written for a camera deleted meanwhile is skipped, not an error.
 _UPSERT = """
 INSERT INTO camera_states (name, state, reason, since)
@@ -40,6 +41,7 @@ class CameraStateStore:
         return [CameraStateRow(r["name"], r["state"], r["reason"], r["since"]) for r in rows]
 
     async def save(self, rows: Sequence[CameraStateRow]) -> None:
+        """Bounded by SAVE_TIMEOUT_S: a MediaMTX hook waits for it."""
         await bounded(
             self._pool.execute(
                 _UPSERT,
@@ -47,5 +49,6 @@ class CameraStateStore:
                 [r.state for r in rows],
                 [r.reason for r in rows],
                 [r.since for r in rows],
-            )
+            ),
+            SAVE_TIMEOUT_S,
         )
