@@ -79,13 +79,13 @@ class FailureReporter:
         self._no_space = no_space
         self._directory = directory
         self._unauthorized_retry_s = unauthorized_retry_s
-        self.streak = FailureStreak()
+        self._streak = FailureStreak()
 
     async def failed(self, end: RunEnd, failure: RunFailure, backoff_s: float) -> float:
         """Counts and reports the failed run; returns the wait before the next: the
         backoff's, or the long one for a camera that refuses the credentials again."""
-        step = self.streak.failed(failure.failure)
-        retry_in_s = self.streak.retry_delay(backoff_s, self._unauthorized_retry_s)
+        step = self._streak.failed(failure.failure)
+        retry_in_s = self._streak.retry_delay(backoff_s, self._unauthorized_retry_s)
         self._metrics.recorder_failures.labels(
             camera=self._camera, **{"class": failure.failure.value}
         ).inc()
@@ -97,22 +97,16 @@ class FailureReporter:
         await self._report_error(self._camera, error, offline)
         outcome = end.outcome
         tail = outcome.stderr_tail[-STDERR_EVENT_LINES:] if outcome is not None else []
-        exit_code = outcome.exit_code if outcome is not None else None
+        if failure.failure is FailureClass.DISK_FULL:
+            await self._disk_full(end, tail)
+            return retry_in_s
         data: dict[str, Any] = {
             "class": failure.failure.value,
             "reason": end.reason,
             "message": failure.message,
-            "exit_code": exit_code,
+            "exit_code": outcome.exit_code if outcome is not None else None,
             "retry_in_s": round(retry_in_s, 1),
         }
-        if failure.failure is FailureClass.DISK_FULL:
-            # Not the camera's fault, not a crash: retention makes room, the run resumes.
-            # Said every time (each is a kick for retention), under its own name.
-            path = str(end.fault_path or self._directory)
-            self._log.error("recorder_disk_full", path=path, error=end.error, stderr_tail=tail)
-            await self._record_event("recorder_disk_full", camera=self._camera, path=path)
-            self._no_space()
-            return retry_in_s
         if not step.news:
             self._log.info("recorder_failed", repeats=step.current.repeats, **data)
             return retry_in_s
@@ -127,8 +121,16 @@ class FailureReporter:
         await self._record_event("recorder_failed", camera=self._camera, stderr_tail=tail, **data)
         return retry_in_s
 
+    async def _disk_full(self, end: RunEnd, tail: list[str]) -> None:
+        """Not the camera's fault, not a crash: retention makes room, the run resumes. Said
+        every time (each is a kick for retention), under its own name."""
+        path = str(end.fault_path or self._directory)
+        self._log.error("recorder_disk_full", path=path, error=end.error, stderr_tail=tail)
+        await self._record_event("recorder_disk_full", camera=self._camera, path=path)
+        self._no_space()
+
     async def recovered(self) -> Streak | None:
         """The run records: the camera is online (without MediaMTX) and the streak ends."""
         if not self._via_mediamtx:
             await self._report_availability(self._camera, True, "recording")
-        return self.streak.recovered()
+        return self._streak.recovered()
