@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reader_inputs.py
 	$(BIN)/python bench/recordings.py
 	$(BIN)/python bench/observability.py
+	$(BIN)/python bench/child_memory.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/failures.py
 

@@ -234,6 +234,8 @@ async def test_live_metrics_pass_promtool_check_metrics(api: Api) -> None:
         ("vmsd_storage_free_bytes", {"path": path}),
         ("vmsd_retention_low_watermark_bytes", {"path": path}),
         ("vmsd_child_cpu_usage_ratio", {"process": "recorder", "camera": "front"}),
+        ("vmsd_child_proportional_memory_bytes", {"process": "recorder", "camera": "front"}),
+        ("vmsd_child_unique_memory_bytes", {"process": "recorder", "camera": "front"}),
         ("vmsd_retention_last_pass_timestamp_seconds", {}),
         ("vmsd_retention_interval_seconds", {}),
         ("vmsd_journal_pending_segments", {}),

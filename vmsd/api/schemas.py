@@ -349,7 +349,9 @@ class ProcessOut(Out):
     camera: str | None
     pid: int
     cpu_percent: float | None
-    rss_bytes: int
+    rss_bytes: int = Field(description="resident memory (a shared page counts once per process)")
+    pss_bytes: int | None = Field(description="proportional share: shared pages split fairly")
+    uss_bytes: int | None = Field(description="memory no other process shares")
     uptime_seconds: float
     processes: int
 

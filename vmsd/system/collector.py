@@ -126,7 +126,20 @@ def _children(s: SystemSample | None) -> Iterator[Metric]:
     )
     rss = GaugeMetricFamily(
         "vmsd_child_resident_memory_bytes",
-        "Resident memory of a process vmsd runs (PostgreSQL: summed over its processes)",
+        "Resident memory (RSS) of a process vmsd runs; PostgreSQL: summed over its processes, "
+        "which counts their shared memory once per process (see the proportional one)",
+        labels=_CHILD_LABELS,
+    )
+    pss = GaugeMetricFamily(
+        "vmsd_child_proportional_memory_bytes",
+        "Proportional set size (PSS) of a process vmsd runs: each shared page split among the "
+        "processes mapping it; PostgreSQL: summed over its processes, its real share",
+        labels=_CHILD_LABELS,
+    )
+    uss = GaugeMetricFamily(
+        "vmsd_child_unique_memory_bytes",
+        "Unique set size (USS) of a process vmsd runs: memory no other process shares, what "
+        "ending it frees; PostgreSQL: summed over its processes",
         labels=_CHILD_LABELS,
     )
     started = GaugeMetricFamily(
@@ -140,9 +153,15 @@ def _children(s: SystemSample | None) -> Iterator[Metric]:
         labels = [proc.role, proc.camera]
         cpu.add_metric(labels, proc.cpu_ratio)
         rss.add_metric(labels, proc.rss_bytes)
+        if proc.pss_bytes is not None:
+            pss.add_metric(labels, proc.pss_bytes)
+        if proc.uss_bytes is not None:
+            uss.add_metric(labels, proc.uss_bytes)
         started.add_metric(labels, proc.start_time)
     yield cpu
     yield rss
+    yield pss
+    yield uss
     yield started
 
 

@@ -2,9 +2,12 @@
 
 Cheap on purpose: the sampler's thread shares the GIL with the event loop that answers
 MediaMTX's auth requests. One sample reads /proc/stat, /proc/meminfo and /proc/net/dev once
-each, one /proc/PID/stat per measured process (CPU times, RSS and start time are all in it), and
-for a process tree (PostgreSQL) lists /proc once with a getsid per pid to find the candidates.
-Static facts (boot time, CPU tick and page sizes) are read once.
+each, one /proc/PID/stat per measured process (CPU times, RSS and start time are all in it),
+at most one /proc/PID/smaps_rollup per process (PSS and USS: RSS counts a shared page once per
+process, so summed over PostgreSQL's backends it is several times the memory they use; dearer
+to read, so refreshed about every 30 s per process: vmsd.system.memory), and for a process tree
+(PostgreSQL) lists /proc once with a getsid per pid to find the candidates. Static facts (boot
+time, CPU tick and page sizes) are read once.
 
 CPU shares are deltas since the previous sample, so the probe keeps the previous CPU ticks of
 the host's cores and of every process it measured, and the previous network counters for the
@@ -16,13 +19,14 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from vmsd.system import procfs
 from vmsd.system.gpu import GpuProvider
+from vmsd.system.memory import MemoryShares
 from vmsd.system.model import (
     CpuStats,
     FilesystemStats,
@@ -50,15 +54,22 @@ class ChildRef:
 class _CpuMark:
     start_ticks: int
     cpu_ticks: int
-    at: float  # time.monotonic() of the reading
+    at: float  # the probe's clock (time.monotonic) at the reading
 
 
 class HostProbe:
-    def __init__(self, storage_paths: Sequence[Path], gpus: GpuProvider) -> None:
+    def __init__(
+        self,
+        storage_paths: Sequence[Path],
+        gpus: GpuProvider,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.storage_paths = tuple(storage_paths)
         self._gpus = gpus
+        self._clock = clock
         self._own_pid = os.getpid()
         self._marks: dict[int, _CpuMark] = {}
+        self._memory = MemoryShares(clock)
         self._net_prev: tuple[float, dict[str, tuple[int, int]]] | None = None
         stat = procfs.read(f"{PROC}/stat")
         self._boot_time = procfs.parse_boot_time(stat)
@@ -66,7 +77,7 @@ class HostProbe:
         self._cores = procfs.parse_cpu_ticks(stat)
         own = procfs.read_pid_stat(self._own_pid)
         if own is not None:
-            self._marks[own.pid] = _CpuMark(own.start_ticks, own.cpu_ticks, time.monotonic())
+            self._marks[own.pid] = _CpuMark(own.start_ticks, own.cpu_ticks, clock())
 
     def sample(self, children: Sequence[ChildRef], interval_s: float) -> SystemSample:
         started = time.perf_counter()
@@ -79,7 +90,7 @@ class HostProbe:
                 problems.append(f"storage {path}: {err.strerror or err}")
         cpu = self._cpu()
         memory = _memory(procfs.parse_meminfo(procfs.read(f"{PROC}/meminfo")))
-        processes = self._processes(children)
+        processes = self._processes(children, interval_s)
         gpu = self._gpus.read()
         now = time.time()
         return SystemSample(
@@ -114,31 +125,40 @@ class HostProbe:
             load_average=os.getloadavg(),
         )
 
-    def _processes(self, refs: Sequence[ChildRef]) -> tuple[ProcessStats, ...]:
+    def _processes(self, refs: Sequence[ChildRef], interval_s: float) -> tuple[ProcessStats, ...]:
         marks: dict[int, _CpuMark] = {}
-        out = []
+        found = []
         for ref in (ChildRef("vmsd", "", self._own_pid), *refs):
             root = procfs.read_pid_stat(ref.pid)
             if root is None:
                 continue  # the process ended between its owner's report and now
             members = [root, *self._descendants(root)] if ref.tree else [root]
+            # Timed now, next to the stat reads: not after the slower memory readings.
+            cpu = sum(self._cpu_ratio(m, marks) for m in members)
+            found.append((ref, members, cpu))
+        self._marks = marks  # processes not seen this time are forgotten
+        memory = self._memory.shares([m for _, members, _ in found for m in members], interval_s)
+        out = []
+        for ref, members, cpu in found:
+            shares = [memory[m.pid] for m in members if m.pid in memory]
             out.append(
                 ProcessStats(
                     role=ref.role,
                     camera=ref.camera,
                     pid=ref.pid,
-                    cpu_ratio=sum(self._cpu_ratio(m, marks) for m in members),
+                    cpu_ratio=cpu,
                     rss_bytes=sum(m.rss_bytes for m in members),
-                    start_time=self._boot_time + root.start_ticks / CLOCK_TICKS,
+                    start_time=self._boot_time + members[0].start_ticks / CLOCK_TICKS,
                     processes=len(members),
+                    pss_bytes=sum(s.pss_bytes for s in shares) if shares else None,
+                    uss_bytes=sum(s.uss_bytes for s in shares) if shares else None,
                 )
             )
-        self._marks = marks  # processes not seen this time are forgotten
         return tuple(out)
 
     def _cpu_ratio(self, stat: ProcStat, marks: dict[int, _CpuMark]) -> float:
         """Share of one core since this process's previous reading; 0 at the first one."""
-        now = time.monotonic()
+        now = self._clock()
         marks[stat.pid] = _CpuMark(stat.start_ticks, stat.cpu_ticks, now)
         before = self._marks.get(stat.pid)
         if before is None or before.start_ticks != stat.start_ticks or now <= before.at:

@@ -49,9 +49,12 @@ class ProcessStats:
     camera: str  # the recorder's camera; "" for the others
     pid: int
     cpu_ratio: float  # of one core, since the previous sample
-    rss_bytes: int
+    rss_bytes: int  # resident: a page shared by N processes counts N times in a tree's sum
     start_time: float  # unix seconds
     processes: int = 1  # postgres: the postmaster and its backends, summed
+    # None when smaps_rollup cannot be read (another user's process, Linux < 4.14).
+    pss_bytes: int | None = None  # proportional: summed over a tree, its real share
+    uss_bytes: int | None = None  # unique to the process(es): what ending them frees
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,8 @@ def sample_json(sample: SystemSample, version: str) -> dict[str, Any]:
                 "pid": p.pid,
                 "cpu_percent": _percent(p.cpu_ratio),
                 "rss_bytes": p.rss_bytes,
+                "pss_bytes": p.pss_bytes,
+                "uss_bytes": p.uss_bytes,
                 "uptime_seconds": round(max(0.0, now - p.start_time), 1),
                 "processes": p.processes,
             }

@@ -68,6 +68,37 @@ def read_pid_stat(pid: int) -> ProcStat | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class MemoryShare:
+    """A process's memory with shared pages counted fairly (/proc/PID/smaps_rollup)."""
+
+    pss_bytes: int  # proportional: each shared page split among the processes mapping it
+    uss_bytes: int  # unique: the pages no other process maps (what ending it frees)
+
+
+def parse_smaps_rollup(data: bytes) -> MemoryShare:
+    # "Pss:" alone (not Pss_Anon, Pss_File...); USS is every Private_* line, as psutil sums
+    # it (Private_Clean, Private_Dirty, Private_Hugetlb). Values are in kB.
+    pss = uss = 0
+    for line in data.splitlines():
+        key, _, rest = line.partition(b":")
+        if key == b"Pss":
+            pss = int(rest.split()[0])
+        elif key.startswith(b"Private_"):
+            uss += int(rest.split()[0])
+    return MemoryShare(pss * 1024, uss * 1024)
+
+
+def read_smaps_rollup(pid: int) -> MemoryShare | None:
+    """None when the process is gone, not ours to inspect (ptrace access mode: another user's
+    without privileges), or the kernel predates smaps_rollup (Linux 4.14). The kernel walks
+    the process's page tables for this: it costs more than a stat read (bench/child_memory.py)."""
+    try:
+        return parse_smaps_rollup(read(f"{PROC}/{pid}/smaps_rollup"))
+    except OSError:
+        return None
+
+
 def parse_cpu_ticks(data: bytes) -> tuple[CpuTicks, ...]:
     """Per core, in /proc/stat's order (online cores only, as psutil reports them)."""
     cores = []
