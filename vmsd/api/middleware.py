@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -44,6 +45,14 @@ async def security_headers(_request: web.Request, response: web.StreamResponse) 
     response.headers["Cache-Control"] = "no-store"
 
 
+def _access_level(access_log: bool, route: str, status: int) -> int:
+    """`log.access: true`: every request at info, but for probes and scrapes that succeed
+    (one line per Prometheus scrape or health check would drown the rest). Else debug."""
+    if access_log and (route not in _QUIET_ROUTES or status >= 400):
+        return logging.INFO
+    return logging.DEBUG
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: request id, one log line, request metrics."""
@@ -60,9 +69,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         metrics = services(request).metrics.group(ApiMetrics)
         metrics.http_requests.labels(request.method, route, str(response.status)).inc()
         metrics.http_duration.labels(request.method, route).observe(elapsed)
-        level = "debug" if route in _QUIET_ROUTES and response.status < 400 else "info"
         log.log(
-            20 if level == "info" else 10,
+            _access_level(services(request).config.current.log.access, route, response.status),
             "http_request",
             method=request.method,
             route=route,

@@ -389,6 +389,8 @@ class SecretsConfig(_Model):
 class LogConfig(_Model):
     level: LogLevel = LogLevel.INFO
     format: LogFormat = LogFormat.AUTO
+    # One `http_request` line per API request at info (an access log); false: at debug.
+    access: bool = False
 
 
 class Config(_Model):
