@@ -58,12 +58,17 @@ def configure_logging(
     out = stream if stream is not None else sys.stdout
     as_json = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and not out.isatty())
     renderer: Any
+    # A traceback is rendered without its frames' local variables (a request's URL with the
+    # hook key, a camera's password), then redacted like every other field.
     if as_json:
+        tracebacks: Any = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
         renderer = structlog.processors.JSONRenderer()
-        final: list[Any] = [structlog.processors.dict_tracebacks, renderer]
     else:
+        tracebacks = structlog.processors.format_exc_info  # plain text, no locals
         renderer = structlog.dev.ConsoleRenderer()
-        final = [renderer]
+    final: list[Any] = [tracebacks, redact_event, renderer]
 
     numeric_level = logging.getLevelName(level.value.upper())
     structlog.configure(

@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vmsd.core.log import get_logger
-from vmsd.core.names import CAMERA_NAME_PATTERN
+from vmsd.core.names import is_camera_name
 from vmsd.events.bus import RecordEvent
 from vmsd.recorder.probe import probe_duration
 from vmsd.store.recordings import EndReason, InsertResult, RecordingStore, SegmentRecord
@@ -51,7 +51,6 @@ log = get_logger("vmsd.recovery")
 
 QUARANTINE_DIR = ".quarantine"
 _SEGMENT_RE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})/(?P<time>\d{2}-\d{2}-\d{2})\.(mp4|mkv)$")
-_CAMERA_RE = re.compile(CAMERA_NAME_PATTERN)
 _NAME_RESOLUTION = timedelta(seconds=1)
 # How far an mtime-based start may stray from its name's second and still be believed: the
 # clocks of the file system and of strftime agree, but a write lands a moment after the packet.
@@ -116,7 +115,7 @@ def find_segments(roots: Iterable[Path]) -> dict[str, tuple[str, datetime]]:
         if not root.is_dir():
             continue
         for camera_dir in root.iterdir():
-            if not camera_dir.is_dir() or not _CAMERA_RE.match(camera_dir.name):
+            if not camera_dir.is_dir() or not is_camera_name(camera_dir.name):
                 continue
             for path in camera_dir.glob("*/*"):
                 start = segment_start(f"{path.parent.name}/{path.name}")

@@ -58,3 +58,25 @@ def test_json_lines_with_redaction_for_stdlib_and_structlog() -> None:
     assert lines[0]["timestamp"].endswith("Z")
     assert lines[1]["logger"] == "asyncpg"
     assert "pw123" not in stream.getvalue() and "pw456" not in stream.getvalue()
+
+
+def _fail_with_secrets() -> None:
+    password = "local-s3cret-pw"
+    url = "http://127.0.0.1:8481/hooks/mediamtx/auth?key=hook-key-123"
+    raise RuntimeError(f"cannot open rtsp://admin:msg-pw-456@cam/x via {url} ({len(password)})")
+
+
+@pytest.mark.parametrize("fmt", [LogFormat.JSON, LogFormat.CONSOLE])
+def test_a_logged_traceback_shows_no_locals_and_no_secrets(fmt: LogFormat) -> None:
+    """Frames' local variables are not rendered; the exception's text is redacted."""
+    stream = io.StringIO()
+    configure_logging(LogLevel.INFO, fmt, stream=stream)
+    try:
+        _fail_with_secrets()
+    except RuntimeError:
+        get_logger("vmsd.test").exception("handler_failed")
+        logging.getLogger("aiohttp.server").error("unhandled", exc_info=True)
+    text = stream.getvalue()
+    assert text.count("cannot open rtsp://admin:***@cam/x") >= 2  # both tracebacks, redacted
+    for secret in ("local-s3cret-pw", "hook-key-123", "msg-pw-456"):
+        assert secret not in text, text
