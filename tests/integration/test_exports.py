@@ -197,8 +197,80 @@ def test_concat_script_trims_and_reports_gaps() -> None:
             EndReason.SEGMENT_COMPLETE,
         ),
     ]
-    script, gaps, total = build_concat(rows, T0 + timedelta(seconds=2), T0 + timedelta(seconds=35))
-    assert "file '/r/c/a'\\''b.mp4'" in script
-    assert "inpoint 2.000000" in script and "outpoint 5.000000" in script
-    assert [g["seconds"] for g in gaps] == [20.0]
-    assert total == pytest.approx(13.0)
+    plan = build_concat(rows, T0 + timedelta(seconds=2), T0 + timedelta(seconds=35))
+    assert "file '/r/c/a'\\''b.mp4'" in plan.script
+    assert "inpoint 2.000000" in plan.script and "outpoint 5.000000" in plan.script
+    assert [g.seconds for g in plan.gaps] == [20.0]
+    assert plan.covered_s == pytest.approx(13.0)
+
+
+async def test_a_range_past_the_recording_reports_its_missing_time(
+    exporting: Api, tmp_path: Path
+) -> None:
+    """Two hours asked from 10 s before the first segment: 12 s are recorded (4 + 4, a 60 s
+    hole, 4), and the job says so: the leading 10 s, the hole and the trailing rest are gaps,
+    covered_seconds is 12 of requested_seconds 7200, and the file is about 12 s long."""
+    start = T0 - timedelta(seconds=10)
+    end = start + timedelta(hours=2)
+    job = await _export(exporting, start, end)
+    assert job["state"] == "done", job
+    gaps = [
+        (datetime.fromisoformat(g["start"]), datetime.fromisoformat(g["end"]), g["seconds"])
+        for g in job["gaps"]
+    ]
+    assert gaps == [
+        (start, T0, 10.0),
+        (T0 + timedelta(seconds=8), T0 + timedelta(seconds=68), 60.0),
+        (T0 + timedelta(seconds=72), end, 7200.0 - 82.0),
+    ]
+    assert job["requested_seconds"] == 7200.0
+    assert job["covered_seconds"] == pytest.approx(12.0)
+    assert job["requested_seconds"] - sum(g[2] for g in gaps) == pytest.approx(12.0)
+    duration = await _duration(exporting, job, tmp_path)
+    assert abs(duration - job["covered_seconds"]) <= GOP_S + 0.15, duration
+
+
+async def test_nothing_recorded_is_one_gap_and_no_coverage(exporting: Api) -> None:
+    start = T0 - timedelta(hours=2)
+    job = await _export(exporting, start, start + timedelta(minutes=30))
+    assert job["state"] == "failed" and job["error"] == "no recordings in the range"
+    assert [g["seconds"] for g in job["gaps"]] == [1800.0]
+    assert (job["covered_seconds"], job["requested_seconds"]) == (0.0, 1800.0)
+
+
+async def test_list_exports_newest_first_filtered_and_paged(exporting: Api) -> None:
+    done = [await _export(exporting, T0, T0 + timedelta(seconds=s)) for s in (2, 4, 6)]
+    failed = await _export(exporting, T0 - timedelta(hours=2), T0 - timedelta(hours=1))
+    assert [j["state"] for j in done] == ["done"] * 3 and failed["state"] == "failed"
+
+    async def listing(**params: str) -> tuple[int, Any]:
+        async with exporting.session.get(
+            exporting.url + "/api/v1/exports", params=params, headers=exporting.headers("viewer")
+        ) as resp:
+            return resp.status, await resp.json()
+
+    status, page = await listing()
+    assert status == 200, page
+    assert [j["id"] for j in page["items"]] == [failed["id"], *(j["id"] for j in reversed(done))]
+    assert page["items"][0] == failed and page["next_cursor"] is None
+    status, page = await listing(state="done", camera="cam", limit="2")
+    assert [j["id"] for j in page["items"]] == [done[2]["id"], done[1]["id"]]
+    status, page = await listing(state="done", limit="2", cursor=page["next_cursor"])
+    assert [j["id"] for j in page["items"]] == [done[0]["id"]] and page["next_cursor"] is None
+    status, page = await listing(state="failed")
+    assert [j["id"] for j in page["items"]] == [failed["id"]]
+    status, page = await listing(camera="other")
+    assert (status, page["items"]) == (200, [])
+    for bad, field in (({"state": "finished"}, "state"), ({"cursor": "WzFd_"}, "cursor")):
+        status, body = await listing(**bad)
+        assert status == 422, body
+        assert [d["field"] for d in body["error"]["details"]] == [field]
+
+
+async def test_an_export_download_is_named_after_its_camera_and_range(exporting: Api) -> None:
+    job = await _export(exporting, T0 + timedelta(seconds=1), T0 + timedelta(seconds=7.5))
+    url = f"{exporting.url}/api/v1/exports/{job['id']}/download"
+    async with exporting.session.get(url, headers=exporting.headers("viewer")) as resp:
+        assert resp.status == 200
+        disposition = resp.headers["Content-Disposition"]
+    assert disposition == 'attachment; filename="cam_20261120-100001_20261120-100007.mp4"'

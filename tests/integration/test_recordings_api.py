@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from yarl import URL
 
 from tests.conftest import Api
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
@@ -83,7 +84,7 @@ async def test_search_pages_through_everything_once(api: Api) -> None:
         ({"start": "2026-11-20T10:00:00", "end": "2026-11-20T11:00:00Z"}, "start"),
         ({"start": "2026-11-20T11:00:00Z", "end": "2026-11-20T10:00:00Z"}, "end"),
         ({"start": "yesterday", "end": "2026-11-20T11:00:00Z"}, "start"),
-        ({"end": "2026-11-20T11:00:00Z"}, "start"),
+        ({"end": "2026-11-20T11:00:00Z", "order": "backwards"}, "order"),
         (
             {"start": "2026-11-20T10:00:00Z", "end": "2026-11-20T11:00:00Z", "limit": "100000"},
             "limit",
@@ -238,3 +239,91 @@ async def _create_camera(api: Api, name: str) -> None:
         headers=api.headers("admin"),
     ) as resp:
         assert resp.status == 201
+
+
+async def _pages(api: Api, **params: str) -> tuple[list[dict[str, Any]], int]:
+    """Every item of a listing, page by page (and how many pages)."""
+    items: list[dict[str, Any]] = []
+    pages, cursor = 0, None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        status, page = await _get(api, "/api/v1/recordings", **query)
+        assert status == 200, page
+        items += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items, pages
+
+
+def _starts(items: list[dict[str, Any]]) -> list[datetime]:
+    return [datetime.fromisoformat(i["start"]) for i in items]
+
+
+async def test_no_range_lists_the_newest_first_page_by_page(api: Api) -> None:
+    """`?camera=a` and nothing else: the latest segments first, every one once."""
+    await _segments(api, "a", 25)
+    await _segments(api, "b", 5)
+    items, pages = await _pages(api, camera="a", limit="7")
+    assert pages == 4
+    assert len(items) == len({i["id"] for i in items}) == 25
+    assert {i["camera"] for i in items} == {"a"}
+    assert _starts(items) == sorted(_starts(items), reverse=True)
+    assert _starts(items)[0] == T0 + timedelta(seconds=240)  # the newest
+    everything, _ = await _pages(api)
+    assert len(everything) == 30
+    # An explicit order wins: oldest first without a range.
+    oldest, _ = await _pages(api, camera="a", order="asc", limit="10")
+    assert [i["id"] for i in oldest] == [i["id"] for i in reversed(items)]
+
+
+async def test_one_bound_from_start_oldest_first_before_end_newest_first(api: Api) -> None:
+    await _segments(api, "a", 10)  # 10:00:00 .. 10:01:40, 10 s each
+    after, _ = await _pages(api, start=_iso(T0 + timedelta(seconds=55)), limit="3")
+    # From 10:00:55 on: the segment that covers it (10:00:50) first, then onwards.
+    assert _starts(after) == [T0 + timedelta(seconds=s) for s in (50, 60, 70, 80, 90)]
+    before, _ = await _pages(api, end=_iso(T0 + timedelta(seconds=25)), limit="2")
+    # Before 10:00:25: the latest first, down to the first segment.
+    assert _starts(before) == [T0 + timedelta(seconds=s) for s in (20, 10, 0)]
+    # Both bounds, as before: oldest first.
+    both, _ = await _pages(
+        api, start=_iso(T0 + timedelta(seconds=15)), end=_iso(T0 + timedelta(seconds=35))
+    )
+    assert _starts(both) == [T0 + timedelta(seconds=s) for s in (10, 20, 30)]
+
+
+async def test_a_cursor_is_for_its_own_order(api: Api) -> None:
+    await _segments(api, "a", 3)
+    status, page = await _get(api, "/api/v1/recordings", limit="1")
+    assert status == 200 and page["next_cursor"]
+    status, body = await _get(
+        api, "/api/v1/recordings", limit="1", order="asc", cursor=page["next_cursor"]
+    )
+    assert status == 422
+    assert body["error"]["details"] == [{"field": "cursor", "message": "made for the other order"}]
+
+
+async def test_an_unencoded_plus_offset_is_read_as_plus(api: Api) -> None:
+    """`curl '...?start=2026-11-20T11:00:00+01:00'`: the `+` reaches the server as a space."""
+    await _segments(api, "a", 3)
+    raw = f"{api.url}/api/v1/recordings?start=2026-11-20T11:00:15+01:00&end=2026-11-20T10:00:25Z"
+    async with api.session.get(URL(raw, encoded=True), headers=api.headers("viewer")) as resp:
+        assert resp.status == 200, await resp.text()
+        items = (await resp.json())["items"]
+    assert _starts(items) == [T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)]
+
+
+async def test_a_download_is_named_after_its_camera_and_start(api: Api) -> None:
+    await _segments(api, "a", 2)
+    status, page = await _get(api, "/api/v1/recordings", order="asc")
+    assert status == 200
+    names = []
+    for item in page["items"]:
+        url = f"{api.url}/api/v1/recordings/{item['id']}/download"
+        async with api.session.get(url, headers=api.headers("viewer")) as resp:
+            assert resp.status == 200
+            names.append(resp.headers["Content-Disposition"])
+    assert names == [
+        'attachment; filename="a_20261120-100000.mp4"',
+        'attachment; filename="a_20261120-100010.mp4"',
+    ]

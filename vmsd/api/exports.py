@@ -7,9 +7,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vmsd.access.roles import Role
 from vmsd.api.body import read_json
-from vmsd.api.query import CameraName, IdPath, Time, read_params
+from vmsd.api.query import (
+    DEFAULT_LIMIT,
+    BodyTime,
+    CameraName,
+    Cursor,
+    IdPath,
+    Limit,
+    Params,
+    read_params,
+)
+from vmsd.api.recordings import file_response
 from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import ExportOut, GapOut, body
+from vmsd.api.schemas import ExportOut, ExportPage, ExportState, GapOut, body
 from vmsd.api.services import services
 from vmsd.core.errors import ValidationError
 from vmsd.store.exports import ExportJob
@@ -18,8 +28,19 @@ from vmsd.store.exports import ExportJob
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     camera: CameraName
-    start: Time
-    end: Time = Field(description="after start, at most exports.max_range_hours later")
+    start: BodyTime
+    end: BodyTime = Field(description="after start, at most exports.max_range_hours later")
+
+
+class ExportsQuery(Params):
+    camera: list[CameraName] = Field(
+        default_factory=list, description="camera name; repeat for several (default: all)"
+    )
+    state: list[ExportState] = Field(
+        default_factory=list, description="job state; repeat for several (default: all)"
+    )
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
 
 
 def export_out(job: ExportJob) -> ExportOut:
@@ -33,6 +54,8 @@ def export_out(job: ExportJob) -> ExportOut:
         bytes=job.bytes,
         error=job.error,
         gaps=[GapOut.model_validate(gap) for gap in job.gaps],
+        requested_seconds=(job.end - job.start).total_seconds(),
+        covered_seconds=job.covered_s,
         created_at=job.created_at,
         finished_at=job.finished_at,
         expires_at=job.expires_at,
@@ -49,16 +72,20 @@ async def create_export(request: web.Request) -> web.Response:
     return body(export_out(job), status=202)
 
 
+async def list_exports(request: web.Request) -> web.Response:
+    q = read_params(ExportsQuery, request.query)
+    jobs, cursor = await services(request).exports.search(q.camera, q.state, q.limit, q.cursor)
+    return body(ExportPage(items=[export_out(job) for job in jobs], next_cursor=cursor))
+
+
 async def get_export(request: web.Request) -> web.Response:
     job = await services(request).exports.get(read_params(IdPath, request.match_info).id)
     return body(export_out(job))
 
 
 async def download_export(request: web.Request) -> web.FileResponse:
-    path = await services(request).exports.file(read_params(IdPath, request.match_info).id)
-    response = web.FileResponse(path, headers={"Content-Type": "video/mp4"})
-    response.headers["Content-Disposition"] = f'attachment; filename="export-{path.name}"'
-    return response
+    served = await services(request).exports.file(read_params(IdPath, request.match_info).id)
+    return file_response(served)
 
 
 async def delete_export(request: web.Request) -> web.Response:
@@ -67,7 +94,21 @@ async def delete_export(request: web.Request) -> web.Response:
 
 
 _NO_EXPORT = Reply("no such export")
+_DOWNLOAD_HEADERS = {
+    "Content-Disposition": 'attachment; filename="<camera>_<start>_<end>.mp4" (UTC,'
+    " YYYYmmdd-HHMMSS: the range asked for)"
+}
 ROUTES = [
+    ApiRoute(
+        "GET",
+        "/api/v1/exports",
+        list_exports,
+        "Export jobs, newest first, with keyset pagination",
+        role=Role.VIEWER,
+        tag="exports",
+        query=ExportsQuery,
+        responses={200: Reply("one page", ExportPage)},
+    ),
     ApiRoute(
         "POST",
         "/api/v1/exports",
@@ -97,8 +138,8 @@ ROUTES = [
         tag="exports",
         path_params=IdPath,
         responses={
-            200: Reply("the file", media_types=("video/mp4",)),
-            206: Reply("part of it", media_types=("video/mp4",)),
+            200: Reply("the file", media_types=("video/mp4",), headers=_DOWNLOAD_HEADERS),
+            206: Reply("part of it", media_types=("video/mp4",), headers=_DOWNLOAD_HEADERS),
             404: _NO_EXPORT,
             409: Reply("the export is not done (queued, running or failed)"),
             416: Reply("the Range is outside the file"),

@@ -7,6 +7,7 @@ are the same declaration.
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ DEFAULT_LIMIT = 100
 # and other ISO 8601 shapes the document's `format: date-time` does not).
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
-    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+    r"(?:([Zz])|([+ -])([0-9]{2}):([0-9]{2}))"
 )
 _SHORT = 40  # at most this much of a bad value is echoed back
 
@@ -48,12 +49,16 @@ def _query_bool(value: object) -> object:
     return value
 
 
-def parse_rfc3339(value: object) -> object:
-    """An RFC 3339 time with its offset; one that cannot be told in UTC is out of range."""
+def parse_rfc3339(value: object, *, decoded_plus: bool = False) -> object:
+    """An RFC 3339 time with its offset; one that cannot be told in UTC is out of range.
+
+    `decoded_plus`: a query string's value, where a `+` sent unencoded arrives as a space
+    (form decoding: `?start=2026-12-01T10:00:00+00:00`). A space in the offset's place can
+    only be that `+`, so it is read as one; a space anywhere else is still refused."""
     if not isinstance(value, str):
         return value  # pydantic rejects it: the document says string
     match = _RFC3339.fullmatch(value)
-    if match is None:
+    if match is None or (match.group(9) == " " and not decoded_plus):
         raise ValueError(f"not an RFC 3339 time with an offset (got {value[:_SHORT]!r})")
     y, mo, d, h, mi, s, fraction, z, sign, oh, om = match.groups()
     try:
@@ -73,7 +78,12 @@ Id = Annotated[int, Field(ge=1, le=BIGINT_MAX), ASCII_INT]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="page size"), ASCII_INT]
 QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
 CameraName = Annotated[str, Field(pattern=CAMERA_NAME_PATTERN)]
-Time = Annotated[AwareDatetime, BeforeValidator(parse_rfc3339)]
+# In a query string: a `+` offset sent unencoded (a space) is taken (parse_rfc3339).
+Time = Annotated[
+    AwareDatetime, BeforeValidator(functools.partial(parse_rfc3339, decoded_plus=True))
+]
+# In a JSON body, where nothing decodes a `+` into a space: RFC 3339 only.
+BodyTime = Annotated[AwareDatetime, BeforeValidator(parse_rfc3339)]
 # A next_cursor of this API: base64url without padding.
 Cursor = Annotated[
     str,

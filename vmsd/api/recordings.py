@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -32,30 +33,53 @@ from vmsd.api.schemas import (
 )
 from vmsd.api.services import services
 from vmsd.core.errors import ValidationError
-from vmsd.store.recordings import RecordingRow
+from vmsd.recordings.service import ServedFile
+from vmsd.store.recordings import RecordingRow, RecordingWindow
+
+_TIME = "RFC 3339 time with an offset (a `+` sent unencoded, as a space, is read as `+`)"
+
+
+def _ordered(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and end <= start:
+        raise ValidationError("invalid range", [{"field": "end", "message": "must be after start"}])
 
 
 class RangeQuery(Params):
-    start: Time = Field(description="RFC 3339 time with an offset")
-    end: Time = Field(description="RFC 3339 time with an offset, after start")
+    start: Time = Field(description=_TIME)
+    end: Time = Field(description=f"{_TIME}, after start")
 
     def bounds(self) -> tuple[datetime, datetime]:
-        if self.end <= self.start:
-            raise ValidationError(
-                "invalid range", [{"field": "end", "message": "must be after start"}]
-            )
+        _ordered(self.start, self.end)
         return self.start, self.end
 
 
-class CamerasRangeQuery(RangeQuery):
+class CamerasQuery(Params):
     camera: list[CameraName] = Field(
         default_factory=list, description="camera name; repeat for several (default: all)"
     )
 
 
-class RecordingsQuery(CamerasRangeQuery):
+class CamerasRangeQuery(CamerasQuery, RangeQuery):
+    pass
+
+
+class RecordingsQuery(CamerasQuery):
+    start: Time | None = Field(default=None, description=f"{_TIME}: segments ending after it")
+    end: Time | None = Field(
+        default=None, description=f"{_TIME}: segments starting before it (after start)"
+    )
+    order: Literal["asc", "desc"] | None = Field(
+        default=None,
+        description="asc: oldest first; desc: newest first. Default: asc when start is "
+        "given (from then on), desc otherwise (the latest, or the latest before end)",
+    )
     limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
+
+    def window(self) -> RecordingWindow:
+        _ordered(self.start, self.end)
+        order = self.order or ("asc" if self.start is not None else "desc")
+        return RecordingWindow(self.camera or None, self.start, self.end, order == "desc")
 
 
 def recording_out(row: RecordingRow) -> RecordingOut:
@@ -72,10 +96,7 @@ def recording_out(row: RecordingRow) -> RecordingOut:
 
 async def list_recordings(request: web.Request) -> web.Response:
     q = read_params(RecordingsQuery, request.query)
-    start, end = q.bounds()
-    rows, cursor = await services(request).recordings.search(
-        q.camera, start, end, q.limit, q.cursor
-    )
+    rows, cursor = await services(request).recordings.search(q.window(), q.limit, q.cursor)
     return body(RecordingPage(items=[recording_out(r) for r in rows], next_cursor=cursor))
 
 
@@ -86,11 +107,19 @@ async def get_recording(request: web.Request) -> web.Response:
 
 async def download_recording(request: web.Request) -> web.FileResponse:
     recording_id = read_params(IdPath, request.match_info).id
-    path, content_type = await services(request).recordings.file(recording_id)
-    # aiohttp answers Range (206), If-None-Match/ETag and Last-Modified itself.
-    response = web.FileResponse(path, headers={"Content-Type": content_type})
-    response.headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
-    return response
+    served = await services(request).recordings.file(recording_id)
+    return file_response(served)
+
+
+def file_response(served: ServedFile) -> web.FileResponse:
+    """aiohttp answers Range (206), If-None-Match/ETag and Last-Modified itself."""
+    return web.FileResponse(
+        served.path,
+        headers={
+            "Content-Type": served.content_type,
+            "Content-Disposition": f'attachment; filename="{served.filename}"',
+        },
+    )
 
 
 async def delete_recording(request: web.Request) -> web.Response:
@@ -129,13 +158,17 @@ async def storage(request: web.Request) -> web.Response:
 
 
 _VIDEO = ("video/mp4", "video/x-matroska")
+DOWNLOAD_HEADERS = {
+    "Content-Disposition": 'attachment; filename="<camera>_<YYYYmmdd-HHMMSS>.mp4" (UTC start;'
+    " .mkv for Matroska segments)"
+}
 _NO_RECORDING = Reply("no such recording")
 ROUTES = [
     ApiRoute(
         "GET",
         "/api/v1/recordings",
         list_recordings,
-        "Segments overlapping [start, end), oldest first, with keyset pagination",
+        "Segments overlapping [start, end) (either bound optional), with keyset pagination",
         role=Role.VIEWER,
         tag="recordings",
         query=RecordingsQuery,
@@ -170,8 +203,8 @@ ROUTES = [
         tag="recordings",
         path_params=IdPath,
         responses={
-            200: Reply("the file", media_types=_VIDEO),
-            206: Reply("part of it", media_types=_VIDEO),
+            200: Reply("the file", media_types=_VIDEO, headers=DOWNLOAD_HEADERS),
+            206: Reply("part of it", media_types=_VIDEO, headers=DOWNLOAD_HEADERS),
             404: Reply("no such recording or file"),
             416: Reply("the Range is outside the file"),
         },

@@ -246,10 +246,23 @@ class ExportOut(Out):
     progress: float = Field(ge=0, le=1)
     bytes: int | None
     error: str | None
-    gaps: list[GapOut]
+    gaps: list[GapOut] = Field(
+        description="the range's time with no recording, before the first segment and after "
+        "the last one included"
+    )
+    requested_seconds: float = Field(description="end - start")
+    covered_seconds: float | None = Field(
+        description="recorded time inside the range (the file's length, give or take the "
+        "keyframes it is cut on); null until the job has planned"
+    )
     created_at: datetime
     finished_at: datetime | None
     expires_at: datetime
+
+
+class ExportPage(Out):
+    items: list[ExportOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
 
 
 # --- tokens ---

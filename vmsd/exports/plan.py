@@ -1,9 +1,11 @@
 """The plan of a clip export: the FFmpeg concat script that joins a range's segments by
-stream copy, the gaps it skips, and the media time it covers. Pure."""
+stream copy, the gaps it skips (before the first segment and after the last one too), and
+the recorded time it covers. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,23 +13,49 @@ from vmsd.recordings.service import SPAN_MERGE_GAP_S
 from vmsd.store.recordings import RecordingRow
 
 
-def build_concat(
-    rows: Sequence[RecordingRow], start: datetime, end: datetime
-) -> tuple[str, list[dict[str, Any]], float]:
-    """Pure: FFmpeg concat-demuxer script for the segments overlapping [start, end), the gaps
-    it skips, and the media duration it covers. Cuts fall on keyframes (stream copy)."""
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Time inside the requested range with no recording."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPlan:
+    script: str  # FFmpeg concat-demuxer script; no `file` line when nothing is recorded
+    gaps: tuple[Gap, ...]
+    covered_s: float  # recorded time inside the range: what the file holds, before keyframes
+
+    @property
+    def empty(self) -> bool:
+        return self.covered_s <= 0
+
+
+def build_concat(rows: Sequence[RecordingRow], start: datetime, end: datetime) -> ExportPlan:
+    """The plan for the segments overlapping [start, end), in start order. Cuts fall on
+    keyframes (stream copy). Holes of at most SPAN_MERGE_GAP_S are no gap, as on the
+    timeline; the range's edges count: a range reaching past the recording has a leading or
+    trailing gap, and one with no recording is one gap."""
     lines = ["ffconcat version 1.0"]
-    gaps: list[dict[str, Any]] = []
-    total = 0.0
-    for i, row in enumerate(rows):
-        if i and (row.start - rows[i - 1].end).total_seconds() > SPAN_MERGE_GAP_S:
-            gaps.append(
-                {
-                    "start": rows[i - 1].end.isoformat(),
-                    "end": row.start.isoformat(),
-                    "seconds": (row.start - rows[i - 1].end).total_seconds(),
-                }
-            )
+    gaps: list[Gap] = []
+    covered = 0.0
+    recorded_until = start  # the end of what the rows so far cover
+    for row in rows:
+        if (row.start - recorded_until).total_seconds() > SPAN_MERGE_GAP_S:
+            gaps.append(Gap(recorded_until, row.start))
+        recorded_until = max(recorded_until, row.end)
         inpoint = max(0.0, (start - row.start).total_seconds())
         outpoint = min(row.duration_s, (end - row.start).total_seconds())
         if outpoint <= inpoint:
@@ -40,5 +68,10 @@ def build_concat(
             lines.append(f"inpoint {inpoint:.6f}")
         if outpoint < row.duration_s:
             lines.append(f"outpoint {outpoint:.6f}")
-        total += outpoint - inpoint
-    return "\n".join(lines) + "\n", gaps, total
+        covered += outpoint - inpoint
+    script = "\n".join(lines) + "\n"
+    if covered <= 0:
+        return ExportPlan(script, (Gap(start, end),), 0.0)
+    if (end - recorded_until).total_seconds() > SPAN_MERGE_GAP_S:
+        gaps.append(Gap(recorded_until, end))
+    return ExportPlan(script, tuple(gaps), covered)

@@ -5,7 +5,10 @@ export are pinned (retention does not delete them); a restart marks running jobs
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Sequence
@@ -15,13 +18,15 @@ from typing import Any, TypedDict
 
 from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import ConflictError, NotFoundError, ValidationError, describe_error
+from vmsd.core.ints import is_id
 from vmsd.core.log import get_logger
 from vmsd.core.proc import spawn_child, stop_process
 from vmsd.core.redact import redact_text
 from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
-from vmsd.exports.plan import build_concat
+from vmsd.exports.plan import ExportPlan, build_concat
 from vmsd.recorder.ffmpeg import ProgressParser
+from vmsd.recordings.service import ServedFile, download_name
 from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.exports import ExportJob, ExportStore
 from vmsd.store.recordings import RecordingQueries
@@ -39,11 +44,30 @@ class _Result(TypedDict):
     path: str | None
     size: int | None
     gaps: Sequence[dict[str, Any]]
+    covered_s: float | None
     error: str | None
 
 
-def _failed(error: str, gaps: Sequence[dict[str, Any]] = ()) -> _Result:
-    return _Result(path=None, size=None, gaps=gaps, error=error)
+def _failed(error: str, plan: ExportPlan | None = None) -> _Result:
+    gaps = [gap.as_json() for gap in plan.gaps] if plan is not None else []
+    covered = plan.covered_s if plan is not None else None
+    return _Result(path=None, size=None, gaps=gaps, covered_s=covered, error=error)
+
+
+def _encode_cursor(job: ExportJob) -> str:
+    return base64.urlsafe_b64encode(json.dumps([job.id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        (job_id,) = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not is_id(job_id):
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
+        raise ValidationError(
+            "invalid cursor", [{"field": "cursor", "message": "not a cursor from this API"}]
+        ) from err
+    return int(job_id)
 
 
 class ExportService:
@@ -91,12 +115,23 @@ class ExportService:
     async def get(self, job_id: int) -> ExportJob:
         return await self._store.get(job_id)
 
-    async def file(self, job_id: int) -> Path:
+    async def search(
+        self, cameras: Sequence[str], states: Sequence[str], limit: int, cursor: str | None
+    ) -> tuple[list[ExportJob], str | None]:
+        """A page of jobs, newest first, and the cursor of the next one (None: the last)."""
+        before = _decode_cursor(cursor) if cursor else None
+        jobs = await self._store.page(cameras, states, limit + 1, before)
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return jobs, _encode_cursor(jobs[-1]) if more and jobs else None
+
+    async def file(self, job_id: int) -> ServedFile:
         job = await self._store.get(job_id)
         if job.state != "done" or job.path is None:
             # The request is right, the job is not there yet: a conflict with its state.
             raise ConflictError(f"export {job_id} is {job.state}, not done")
-        return Path(job.path)
+        name = download_name(job.camera, job.start, job.end, ".mp4")
+        return ServedFile(Path(job.path), "video/mp4", name)
 
     async def delete(self, job_id: int) -> None:
         task = self._running.get(job_id)
@@ -176,24 +211,34 @@ class ExportService:
         rows = await bounded(
             self._queries.overlapping([job.camera], job.start, job.end, MAX_SEGMENTS)
         )
-        if not rows:
-            await self._finish(job.id, _failed("no recordings in the range"))
+        plan = build_concat(rows, job.start, job.end)
+        if plan.empty:
+            await self._finish(job.id, _failed("no recordings in the range", plan))
             return
         self._pins[job.id] = frozenset(r.id for r in rows)
-        script, gaps, total = build_concat(rows, job.start, job.end)
         await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
         listing, output = self._dir / f"{job.id}.ffconcat", self._dir / f"{job.id}.mp4"
-        await asyncio.to_thread(listing.write_text, script)
-        error = await self._ffmpeg_concat(job.id, listing, output, total)
+        await asyncio.to_thread(listing.write_text, plan.script)
+        error = await self._ffmpeg_concat(job.id, listing, output, plan.covered_s)
         await asyncio.to_thread(listing.unlink, missing_ok=True)
         if error is not None:
             await asyncio.to_thread(output.unlink, missing_ok=True)
-            await self._finish(job.id, _failed(error, gaps))
+            await self._finish(job.id, _failed(error, plan))
             await self._record_event("export_failed", export=job.id, reason=error)
             return
         size = (await asyncio.to_thread(output.stat)).st_size
-        await self._finish(job.id, _Result(path=str(output), size=size, gaps=gaps, error=None))
-        log.info("export_done", export=job.id, bytes=size, gaps=len(gaps))
+        gaps = [gap.as_json() for gap in plan.gaps]
+        done = _Result(path=str(output), size=size, gaps=gaps, covered_s=plan.covered_s, error=None)
+        await self._finish(job.id, done)
+        requested_s = (job.end - job.start).total_seconds()
+        log.info(
+            "export_done",
+            export=job.id,
+            bytes=size,
+            gaps=len(gaps),
+            covered_seconds=round(plan.covered_s, 3),
+            requested_seconds=requested_s,
+        )
         await self._record_event("export_done", camera=job.camera, export=job.id, bytes=size)
 
     async def _ffmpeg_concat(

@@ -9,14 +9,14 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import NotFoundError, ValidationError
 from vmsd.core.ints import is_id
 from vmsd.recordings.deletion import Deleted, SegmentDeleter
-from vmsd.store.recordings import RecordingQueries, RecordingRow
+from vmsd.store.recordings import RecordingQueries, RecordingRow, RecordingWindow
 
 # Segments closer than this form one span, as in MediaMTX's playback server.
 SPAN_MERGE_GAP_S = 1.0
@@ -32,23 +32,39 @@ class Span:
     end_reason: str  # what closed the span's last segment: why the next gap exists
 
 
-def encode_cursor(row: RecordingRow) -> str:
-    raw = json.dumps([row.start.isoformat(), row.id]).encode()
+def encode_cursor(row: RecordingRow, newest_first: bool) -> str:
+    raw = json.dumps([row.start.isoformat(), row.id, newest_first]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(cursor: str) -> tuple[datetime, int, bool]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        start_text, row_id = json.loads(raw)
+        start_text, row_id, newest_first = json.loads(raw)
         start = datetime.fromisoformat(start_text)
-        if not is_id(row_id) or start.tzinfo is None:
+        if not is_id(row_id) or start.tzinfo is None or not isinstance(newest_first, bool):
             raise ValueError("bad cursor")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as err:
         raise ValidationError(
             "invalid cursor", [{"field": "cursor", "message": "not a cursor from this API"}]
         ) from err
-    return start, row_id
+    return start, row_id, newest_first
+
+
+@dataclass(frozen=True, slots=True)
+class ServedFile:
+    """A file the API may serve, and the name a download gets."""
+
+    path: Path
+    content_type: str
+    filename: str
+
+
+def download_name(camera: str, start: datetime, end: datetime | None, suffix: str) -> str:
+    """`<camera>_<start>[_<end>]<suffix>`, times in UTC as YYYYmmdd-HHMMSS: a downloaded file
+    says what it holds. Camera names are [a-z0-9_-], so the name needs no quoting."""
+    times = [t.astimezone(UTC).strftime("%Y%m%d-%H%M%S") for t in (start, end) if t is not None]
+    return "_".join([camera, *times]) + suffix
 
 
 class RecordingsService:
@@ -60,18 +76,20 @@ class RecordingsService:
         self._deleter = deleter
 
     async def search(
-        self,
-        cameras: list[str],
-        start: datetime,
-        end: datetime,
-        limit: int,
-        cursor: str | None,
+        self, window: RecordingWindow, limit: int, cursor: str | None
     ) -> tuple[list[RecordingRow], str | None]:
-        after = decode_cursor(cursor) if cursor else None
-        rows = await self._queries.overlapping(cameras or None, start, end, limit + 1, after)
+        after = None
+        if cursor:
+            after_start, after_id, newest_first = decode_cursor(cursor)
+            if newest_first != window.newest_first:
+                raise ValidationError(
+                    "invalid cursor", [{"field": "cursor", "message": "made for the other order"}]
+                )
+            after = (after_start, after_id)
+        rows = await self._queries.page(window, limit + 1, after)
         more = len(rows) > limit
         rows = rows[:limit]
-        return rows, encode_cursor(rows[-1]) if more and rows else None
+        return rows, encode_cursor(rows[-1], window.newest_first) if more and rows else None
 
     async def get(self, recording_id: int) -> RecordingRow:
         row = await self._queries.get(recording_id)
@@ -79,7 +97,7 @@ class RecordingsService:
             raise NotFoundError(f"no recording with id {recording_id}")
         return row
 
-    async def file(self, recording_id: int) -> tuple[Path, str]:
+    async def file(self, recording_id: int) -> ServedFile:
         """The file of a recording, only if it lies inside a storage root."""
         row = await self.get(recording_id)
         path = await asyncio.to_thread(
@@ -87,7 +105,9 @@ class RecordingsService:
         )
         if path is None:
             raise NotFoundError(f"the file of recording {recording_id} is not available")
-        return path, CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        name = download_name(row.camera, row.start, None, path.suffix)
+        return ServedFile(path, content_type, name)
 
     async def delete(self, recording_id: int) -> Deleted:
         deleted = await self._deleter.delete([recording_id])

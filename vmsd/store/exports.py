@@ -13,7 +13,7 @@ import asyncpg
 from vmsd.core.errors import NotFoundError
 
 _COLUMNS = """id, camera, start_time, end_time, state, progress, path, bytes, error, gaps,
-    created_at, finished_at, expires_at"""
+    covered_s, created_at, finished_at, expires_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,7 @@ class ExportJob:
     bytes: int | None
     error: str | None
     gaps: Sequence[dict[str, Any]]
+    covered_s: float | None  # recorded time in the range; None until planned
     created_at: datetime
     finished_at: datetime | None
     expires_at: datetime
@@ -45,6 +46,7 @@ def _job(r: asyncpg.Record) -> ExportJob:
         r["bytes"],
         r["error"],
         json.loads(r["gaps"]),
+        r["covered_s"],
         r["created_at"],
         r["finished_at"],
         r["expires_at"],
@@ -102,11 +104,13 @@ class ExportStore:
         path: str | None,
         size: int | None,
         gaps: Sequence[dict[str, Any]],
+        covered_s: float | None,
         error: str | None,
     ) -> None:
         await self._pool.execute(
             """UPDATE exports SET state = $2, path = $3, bytes = $4, gaps = $5::jsonb,
-                   error = $6, progress = CASE WHEN $6::text IS NULL THEN 1 ELSE progress END,
+                   covered_s = $6, error = $7,
+                   progress = CASE WHEN $7::text IS NULL THEN 1 ELSE progress END,
                    finished_at = now()
                WHERE id = $1""",
             job_id,
@@ -114,8 +118,31 @@ class ExportStore:
             path,
             size,
             json.dumps(list(gaps)),
+            covered_s,
             error,
         )
+
+    async def page(
+        self,
+        cameras: Sequence[str],
+        states: Sequence[str],
+        limit: int,
+        before_id: int | None,
+    ) -> list[ExportJob]:
+        """Jobs newest first (by id: the order they were asked for), those of `cameras` and
+        in `states` (empty: any), with ids below `before_id` (the keyset of the last page)."""
+        rows = await self._pool.fetch(
+            f"""SELECT {_COLUMNS} FROM exports
+                WHERE (cardinality($1::text[]) = 0 OR camera = ANY($1::text[]))
+                  AND (cardinality($2::text[]) = 0 OR state = ANY($2::text[]))
+                  AND ($3::bigint IS NULL OR id < $3)
+                ORDER BY id DESC LIMIT $4""",  # noqa: S608
+            list(cameras),
+            list(states),
+            before_id,
+            limit,
+        )
+        return [_job(r) for r in rows]
 
     async def fail_interrupted(self) -> list[int]:
         rows = await self._pool.fetch(

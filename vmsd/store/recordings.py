@@ -243,6 +243,51 @@ class RecordingRow:
 _ROW_COLUMNS = "id, camera, path, start_time, end_time, duration_s, bytes, end_reason"
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingWindow:
+    """Which segments a listing reads: those of `cameras` (None: all) overlapping
+    [start, end), either bound open when None, newest first or oldest first."""
+
+    cameras: Sequence[str] | None
+    start: datetime | None
+    end: datetime | None
+    newest_first: bool = False
+
+
+def build_page_query(
+    window: RecordingWindow, limit: int, after: tuple[datetime, int] | None
+) -> tuple[str, list[Any]]:
+    """Pure: the SQL and arguments of one page. Only the conditions a request has are in the
+    statement (no `$n IS NULL OR ...`), so each shape is its own prepared statement whose
+    generic plan still bounds the (camera, start_time, id) index scan."""
+    args: list[Any] = []
+
+    def arg(value: Any, cast: str) -> str:
+        args.append(value)
+        return f"${len(args)}::{cast}"
+
+    where = ["deleting_since IS NULL"]
+    if window.cameras:
+        where.append(f"camera = ANY({arg(list(window.cameras), 'text[]')})")
+    if window.start is not None:
+        start = arg(window.start, "timestamptz")
+        where.append(f"end_time > {start}")
+        # A segment is at most MAX_SEGMENT_S long: a lower bound the index can use.
+        where.append(f"start_time >= {start} - make_interval(secs => {MAX_SEGMENT_S})")
+    if window.end is not None:
+        where.append(f"start_time < {arg(window.end, 'timestamptz')}")
+    if after is not None:
+        past = "<" if window.newest_first else ">"
+        after_start, after_id = arg(after[0], "timestamptz"), arg(after[1], "bigint")
+        where.append(f"(start_time, id) {past} ({after_start}, {after_id})")
+    order = "start_time DESC, id DESC" if window.newest_first else "start_time, id"
+    sql = (
+        f"SELECT {_ROW_COLUMNS} FROM recordings WHERE {' AND '.join(where)} "  # noqa: S608 - constants only
+        f"ORDER BY {order} LIMIT {arg(limit, 'bigint')}"
+    )
+    return sql, args
+
+
 def _recording_row(r: asyncpg.Record) -> RecordingRow:
     return RecordingRow(
         r["id"],
@@ -270,23 +315,19 @@ class RecordingQueries:
         limit: int,
         after: tuple[datetime, int] | None = None,
     ) -> list[RecordingRow]:
-        after_start, after_id = after if after is not None else (None, None)
-        rows = await self._pool.fetch(
-            f"""SELECT {_ROW_COLUMNS} FROM recordings
-                WHERE deleting_since IS NULL
-                  AND ($1::text[] IS NULL OR camera = ANY($1::text[]))
-                  AND start_time < $3 AND end_time > $2
-                  AND start_time >= $2 - make_interval(secs => {MAX_SEGMENT_S})
-                  AND ($4::timestamptz IS NULL OR (start_time, id) > ($4, $5::bigint))
-                ORDER BY start_time, id LIMIT $6""",  # noqa: S608 - constants only
-            list(cameras) if cameras else None,
-            start,
-            end,
-            after_start,
-            after_id,
-            limit,
-        )
-        return [_recording_row(r) for r in rows]
+        """Segments overlapping [start, end), oldest first."""
+        return await self.page(RecordingWindow(cameras, start, end), limit, after)
+
+    async def page(
+        self,
+        window: RecordingWindow,
+        limit: int,
+        after: tuple[datetime, int] | None = None,
+    ) -> list[RecordingRow]:
+        """One page of the window's segments in its order, after the keyset `after`
+        ((start, id) of the previous page's last row)."""
+        sql, args = build_page_query(window, limit, after)
+        return [_recording_row(r) for r in await self._pool.fetch(sql, *args)]
 
     async def get(self, recording_id: int) -> RecordingRow | None:
         row = await self._pool.fetchrow(

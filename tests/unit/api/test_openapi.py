@@ -61,8 +61,13 @@ def test_ids_are_bounded_integers_and_names_patterns() -> None:
 
 def test_required_and_constrained_query_parameters() -> None:
     params = {p["name"]: p for p in DOC["paths"]["/api/v1/recordings"]["get"]["parameters"]}
-    assert params["start"]["required"] and params["end"]["required"]
+    assert not params["start"]["required"] and not params["end"]["required"]
     assert params["start"]["schema"] == {"type": "string", "format": "date-time"}
+    assert params["order"]["schema"]["enum"] == ["asc", "desc"]
+    timeline = DOC["paths"]["/api/v1/cameras/{name}/timeline"]["get"]["parameters"]
+    assert all(p["required"] for p in timeline if p["name"] in ("start", "end"))
+    exports = {p["name"]: p for p in DOC["paths"]["/api/v1/exports"]["get"]["parameters"]}
+    assert exports["state"]["schema"]["items"]["enum"] == ["queued", "running", "done", "failed"]
     assert params["camera"]["schema"]["items"]["pattern"]  # an empty camera= is schema-invalid
     assert params["limit"]["schema"]["maximum"] == 1000
     assert not params["limit"]["required"]

@@ -63,7 +63,7 @@ def test_query_lists_defaults_and_bounds() -> None:
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ({"end": RANGE["end"]}, "start"),
+        ({**RANGE, "order": "newest"}, "order"),
         ({**RANGE, "limit": "0"}, "limit"),
         ({**RANGE, "limit": "1001"}, "limit"),
         ({**RANGE, "limit": "\u0665"}, "limit"),
@@ -75,6 +75,44 @@ def test_bad_query_names_the_parameter(query: dict[str, str], field: str) -> Non
     with pytest.raises(ValidationError) as caught:
         read_params(RecordingsQuery, MultiDict(query))
     assert [d["field"] for d in caught.value.details] == [field]
+
+
+@pytest.mark.parametrize(
+    ("query", "window"),
+    [
+        ({}, (None, None, True)),  # no range: the latest first
+        ({"start": RANGE["start"]}, (RANGE["start"], None, False)),  # from then on
+        ({"end": RANGE["end"]}, (None, RANGE["end"], True)),  # the latest before end
+        (RANGE, (RANGE["start"], RANGE["end"], False)),  # a range: oldest first, as before
+        ({**RANGE, "order": "desc"}, (RANGE["start"], RANGE["end"], True)),
+        ({"order": "asc"}, (None, None, False)),
+    ],
+)
+def test_recordings_window_bounds_and_order(
+    query: dict[str, str], window: tuple[str | None, str | None, bool]
+) -> None:
+    got = read_params(RecordingsQuery, MultiDict(query)).window()
+    start, end, newest_first = window
+    assert got.start == (parse_rfc3339(start) if start else None)
+    assert got.end == (parse_rfc3339(end) if end else None)
+    assert got.newest_first is newest_first
+    assert got.cameras is None
+
+
+def test_a_plus_sent_unencoded_arrives_as_a_space_and_is_read_as_plus() -> None:
+    """`?start=2026-12-01T10:00:00+00:00` typed into curl: form decoding makes the `+` a
+    space. In the offset's place that can only be the `+`; anywhere else a space is refused,
+    and a JSON body (which nothing decodes) keeps RFC 3339 strict."""
+    q = read_params(RecordingsQuery, MultiDict({"start": "2026-12-01T10:00:00 01:00"}))
+    assert q.start == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    for bad in ("2026-12-01 10:00:00 01:00", "2026-12-01T10:00:00  01:00", "2026-12-01T10:00:00 "):
+        with pytest.raises(ValidationError):
+            read_params(RecordingsQuery, MultiDict({"start": bad}))
+    with pytest.raises(ValueError, match="RFC 3339"):
+        parse_rfc3339("2026-12-01T10:00:00 01:00")
+    assert parse_rfc3339("2026-12-01T10:00:00 01:00", decoded_plus=True) == datetime(
+        2026, 12, 1, 9, tzinfo=UTC
+    )
 
 
 def test_a_scalar_given_twice_is_refused() -> None:
