@@ -138,7 +138,7 @@ async def test_snapshot_failures_by_role(api: Api, camera_server: RtspServer) ->
         viewer["message"] == "no picture from camera 'locked': the camera refused the credentials"
     )
     assert viewer["details"] == [
-        {"reason": "unauthorized", "message": "the camera refused the credentials"}
+        {"field": None, "message": "the camera refused the credentials", "reason": "unauthorized"}
     ]
     assert str(camera_server.port) not in json.dumps(viewer)  # no host, no port, no path
     for who in ("operator", "admin"):

@@ -6,14 +6,17 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 
 import structlog
 from aiohttp import web
+from pydantic import ValidationError as PydanticValidationError
 
 from vmsd.access.roles import Role
 from vmsd.access.tokens import Principal
 from vmsd.api.metrics import ApiMetrics
 from vmsd.api.routes import ApiRoute, Handler
+from vmsd.api.schemas import ErrorBody, ErrorDetail, ErrorInfo
 from vmsd.api.services import services
 from vmsd.core.errors import ForbiddenError, UnauthorizedError, UnavailableError, VmsdError
 from vmsd.core.health import Phase
@@ -28,8 +31,22 @@ _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 RETRY_AFTER_S = "5"
 
 
-def error_body(code: str, message: str, details: list[object] | None = None) -> dict[str, object]:
-    return {"error": {"code": code, "message": message, "details": details or []}}
+def error_detail(item: object) -> ErrorDetail:
+    """A VmsdError's detail in the one documented shape. Details made for the API are
+    mappings with `field` and `message` (and a documented extra key); a plain line (a
+    StoreError's or ConfigError's, written for logs and the CLI) is a detail about no field.
+    Anything else is a bug: pydantic refuses it and the request is a logged 500."""
+    if isinstance(item, Mapping):
+        return ErrorDetail.model_validate({"field": None, **item})
+    if isinstance(item, str):
+        return ErrorDetail(field=None, message=item)
+    raise TypeError(f"an error detail must be a mapping or a str (got {type(item).__name__})")
+
+
+def error_body(code: str, message: str, details: Sequence[object] = ()) -> dict[str, object]:
+    """Every error body of both listeners, built through ErrorBody (the document's schema)."""
+    info = ErrorInfo(code=code, message=message, details=[error_detail(d) for d in details])
+    return ErrorBody(error=info).model_dump(mode="json")
 
 
 async def security_headers(_request: web.Request, response: web.StreamResponse) -> None:
@@ -89,35 +106,46 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except VmsdError as err:
+        try:
+            data = error_body(err.code, err.message, _details_for(request, err))
+        except (TypeError, PydanticValidationError):
+            log.exception("http_error_body_invalid", code=err.code, path=request.path)
+            return web.json_response(error_body("internal_error", "internal error"), status=500)
         headers = {}
         if isinstance(err, UnauthorizedError):
             headers["WWW-Authenticate"] = 'Bearer realm="vmsd"'
-        if isinstance(err, UnavailableError):
+        if err.http_status == 503:  # stopping, the database away, a camera: all pass
             headers["Retry-After"] = RETRY_AFTER_S
-        return web.json_response(
-            error_body(err.code, err.message, _details_for(request, err)),
-            status=err.http_status,
-            headers=headers,
-        )
+        return web.json_response(data, status=err.http_status, headers=headers)
     except web.HTTPException as err:
         if err.status < 400:
             raise
-        code = (err.reason or "error").lower().replace(" ", "_")
+        code, message = _http_error(request, err)
         return web.json_response(
-            error_body(code, err.reason), status=err.status, headers=_allow_header(err)
+            error_body(code, message), status=err.status, headers=_allow_header(err)
         )
     except Exception:
         log.exception("http_unhandled_error", method=request.method, path=request.path)
         return web.json_response(error_body("internal_error", "internal error"), status=500)
 
 
-def _details_for(request: web.Request, err: VmsdError) -> list[object]:
+def _details_for(request: web.Request, err: VmsdError) -> Sequence[object]:
     """Viewers (and unauthenticated callers) get the classification; operators and admins
     also get the internal detail (FFmpeg's redacted stderr: hosts, ports, paths)."""
     principal = request.get(PRINCIPAL)
     if err.internal_details and principal is not None and principal.role.allows(Role.OPERATOR):
         return [*err.details, *err.internal_details]
     return list(err.details)
+
+
+def _http_error(request: web.Request, err: web.HTTPException) -> tuple[str, str]:
+    """aiohttp's own errors (no route 404, 405, a body past client_max_size 413) in the
+    API's words: the code from the reason (`Not Found` -> not_found), but a 413 is
+    `payload_too_large`, as on the hooks listener, and says which setting bounds it."""
+    if err.status == 413:
+        limit = services(request).config.current.server.max_body_bytes
+        return "payload_too_large", f"the body is larger than server.max_body_bytes ({limit})"
+    return (err.reason or "error").lower().replace(" ", "_"), err.reason
 
 
 def _allow_header(err: web.HTTPException) -> dict[str, str]:

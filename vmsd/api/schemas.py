@@ -48,29 +48,6 @@ def body(value: Out | list[Any], status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
-class FieldProblem(Out):
-    field: str
-    message: str
-
-
-class ErrorInfo(Out):
-    code: str = Field(description="stable, machine-readable (validation_failed, not_found...)")
-    message: str
-    details: list[FieldProblem | dict[str, str | list[str]] | str] = Field(
-        description="per-field problems on a 422; other context otherwise (a recorder's "
-        "FFmpeg stderr lines, for operators and admins)"
-    )
-
-
-class ErrorBody(Out):
-    """Every error response: {"error": {"code", "message", "details"}}."""
-
-    error: ErrorInfo
-
-
-# --- cameras ---
-
-
 def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
@@ -84,6 +61,40 @@ def _sparse(description: str | None = None) -> Any:
         exclude_if=lambda value: value is None,
         json_schema_extra=_no_default,
     )
+
+
+class ErrorDetail(Out):
+    """One problem of an error: every detail of every error has this shape (README: Errors).
+    The two optional keys come with the codes named in their descriptions only."""
+
+    field: str | None = Field(
+        description="the parameter or body key the problem is about; null: none in particular"
+    )
+    message: str
+    reason: FailureClass | SkipJsonSchema[None] = _sparse(
+        "camera_unavailable, snapshot_timeout: why the camera could not be read"
+    )
+    ffmpeg_stderr: list[str] | SkipJsonSchema[None] = _sparse(
+        "camera_unavailable, to operator and admin tokens only: FFmpeg's last stderr lines, "
+        "credentials redacted"
+    )
+
+
+class ErrorInfo(Out):
+    code: str = Field(description="stable, machine-readable (validation_failed, not_found...)")
+    message: str
+    details: list[ErrorDetail] = Field(
+        description="per-field problems on a 422; other context otherwise; often empty"
+    )
+
+
+class ErrorBody(Out):
+    """Every error response: {"error": {"code", "message", "details": [{"field", "message"}]}}."""
+
+    error: ErrorInfo
+
+
+# --- cameras ---
 
 
 class RecordingOverridesOut(Out):

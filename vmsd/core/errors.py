@@ -20,6 +20,12 @@ class VmsdError(Exception):
     `details` go to every client that may make the request; `internal_details` (FFmpeg's
     stderr, hosts, ports, paths: redacted, but still the camera network's layout) only to
     operator and admin roles.
+
+    A detail is either a mapping in the API's one detail shape, `{"field": <key or None>,
+    "message": ...}` plus only the extra keys the README documents for the code, or a plain
+    line (what the CLI and the logs print: a ConfigError's `key: problem`, a StoreError's
+    cause), which the API shows as `{"field": null, "message": <line>}`
+    (vmsd.api.middleware.error_detail).
     """
 
     code = "internal_error"

@@ -31,6 +31,9 @@ QUIT_GRACE_S = 10.0  # 'q' finalises the open segment; a healthy FFmpeg needs we
 TERM_GRACE_S = 3.0
 WATCHDOG_MIN_WAIT_S = 0.1
 MIN_PROGRESS_RATE = 0.25  # media seconds per wall second below which a stream is stalling
+# What FFmpeg prints first for `-stats_period` (5.1 and 9.0 alike), at every start: not news
+# about the run, and it would open every stderr_tail, the events' and the API's.
+STATS_PERIOD_NOTICE = "ffmpeg stats and -progress period set to "
 # How long a listed segment may wait for either the next file's opening or FFmpeg's exit (see
 # FfmpegRun._is_last); a loaded machine can take a while to exit.
 FINAL_WINDOW_S = 3.0
@@ -282,7 +285,7 @@ class FfmpegRun:
                 self._open_order.append(path)
                 self._output_changed.set()
                 continue
-            if line:
+            if line and not line.startswith(STATS_PERIOD_NOTICE):
                 self._stderr.append(line)
 
     async def _supervise(self) -> None:

@@ -95,6 +95,18 @@ def test_every_response_has_its_schema() -> None:
                 assert content == {"application/json": {"schema": error}}, (method, path, status)
 
 
+def test_every_error_detail_has_field_and_message_and_only_documented_extras() -> None:
+    schemas = DOC["components"]["schemas"]
+    info = schemas["ErrorInfo"]
+    assert info["properties"]["details"]["items"] == {"$ref": "#/components/schemas/ErrorDetail"}
+    detail = schemas["ErrorDetail"]
+    assert detail["additionalProperties"] is False
+    assert detail["required"] == ["field", "message"]
+    assert detail["properties"]["field"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+    assert set(detail["properties"]) == {"field", "message", "reason", "ffmpeg_stderr"}
+    assert "unauthorized" in schemas["FailureClass"]["enum"]
+
+
 def test_authenticated_routes_document_401_with_its_header() -> None:
     for _, _, operation in _operations():
         if operation["x-vmsd-role"] == "open":
