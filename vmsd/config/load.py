@@ -50,8 +50,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
             f"cannot read config file {path}", [f"{path}: {err.strerror or err}"]
         ) from err
     raw = parse_yaml(text, path)
-    apply_env_overrides(raw, os.environ if environ is None else environ)
-    config = validate_config(raw, source=str(path))
+    overridden = apply_env_overrides(raw, os.environ if environ is None else environ)
+    config = validate_config(raw, source=str(path), overridden=overridden)
     return resolve_paths(config, path.resolve().parent)
 
 
@@ -73,10 +73,15 @@ def parse_yaml(text: str, path: Path) -> dict[str, Any]:
     return raw
 
 
-def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+def apply_env_overrides(
+    raw: dict[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], str]:
+    """Sets each overridden key in `raw`; returns {key path: the variable that set it}."""
+    overridden: dict[tuple[str, ...], str] = {}
     for var, key_path in ENV_OVERRIDES.items():
         if var not in environ:
             continue
+        overridden[key_path] = var
         node = raw
         for key in key_path[:-1]:
             child = node.get(key)
@@ -85,20 +90,49 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None
                 node[key] = child
             node = child
         node[key_path[-1]] = environ[var]
+    return overridden
 
 
-def validate_config(raw: Mapping[str, Any], source: str = "config") -> Config:
+def validate_config(
+    raw: Mapping[str, Any],
+    source: str = "config",
+    overridden: Mapping[tuple[str, ...], str] | None = None,
+) -> Config:
+    """`overridden`: keys set from the environment ({key path: variable}); a problem with one
+    of them is blamed on its variable, not on `source`."""
     problems = _duplicate_camera_names(raw)
+    from_env = 0
     config: Config | None = None
     try:
         config = Config.model_validate(raw)
     except PydanticValidationError as err:
-        problems = [format_pydantic_error(e) for e in err.errors()] + problems
+        lines = []
+        for error in err.errors():
+            var = _variable_for(tuple(error["loc"]), overridden or {})
+            from_env += var is not None
+            lines.append(format_pydantic_error(error, variable=var))
+        problems = lines + problems
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
-        raise ConfigError(f"{source}: {len(problems)} {noun}", problems)
+        where = _blamed(source, from_env, len(problems))
+        raise ConfigError(f"{where}: {len(problems)} {noun}", problems)
     assert config is not None
     return config
+
+
+def _blamed(source: str, from_env: int, total: int) -> str:
+    if from_env == 0:
+        return source
+    return "the environment" if from_env == total else f"{source} and the environment"
+
+
+def _variable_for(
+    loc: tuple[int | str, ...], overridden: Mapping[tuple[str, ...], str]
+) -> str | None:
+    for key_path, var in overridden.items():
+        if loc[: len(key_path)] == key_path:
+            return var
+    return None
 
 
 def resolve_paths(config: Config, base_dir: Path) -> Config:

@@ -31,9 +31,11 @@ def _got(value: Any) -> str:
     return repr(value)
 
 
-def format_pydantic_error(error: Mapping[str, Any]) -> str:
-    """One pydantic error -> `key.path: human message (got value)`."""
+def format_pydantic_error(error: Mapping[str, Any], variable: str | None = None) -> str:
+    """One pydantic error -> `key.path: human message (got value)`; with the environment
+    `variable` that set the key: `VMSD_SERVER_PORT (server.port): ...`."""
     loc = tuple(error["loc"])
+    key = format_key_path(loc) if variable is None else f"{variable} ({format_key_path(loc)})"
     kind = error["type"]
     ctx = error.get("ctx") or {}
     value = error.get("input")
@@ -44,11 +46,11 @@ def format_pydantic_error(error: Mapping[str, Any]) -> str:
     echo = not secret and not isinstance(value, Mapping | list | tuple)
     got = f" (got {_got(value)})" if echo else ""
     if kind == "extra_forbidden":
-        return f"{format_key_path(loc)}: unknown key"
+        return f"{key}: unknown key"
     if kind == "missing":
-        return f"{format_key_path(loc)}: required key is missing"
+        return f"{key}: required key is missing"
     if kind == "string_pattern_mismatch":
-        return f"{format_key_path(loc)}: must match {ctx['pattern']}{got}"
+        return f"{key}: must match {ctx['pattern']}{got}"
     bounds = {
         "less_than_equal": ("<=", "le"),
         "less_than": ("<", "lt"),
@@ -56,17 +58,17 @@ def format_pydantic_error(error: Mapping[str, Any]) -> str:
         "greater_than": (">", "gt"),
     }
     if kind in bounds:
-        op, key = bounds[kind]
-        return f"{format_key_path(loc)}: must be {op} {ctx[key]}{got}"
+        op, bound = bounds[kind]
+        return f"{key}: must be {op} {ctx[bound]}{got}"
     if kind == "enum":
-        return f"{format_key_path(loc)}: must be one of {ctx['expected']}{got}"
+        return f"{key}: must be one of {ctx['expected']}{got}"
     if kind == "value_error":
         message = str(ctx.get("error", error["msg"]))
         has_got = "(got" in message
-        return f"{format_key_path(loc)}: {message}{'' if has_got else got}"
+        return f"{key}: {message}{'' if has_got else got}"
     message = str(error["msg"])
     message = message[0].lower() + message[1:]
-    return f"{format_key_path(loc)}: {message}{got}"
+    return f"{key}: {message}{got}"
 
 
 def field_errors(err: PydanticValidationError) -> list[dict[str, str]]:
