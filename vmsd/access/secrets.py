@@ -67,13 +67,20 @@ def load_or_create_hook_secret(path: Path) -> str:
     return _load_or_create(path, lambda: secrets.token_urlsafe(32).encode()).decode()
 
 
-def _load_or_create(path: Path, generate: Callable[[], bytes]) -> bytes:
+def read_secret(path: Path) -> bytes | None:
+    """The file's value; None when it is missing or empty. Never creates or changes it
+    (`vmsd doctor`)."""
     try:
         value = path.read_bytes().strip()
     except FileNotFoundError:
-        value = b""
+        return None
     except OSError as err:
         raise StoreError(f"cannot read {path}", [str(err)]) from err
+    return value or None
+
+
+def _load_or_create(path: Path, generate: Callable[[], bytes]) -> bytes:
+    value = read_secret(path)
     if value:
         if path.stat().st_mode & 0o077:
             os.chmod(path, _FILE_MODE)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from vmsd.access.secrets import CredentialCipher, read_secret
+from vmsd.cli.sandbox import Access, Sandbox, find_unit, load_sandbox
+from vmsd.cli.writable import Identity, check_writable, current_identity, service_identity
 from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.errors import ConfigError, VmsdError
 from vmsd.mediamtx.controller import (
@@ -24,6 +26,7 @@ from vmsd.mediamtx.listeners import listener_keys, listener_version, open_listen
 from vmsd.mediamtx.process import mediamtx_version, resolve_mediamtx_binary
 from vmsd.mediamtx.schema import parse_mediamtx_version
 from vmsd.recorder.binary import resolve_ffmpeg
+from vmsd.runtime.database import DatabaseState, inspect_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +36,24 @@ class Check:
     detail: str
 
 
-async def run_checks(config: Config) -> list[Check]:
+async def run_checks(config: Config, unit: Path | None = None) -> list[Check]:
+    """Every check; reads only (no initdb, no server started, no file created or changed).
+    `unit`: the systemd unit whose sandbox and user the paths are checked against; None: the
+    installed vmsd.service, if there is one, else the user running doctor."""
     mediamtx = [await _mediamtx(config)]
     if (listeners := await mediamtx_listeners(config)) is not None:
         mediamtx.append(listeners)
+    unit_check, sandbox, who = service_context(unit)
+    paths = [("state_dir", config.state_dir)] + [
+        (f"storage.paths[{i}]", p) for i, p in enumerate(config.storage.paths)
+    ]
     return [
         *mediamtx,
         await _ffmpeg(config),
         await _database(config),
-        _writable("state_dir", config.state_dir),
-        *(_writable(f"storage.paths[{i}]", p) for i, p in enumerate(config.storage.paths)),
+        _secrets(config),
+        unit_check,
+        *(_writable(name, path, who, sandbox) for name, path in paths),
     ]
 
 
@@ -136,33 +147,102 @@ async def _ffmpeg(config: Config) -> Check:
 
 
 async def _database(config: Config) -> Check:
-    from vmsd.runtime.database import cli_pool
-
-    where = "embedded" if config.database.embedded else "external"
     try:
-        async with cli_pool(config) as pool:
-            version = await pool.fetchval("SHOW server_version")
-    except (VmsdError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-        message = err.message if isinstance(err, VmsdError) else str(err)
+        state = await inspect_database(config)
+    except (VmsdError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        message = err.message if isinstance(err, VmsdError) else str(err) or type(err).__name__
+        where = "embedded" if config.database.embedded else "external"
         return Check("database", "fail", f"{where}: {message}")
-    return Check("database", "ok", f"{where} PostgreSQL {version}")
+    return database_check(state)
 
 
-def _writable(name: str, path: Path) -> Check:
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        return Check(name, "fail", f"{path}: not a directory")
-    if probe != path:
-        ok = os.access(probe, os.W_OK | os.X_OK)
-        detail = f"{path}: will be created" if ok else f"{path}: cannot be created in {probe}"
-        return Check(name, "ok" if ok else "fail", detail)
+def database_check(state: DatabaseState) -> Check:
+    name = "database"
+    count = len(state.pending_migrations)
+    schema = (
+        f"; {count} migration{'s' if count > 1 else ''} to apply (at the daemon's start, or "
+        "vmsd migrate)" if count else "; schema up to date"
+    )
+    if not state.embedded:
+        return Check(name, "ok", f"external PostgreSQL {state.server_version}{schema}")
+    binary = (state.binary_version or "").removeprefix("postgres (PostgreSQL) ")
+    if state.data_version is None:
+        return Check(name, "ok", (
+            f"embedded PostgreSQL {binary or '(version unknown)'}; {state.data_dir}: "
+            "not initialised yet (the first start runs initdb)"))
+    if binary.split(".")[0] != state.data_version:
+        return Check(name, "fail", (
+            f"embedded: {state.data_dir} holds a PostgreSQL {state.data_version} cluster, the "
+            f"installed server is {binary or 'of unknown version'}: it cannot start on it "
+            "(dump with the old version, restore with the new)"))
+    if state.server_version is None:
+        return Check(name, "ok", (
+            f"embedded PostgreSQL {binary}; {state.data_dir}: initialised, not running "
+            "(vmsd starts it)"))
+    return Check(name, "ok", f"embedded PostgreSQL {state.server_version}, running{schema}")
+
+
+def _secrets(config: Config) -> Check:
+    """The credential key, read and checked without creating it (the daemon does, 0600)."""
+    name = "secrets"
+    value = config.secrets.key.get_secret_value().encode()
+    source = "secrets.key (or VMSD_SECRETS_KEY)"
+    path = config.secrets.key_file
+    assert path is not None
+    if not value:
+        try:
+            value = read_secret(path) or b""
+        except VmsdError as err:
+            return Check(name, "fail", "; ".join([err.message, *err.details]))
+        if not value:
+            return Check(name, "ok", (
+                f"{path}: created (0600) at the first start; keep a copy with the database's "
+                "backups"))
+        source = str(path)
     try:
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".vmsd-doctor-"):
-            pass
+        CredentialCipher(value)
+    except ConfigError as err:
+        return Check(name, "fail", f"{source}: {err.message}")
+    if source == str(path) and (mode := stat.S_IMODE(path.stat().st_mode)) & 0o077:
+        return Check(name, "warn", (
+            f"{path}: mode {mode:04o}, readable by others (vmsd sets 0600 at its next start)"))
+    return Check(name, "ok", f"{source}: a valid credential key")
+
+
+def service_context(unit: Path | None) -> tuple[Check, Sandbox | None, Identity | None]:
+    """The unit line, and who writes with which sandbox: the unit's (given, or installed),
+    else the user running doctor with none."""
+    name = "unit"
+    path = unit if unit is not None else find_unit()
+    if path is None:
+        me = current_identity()
+        return Check(name, "ok", (
+            f"no vmsd.service installed: paths checked for {me.name}, without a sandbox "
+            "(--unit FILE checks them against a unit)")), None, me
+    try:
+        sandbox = load_sandbox(path, installed=unit is None)
     except OSError as err:
-        return Check(name, "fail", f"{path}: not writable ({err.strerror})")
-    usage = os.statvfs(path)
-    free_gib = usage.f_bavail * usage.f_frsize / 2**30
-    return Check(name, "ok", f"{path}: writable, {free_gib:.1f} GiB free")
+        return Check(name, "fail", f"{path}: {err.strerror or err}"), None, None
+    try:
+        who: Identity | None = service_identity(sandbox)
+    except LookupError as err:
+        return Check(name, "fail", f"{path}: {err}"), sandbox, None
+    missing = [  # systemd makes a StateDirectory= before it sets up the namespace
+        f"{r.why}{r.path}" for r in sandbox.listed_paths
+        if not r.optional and not Path(r.path).exists() and sandbox.managed_dir(r.path) is None
+    ]
+    if missing:
+        return Check(name, "fail", (
+            f"{path}: {', '.join(missing)} does not exist: systemd refuses to start the unit "
+            "(226/NAMESPACE) until it does")), sandbox, who
+    writable = " ".join(
+        str(r.path) for r in sandbox.listed_paths if r.access is Access.WRITABLE
+    )
+    return Check(name, "ok", (
+        f"{path}: User={sandbox.user or 'root'}, ProtectSystem={sandbox.protect_system}, "
+        f"ReadWritePaths={writable or '(none)'}")), sandbox, who
+
+
+def _writable(name: str, path: Path, who: Identity | None, sandbox: Sandbox | None) -> Check:
+    ok, detail = check_writable(path, who, sandbox)
+    return Check(name, "ok" if ok else "fail", detail)

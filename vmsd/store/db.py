@@ -126,6 +126,15 @@ async def apply_migrations(conn: Connection) -> list[int]:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
 
 
+async def pending_migrations(conn: Connection) -> list[Migration]:
+    """The shipped migrations this database has not applied yet. Reads only (`vmsd doctor`):
+    a database vmsd never migrated has no schema_migrations table and lacks them all."""
+    if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return load_migrations()
+    done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    return [m for m in load_migrations() if m.version not in done]
+
+
 # Measured with 5 million index rows (bench/recordings.py): asyncpg's prepared statements drift
 # to PostgreSQL's generic plans, which cannot use (camera, start_time) for "camera = ANY($1)"
 # and underestimate time ranges; and rows stored in time order make the time index look

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.paths import REPO_ROOT
-from vmsd.cli.doctor import mediamtx_listeners
+from vmsd.cli.doctor import Check, database_check, mediamtx_listeners
 from vmsd.config.schema import Config
+from vmsd.runtime.database import DatabaseState
 
 BASE_FILE = REPO_ROOT / "mediamtx.yml"
 
@@ -90,3 +91,31 @@ async def test_a_base_address_without_port_fails(tmp_path: Path) -> None:
 
 async def test_mode_off_has_no_listener_line(tmp_path: Path) -> None:
     assert await mediamtx_listeners(config(tmp_path, "off")) is None
+
+
+# --- the database line: what doctor can say without starting anything ---------------------
+
+DATA = Path("/var/lib/vmsd/db")
+BINARY = "postgres (PostgreSQL) 18.6"
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "detail"),
+    [
+        (DatabaseState(True, binary_version=BINARY, data_dir=DATA), "ok",
+         f"embedded PostgreSQL 18.6; {DATA}: not initialised yet (the first start runs initdb)"),
+        (DatabaseState(True, binary_version=BINARY, data_dir=DATA, data_version="18"), "ok",
+         f"embedded PostgreSQL 18.6; {DATA}: initialised, not running (vmsd starts it)"),
+        (DatabaseState(True, binary_version=BINARY, data_dir=DATA, data_version="16"), "fail",
+         f"embedded: {DATA} holds a PostgreSQL 16 cluster, the installed server is 18.6: it "
+         "cannot start on it (dump with the old version, restore with the new)"),
+        (DatabaseState(True, server_version="18.6", pending_migrations=(), binary_version=BINARY,
+                       data_dir=DATA, data_version="18"), "ok",
+         "embedded PostgreSQL 18.6, running; schema up to date"),
+        (DatabaseState(False, server_version="16.4", pending_migrations=(7, 8)), "ok",
+         "external PostgreSQL 16.4; 2 migrations to apply (at the daemon's start, or vmsd "
+         "migrate)"),
+    ],
+)
+def test_database_line(state: DatabaseState, status: str, detail: str) -> None:
+    assert database_check(state) == Check("database", status, detail)
