@@ -28,10 +28,6 @@ class ShellBlock:
     line: int  # line number of its first command in README.md
     text: str  # the commands; a console block's `$ ` lines without the prompt
 
-    def commands(self) -> list[str]:
-        """One entry per command line, continuation lines joined."""
-        return [c for c in _join_continuations(self.text).splitlines() if c.strip()]
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
