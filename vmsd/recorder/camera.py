@@ -350,12 +350,13 @@ class CameraRecorder:
         self._recorder_metrics.recorder_up.labels(camera=self.name).set(1)
         # After a failed run this is the end of a gap in the recording.
         event = "recording_resumed" if self._restarts_total else "recorder_started"
-        ended = await self._reporter.recovered()
+        ended = self._reporter.recovered()
         after = {}
         if ended is not None:  # what the gap was: the class and how many runs failed
             after = {"after_class": ended.failure.value, "after_repeats": ended.repeats}
         self._log.info(event, pid=self._pid, **after)
         await self._record_event(event, camera=self.name, **after)
+        await self._reporter.online()  # after the recorder's own event, as ever
 
     async def _wait_until_available(self) -> None:
         if not self.plan.via_mediamtx or self._available:

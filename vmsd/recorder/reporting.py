@@ -129,8 +129,11 @@ class FailureReporter:
         await self._record_event("recorder_disk_full", camera=self._camera, path=path)
         self._no_space()
 
-    async def recovered(self) -> Streak | None:
-        """The run records: the camera is online (without MediaMTX) and the streak ends."""
+    def recovered(self) -> Streak | None:
+        """The run records: the streak it ends, if any."""
+        return self._streak.recovered()
+
+    async def online(self) -> None:
+        """Without MediaMTX the recorder's run is what says the camera is online."""
         if not self._via_mediamtx:
             await self._report_availability(self._camera, True, "recording")
-        return self._streak.recovered()

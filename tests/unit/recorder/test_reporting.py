@@ -130,7 +130,8 @@ async def test_events_come_on_changes_and_every_run_is_counted() -> None:
     )
     sample = metrics.registry.get_sample_value
     assert sample("vmsd_recorder_failures_total", {"camera": "door", "class": "refused"}) == 5
-    ended = await reporter.recovered()
+    ended = reporter.recovered()
+    await reporter.online()
     assert ended is not None and (ended.failure, ended.repeats) == (FailureClass.UNAUTHORIZED, 3)
     assert reports.available == [(True, "recording")]
     await _fail(reporter, _refused())
@@ -142,7 +143,9 @@ async def test_behind_mediamtx_and_for_storage_the_camera_state_is_left_alone() 
     behind = _reporter(reports, Metrics(), via=True)
     await _fail(behind, _refused())
     assert reports.errors[-1][1] is False
-    assert await behind.recovered() is not None and reports.available == []
+    assert behind.recovered() is not None
+    await behind.online()
+    assert reports.available == []  # MediaMTX says when a camera is online
     local = _reporter(reports, Metrics())
     full = RunEnd("disk_full", RunOutcome(), "No space left on device", Path("/r"))
     for _ in range(2):
