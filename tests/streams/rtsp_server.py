@@ -3,13 +3,15 @@
 Runs under the system interpreter (the GStreamer bindings are not in the venv):
 
     /usr/bin/python3 tests/streams/rtsp_server.py --port 8554 --path /cam1 --path /cam2 \
-        [--fps 10] [--size 320x240] [--gop 10] [--audio] [--pattern ball] [--watch-stdin] \
+        [--fps 10] [--size 320x240] [--gop 10] [--audio [--audio-codec aac|pcma|pcmu]] \
+        [--pattern ball] [--watch-stdin] \
         [--user NAME [--digest]] [--record]    # the password in $RTSP_SERVER_PASSWORD
 
 Every path serves the same kind of live H.264 stream (shared media: all readers of a path see
-one pipeline), optionally with an AAC (or Opus) audio track. Prints `READY <port>` on stdout
-once listening (`--port 0` picks a free port), and exits 0 on SIGTERM/SIGINT, or when stdin
-reaches end of file with `--watch-stdin` (so a parent that dies cannot leave it behind).
+one pipeline), optionally with an AAC (or Opus) audio track, or G.711 (`--audio-codec pcma`,
+`pcmu`). Prints `READY <port>` on stdout once listening (`--port 0` picks a free port), and
+exits 0 on SIGTERM/SIGINT, or when stdin reaches end of file with `--watch-stdin` (so a parent
+that dies cannot leave it behind).
 With `--user` (and the password in $RTSP_SERVER_PASSWORD) every path needs those credentials
 (GStreamer's RTSPAuth: Basic, or Digest with `--digest`), as a camera with a password does:
 anything else is a 401.
@@ -50,7 +52,12 @@ def launch_line(args: argparse.Namespace) -> str:
     audio = ""
     if args.audio:
         source = "audiotestsrc is-live=true wave=sine volume=0.2 ! audioconvert ! audioresample"
-        if _has("voaacenc"):
+        if args.audio_codec in ("pcma", "pcmu"):
+            # G.711, as many IP cameras send it: 8 kHz mono, static payload types 8 and 0.
+            encoder = {"pcma": "alawenc ! rtppcmapay", "pcmu": "mulawenc ! rtppcmupay"}
+            caps = "audio/x-raw,rate=8000,channels=1"
+            audio = f" {source} ! {caps} ! {encoder[args.audio_codec]} name=pay1"
+        elif _has("voaacenc"):
             audio = f" {source} ! voaacenc ! rtpmp4gpay name=pay1 pt=97"
         else:
             audio = f" {source} ! opusenc ! rtpopuspay name=pay1 pt=97"
@@ -96,6 +103,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--size", type=size, default=(320, 240))
     parser.add_argument("--gop", type=int, default=10, help="keyframe interval in frames")
     parser.add_argument("--audio", action="store_true")
+    parser.add_argument(
+        "--audio-codec", choices=("aac", "pcma", "pcmu"), default="aac", help="with --audio"
+    )
     parser.add_argument("--pattern", default="ball", help="videotestsrc pattern (ball, smpte)")
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
     parser.add_argument("--user", help="require these credentials (RTSPAuth)")

@@ -139,6 +139,7 @@ class RtspServer:
         size: tuple[int, int] = (320, 240),
         gop: int = 10,
         audio: bool = False,
+        audio_codec: str = "aac",
         pattern: str = "ball",
         port: int = 0,
         ready_timeout_s: float = 20.0,
@@ -153,6 +154,7 @@ class RtspServer:
         self.paths = [p if p.startswith("/") else "/" + p for p in paths]
         self.user, self.password, self.digest, self.record = user, password, digest, record
         self.fps, self.size, self.gop, self.audio, self.pattern = fps, size, gop, audio, pattern
+        self.audio_codec = audio_codec  # with audio: aac, or G.711's pcma / pcmu
         self.port = port  # 0 until the first start picks a free one; then kept across restarts
         self.ready_timeout_s = ready_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -190,7 +192,7 @@ class RtspServer:
         cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), "--watch-stdin"]
         cmd += ["--fps", str(self.fps), "--size", f"{width}x{height}", "--gop", str(self.gop)]
         cmd += ["--pattern", self.pattern]
-        cmd += ["--audio"] if self.audio else []
+        cmd += ["--audio", "--audio-codec", self.audio_codec] if self.audio else []
         env = None
         if self.user is not None:
             cmd += ["--user", self.user] + (["--digest"] if self.digest else [])

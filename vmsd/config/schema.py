@@ -180,6 +180,11 @@ class RecordingConfig(_Model):
     # Snapshots (GET /api/v1/cameras/{name}/snapshot): one grab per camera at a time, cached.
     snapshot_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     snapshot_timeout_seconds: float = Field(default=10.0, ge=1, le=60)
+    # Probes (POST /api/v1/cameras/{name}/probe, /api/v1/probe): each reads about 2 s
+    # of the stream and answers within this bound, its FFmpeg killed at it; at most
+    # probe_max_concurrent run at once (more are refused with a 503, never queued).
+    probe_timeout_seconds: float = Field(default=10.0, ge=3, le=60)
+    probe_max_concurrent: int = Field(default=4, ge=1, le=32)
 
 
 class RecordingOverrides(_Model):

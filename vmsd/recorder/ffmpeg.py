@@ -36,7 +36,7 @@ _INNER_OPTIONS = {
     # Matroska's equivalent of frag_duration: a cluster at least every second.
     SegmentFormat.MKV: "flush_packets=1:cluster_time_limit=1000",
 }
-_MUXERS = {SegmentFormat.MP4: "mp4", SegmentFormat.MKV: "matroska"}
+MUXERS = {SegmentFormat.MP4: "mp4", SegmentFormat.MKV: "matroska"}
 
 
 # What the one-entry concat input may open: the sources' protocols and what they stand on.
@@ -170,7 +170,7 @@ def build_recorder_argv(
         *codec_args(source, spec.audio, transcode_audio),
         *("-f", "segment", "-segment_time", str(spec.segment_seconds)),
         *("-segment_atclocktime", "1", "-reset_timestamps", "1", "-strftime", "1"),
-        *("-segment_format", _MUXERS[spec.format]),
+        *("-segment_format", MUXERS[spec.format]),
         *("-segment_format_options", _INNER_OPTIONS[spec.format]),
         *("-segment_list", "pipe:1", "-segment_list_type", "csv"),
         *("-avoid_negative_ts", "make_zero"),

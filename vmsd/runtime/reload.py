@@ -49,6 +49,7 @@ RESTART_ONLY = frozenset(
         "ffmpeg.binary",  # resolved once; recorders, snapshots and exports share it
         "recording.snapshot_cache_seconds",  # the snapshot cache is built at start
         "recording.snapshot_timeout_seconds",
+        "recording.probe_max_concurrent",  # the probes' limit is set at start
         "system.gpu",  # the GPU provider is chosen once
     }
 )
@@ -70,6 +71,7 @@ RELOADED = frozenset(
         "recording.audio",
         "recording.retry_max_seconds",
         "recording.unauthorized_retry_seconds",
+        "recording.probe_timeout_seconds",  # read by each probe
         "retention",
         "exports",
         "events",
