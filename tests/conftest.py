@@ -35,6 +35,7 @@ from vmsd.events.history import EventHistory
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
+from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.service import RetentionService
@@ -242,6 +243,14 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             camera_stack.recording.exports,
             sampler,
             EventHistory(camera_stack.holder, EventStore(db_pool), camera_stack.events),
+            StreamProber(
+                camera_stack.holder,
+                ffmpeg_binary(),
+                direct_inputs(camera_stack.holder.current.state_dir),
+                reader_input,
+                via_mediamtx=False,
+                max_concurrent=2,
+            ),
         )
     )
     server = TestServer(app, host="127.0.0.1")

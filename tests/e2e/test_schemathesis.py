@@ -43,7 +43,11 @@ API_CAMERA = "api-camera"
 FAIL_ON_WARNINGS = [
     w.value for w in SchemathesisWarning if w != SchemathesisWarning.VALIDATION_MISMATCH
 ]
-CAMERA_BODIES = ("POST /api/v1/cameras", "PATCH /api/v1/cameras/{name}")
+CAMERA_BODIES = (
+    "POST /api/v1/cameras",
+    "PATCH /api/v1/cameras/{name}",
+    "POST /api/v1/probe",  # a source checked by the rules of a camera's
+)
 # schemathesis' own default for "valid data accepted"
 POSITIVE_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
@@ -81,9 +85,13 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
     config = write_config(
         tmp_path,
         ffmpeg={"binary": ffmpeg_binary()},
-        # Short segments: recordings to test within seconds. A snapshot of a camera that
-        # does not answer gives up well inside schemathesis' request timeout.
-        recording={"segment_seconds": 2, "snapshot_timeout_seconds": 3},
+        # Short segments: recordings to test within seconds. A snapshot or a probe of a
+        # camera that does not answer gives up well inside schemathesis' request timeout.
+        recording={
+            "segment_seconds": 2,
+            "snapshot_timeout_seconds": 3,
+            "probe_timeout_seconds": 3,
+        },
         cameras=[
             {"name": name, "source": "test://?size=320x240&fps=10", "description": "test"}
             for name in CAMERAS
@@ -195,6 +203,7 @@ def _config(fx: Fixture, report: Path) -> str:
         "[operations.checks.not_a_server_error]",
         f"expected-statuses = {_toml(['2xx', '3xx', '4xx', '503', '504'])}",
     ]
+    # A probe body is a camera's source, username, password...: the same rules, below.
     # A camera body's rules between its fields (credentials either in the source URL or as
     # username/password, both halves or neither, none for test://) and the source URL's own
     # grammar (a host, a port for srt:// and udp+mpegts://, test://'s size and fps) are

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
+from pydantic import ValidationError as PydanticValidationError
 
 from vmsd.access.roles import Role
 from vmsd.api.body import read_json
@@ -12,6 +15,12 @@ from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import (
     CameraOut,
     LastErrorOut,
+    ProbeAudioOut,
+    ProbeFailureOut,
+    ProbeOut,
+    ProbeRecordingOut,
+    ProbeRequest,
+    ProbeVideoOut,
     RecorderIdle,
     RecorderOut,
     RecordingOverridesOut,
@@ -20,11 +29,14 @@ from vmsd.api.schemas import (
     body,
 )
 from vmsd.api.services import services
-from vmsd.cameras.model import Camera, CameraPatch
+from vmsd.cameras.model import Camera, CameraPatch, camera_from_config
 from vmsd.cameras.state import CameraError
+from vmsd.config.messages import field_errors
 from vmsd.config.schema import CameraConfig
+from vmsd.core.errors import ValidationError
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.model import RecorderStatus
+from vmsd.recorder.probe_stream import ProbeResult
 
 
 def camera_out(request: web.Request, camera: Camera) -> CameraOut:
@@ -122,6 +134,48 @@ async def snapshot(request: web.Request) -> web.Response:
     )
 
 
+async def probe_camera(request: web.Request) -> web.Response:
+    svc = services(request)
+    camera = svc.cameras.get(camera_name(request))
+    return body(probe_out(await svc.probes.probe_camera(camera), camera.name))
+
+
+async def probe_source(request: web.Request) -> web.Response:
+    candidate = probe_candidate(await read_json(request, ProbeRequest))
+    return body(probe_out(await services(request).probes.probe_source(candidate), None))
+
+
+PROBE_CANDIDATE_NAME = "probe"
+
+
+def probe_candidate(probe: ProbeRequest) -> Camera:
+    """The request as the camera it would be, by the rules of POST /api/v1/cameras."""
+    fields = probe.model_dump(include={"source", "username", "password", "rtsp_transport"})
+    try:
+        config = CameraConfig(name=PROBE_CANDIDATE_NAME, recording=probe.recording, **fields)
+    except PydanticValidationError as err:
+        raise ValidationError("invalid request body", field_errors(err)) from err
+    return camera_from_config(config, managed_by="api")
+
+
+def probe_out(result: ProbeResult, camera: str | None) -> ProbeOut:
+    video, audio, verdict, failure = result.video, result.audio, result.verdict, result.failure
+    return ProbeOut(
+        camera=camera,
+        ok=failure is None,
+        via=result.via,
+        failure=ProbeFailureOut(failure=failure.failure, message=failure.message)
+        if failure is not None
+        else None,
+        video=ProbeVideoOut(**dataclasses.asdict(video)) if video is not None else None,
+        audio=ProbeAudioOut(**dataclasses.asdict(audio)) if audio is not None else None,
+        recording=ProbeRecordingOut(**dataclasses.asdict(verdict)) if verdict is not None else None,
+        measured_seconds=result.measured_s,
+        elapsed_seconds=round(result.elapsed_s, 3),
+        note=result.note,
+    )
+
+
 async def delete_camera(request: web.Request) -> web.Response:
     await services(request).cameras.delete(camera_name(request))
     return web.Response(status=204)
@@ -129,6 +183,10 @@ async def delete_camera(request: web.Request) -> web.Response:
 
 _READ_ONLY = Reply("managed by the config file (read-only here)")
 _NO_CAMERA = Reply("no such camera")
+_PROBES_BUSY = Reply(
+    "recording.probe_max_concurrent probes are running (or vmsd is stopping)",
+    headers={"Retry-After": "seconds"},
+)
 ROUTES = [
     ApiRoute(
         "GET",
@@ -207,6 +265,38 @@ ROUTES = [
             409: Reply("camera disabled"),
             503: Reply("no picture from the camera"),
             504: Reply("timed out"),
+        },
+    ),
+    ApiRoute(
+        "POST",
+        "/api/v1/cameras/{name}/probe",
+        probe_camera,
+        "Probe the camera's stream where its recorder reads it: codecs, size, fps, bitrate, "
+        "and whether it is recorded as it comes or with its audio transcoded",
+        role=Role.OPERATOR,
+        tag="cameras",
+        path_params=CameraPath,
+        responses={
+            200: Reply("the probe's answer (ok false: the failure's class)", ProbeOut),
+            404: _NO_CAMERA,
+            409: Reply("a probe of the camera is running, or a publisher it cannot reach"),
+            503: _PROBES_BUSY,
+        },
+    ),
+    # Not /api/v1/cameras/probe: that path is the camera named "probe" (GET, PATCH, DELETE).
+    ApiRoute(
+        "POST",
+        "/api/v1/probe",
+        probe_source,
+        "Probe a source before saving it as a camera (it connects where the body says, as "
+        "adding a camera does: admin)",
+        role=Role.ADMIN,
+        tag="cameras",
+        request_model=ProbeRequest,
+        responses={
+            200: Reply("the probe's answer (ok false: the failure's class)", ProbeOut),
+            422: Reply("invalid source (the rules of a camera's), or a publisher"),
+            503: _PROBES_BUSY,
         },
     ),
     ApiRoute(

@@ -9,15 +9,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.json_schema import SkipJsonSchema
 
 from vmsd.access.roles import Role
 from vmsd.cameras.state import CameraState
-from vmsd.config.schema import RtspTransport, SegmentFormat
+from vmsd.config.schema import SOURCE_SCHEMA, RecordingOverrides, RtspTransport, SegmentFormat
 from vmsd.core.event_types import EVENT_TYPES
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.model import RecorderState
+from vmsd.recorder.probe_stream import ProbeVia, RecordMode
 from vmsd.store.recordings import EndReason
 
 
@@ -168,6 +169,78 @@ class CameraOut(Out):
 class RestartOut(Out):
     camera: str
     restart: Literal["requested"] = "requested"
+
+
+# --- probes ---
+
+
+class ProbeRequest(BaseModel):
+    """A source to probe before it is saved: these keys of a camera, checked by the same
+    rules as a camera's (a 422 names the rule), plus the recording settings it would get."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str = Field(json_schema_extra=SOURCE_SCHEMA)
+    username: str | None = None
+    password: SecretStr | None = None
+    rtsp_transport: RtspTransport = RtspTransport.TCP
+    recording: RecordingOverrides = Field(
+        default=RecordingOverrides(), description="format and audio decide the verdict"
+    )
+
+
+class ProbeVideoOut(Out):
+    codec: str = Field(description="FFmpeg's name: h264, hevc, mjpeg, ...")
+    profile: str | None
+    width: int | None
+    height: int | None
+    fps: float | None = Field(description="as the stream declares it, else as counted")
+    bitrate_bits: float | None = Field(
+        description="measured: bits per second of the video read (payload, no overhead)"
+    )
+
+
+class ProbeAudioOut(Out):
+    codec: str = Field(description="FFmpeg's name: aac, pcm_alaw (G.711 A-law), opus, ...")
+    profile: str | None
+    sample_rate: int | None
+    channels: int | None
+    bitrate_bits: float | None = Field(
+        description="measured when copied, else as the stream declares it (G.711 and PCM do)"
+    )
+
+
+class ProbeRecordingOut(Out):
+    """How the camera's recorder would record this stream, as its own FFmpeg answered."""
+
+    mode: RecordMode = Field(
+        description="as_is: copied; transcode_audio: video copied, audio to AAC; "
+        "unsupported: not recordable in this format"
+    )
+    format: SegmentFormat
+    audio: bool = Field(description="the recording has audio")
+    reason: str
+
+
+class ProbeFailureOut(Out):
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
+    failure: FailureClass = Field(alias="class", description="the failure's stable class")
+    message: str = Field(description="the line of FFmpeg's output telling it, redacted")
+
+
+class ProbeOut(Out):
+    camera: str | None = Field(description="null for an unsaved source")
+    ok: bool = Field(description="the stream was read; false: `failure` says why not")
+    via: ProbeVia = Field(
+        description="mediamtx: MediaMTX's copy, as the recorder reads it; source: the camera "
+        "itself; synthetic: a test:// pattern vmsd encodes itself (nothing is read)"
+    )
+    failure: ProbeFailureOut | None
+    video: ProbeVideoOut | None
+    audio: ProbeAudioOut | None
+    recording: ProbeRecordingOut | None = Field(description="null when the stream was not read")
+    measured_seconds: float | None = Field(description="seconds of stream read for the bitrates")
+    elapsed_seconds: float
+    note: str | None
 
 
 # --- recordings ---

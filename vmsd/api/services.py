@@ -16,6 +16,7 @@ from vmsd.core.metrics import Metrics
 from vmsd.events.history import EventHistory
 from vmsd.exports.service import ExportService
 from vmsd.recorder.fleet import RecorderFleet
+from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.recordings.service import RecordingsService
 from vmsd.retention.service import RetentionService
@@ -39,6 +40,7 @@ class ApiServices:
     exports: ExportService
     system: SystemSampler
     events: EventHistory
+    probes: StreamProber
 
 
 SERVICES = web.AppKey("services", ApiServices)

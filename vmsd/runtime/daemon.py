@@ -50,6 +50,7 @@ from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController, effective_mode
 from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
+from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.roots import prepare_roots
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.runtime.database import Database
@@ -132,6 +133,7 @@ class _Recording:
     parts: RecordingParts
     snapshots: Snapshots
     sampler: SystemSampler
+    probes: StreamProber
 
 
 class Daemon:
@@ -259,7 +261,7 @@ class Daemon:
     async def _start_recording(
         self, config: Config, core: _Core, media: _Media, ffmpeg: str
     ) -> _Recording:
-        """Recovery first, then the recorders' parts; snapshots; the system sampler."""
+        """Recovery first, then the recorders' parts; snapshots, probes; the system sampler."""
         self._notifier.status("reconciling recordings")
         mediamtx = media.mediamtx
         via_mediamtx = mediamtx.mode is not MediaMtxMode.OFF
@@ -288,6 +290,14 @@ class Daemon:
             cache_s=config.recording.snapshot_cache_seconds,
             timeout_s=config.recording.snapshot_timeout_seconds,
         )
+        probes = StreamProber(
+            self._holder,
+            ffmpeg,
+            inputs,
+            mediamtx.reader_input,
+            via_mediamtx=via_mediamtx,
+            max_concurrent=config.recording.probe_max_concurrent,
+        )
         self._reloader.reloadable = Reloadable(
             media.cameras.service, mediamtx, parts.fleet, core.webhooks
         )
@@ -299,7 +309,7 @@ class Daemon:
         )
         await sampler.start()
         self._metrics.registry.register(SystemCollector(sampler.latest))
-        return _Recording(parts, snapshots, sampler)
+        return _Recording(parts, snapshots, sampler, probes)
 
     async def _start_http(
         self,
@@ -325,6 +335,7 @@ class Daemon:
             exports=rec.parts.exports,
             system=rec.sampler,
             events=core.history,
+            probes=rec.probes,
         )
         runner = await start_site(create_app(services), api_listener(config))
         stack.push_async_callback(self._stage, "http", runner.cleanup)
