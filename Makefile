@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/child_memory.py
 	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/failures.py
+	$(BIN)/python bench/probe.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info
