@@ -12,10 +12,9 @@ import asyncpg
 from vmsd.access.roles import Role, generate_token, hash_token
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import ValidationError
+from vmsd.core.names import LABEL_MAX, is_label
 from vmsd.store.listen import listen_forever
 from vmsd.store.tokens import TOKENS_CHANNEL, ActiveTokenHash, ApiToken, TokenStore
-
-TOKEN_NAME_MAX = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +69,16 @@ class TokenService:
     async def create(self, name: str, role: Role) -> tuple[ApiToken, str]:
         """Returns the token record and the secret, which is never retrievable again."""
         name = name.strip()
-        if not 1 <= len(name) <= TOKEN_NAME_MAX:
+        if not is_label(name):
             raise ValidationError(
-                "invalid token name", [{"field": "name", "message": "must be 1-100 characters"}]
+                "invalid token name",
+                [
+                    {
+                        "field": "name",
+                        "message": f"must be 1-{LABEL_MAX} characters, not blank, "
+                        "without control characters",
+                    }
+                ],
             )
         secret = generate_token()
         token = await self._store.create(name, role, hash_token(secret))

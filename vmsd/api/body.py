@@ -11,6 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from vmsd.config.messages import field_errors
 from vmsd.core.errors import BadRequestError, UnsupportedMediaTypeError, ValidationError
+from vmsd.core.jsonbody import load_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,8 +25,12 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         )
     raw = await request.read()
     try:
-        data: Any = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        data: Any = load_json(raw)  # strict: UTF-8, no duplicate keys, no NaN
+        # A \ud800 escape decodes to a lone surrogate, which no database or file takes.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise BadRequestError("malformed JSON body: a string is not valid Unicode") from err
+    except ValueError as err:
         raise BadRequestError(f"malformed JSON body: {err}") from err
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object")

@@ -11,12 +11,13 @@ from vmsd.api.query import IdPath, Params, QueryBool, read_params
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import CreatedTokenOut, TokenOut, body
 from vmsd.api.services import services
+from vmsd.core.names import LABEL_MAX, LABEL_PATTERN
 from vmsd.store.tokens import ApiToken
 
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=LABEL_MAX, pattern=LABEL_PATTERN)
     role: Role
 
 

@@ -16,6 +16,16 @@ _CAMERA_NAME = re.compile(CAMERA_NAME_PATTERN)
 RESERVED_USERS = frozenset({"vmsd-internal", "vmsd-synthetic"})
 
 
+# A token's (later a user's) display name: 1-100 characters, not blank, no control characters.
+LABEL_MAX = 100
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+_LABEL = re.compile(LABEL_PATTERN)
+
+
+def is_label(name: str) -> bool:
+    return len(name) <= LABEL_MAX and _LABEL.fullmatch(name) is not None
+
+
 def is_camera_name(name: str) -> bool:
     """The registry's rule for a name from outside (a hook, a URL): the pattern, not reserved."""
     return _CAMERA_NAME.fullmatch(name) is not None and name not in RESERVED_CAMERA_NAMES
