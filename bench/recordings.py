@@ -125,10 +125,10 @@ async def explain(pool: asyncpg.Pool, camera: str, start: datetime) -> None:
             await conn.execute("DEALLOCATE q; RESET plan_cache_mode")
             print(f"EXPLAIN ANALYZE, {mode} ({camera}, {start:%Y-%m-%d %H:%M:%S}, 1 h):")
             print("\n".join(f"    {row[0]}" for row in plan))
-        stats = await conn.fetch(
+        stats = await conn.fetch(  # the statement the query method sent, by its own text
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE '%ORDER BY start_time, id LIMIT $6%' "
-            "AND statement NOT LIKE '%pg_prepared_statements%'"
+            "WHERE statement = $1",
+            capture.sql,
         )
     counts = [(r["generic_plans"], r["custom_plans"]) for r in stats]
     print(f"plans the benchmark's prepared statement used (generic, custom): {counts}")
