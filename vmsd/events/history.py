@@ -187,7 +187,10 @@ class EventHistory:
         try:
             return await bounded(query, READ_TIMEOUT_S)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-            raise StoreError("the events table is unreachable", [describe_error(err)]) from err
+            # The database's words (host, port) are for operators: viewers see what failed.
+            raise StoreError(
+                "the events table is unreachable", internal_details=[describe_error(err)]
+            ) from err
 
 
 def _drain(queue: asyncio.Queue[Event]) -> None:
