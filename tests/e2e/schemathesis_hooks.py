@@ -7,17 +7,25 @@ whole documented contract. Requests generated as invalid are left as they are.
   an export exports.max_range_hours): start/end, since/until;
 - a `cursor` is one this API handed out: a string that only matches the cursor pattern is
   not one, so valid requests go without (the cursors themselves are tested in
-  tests/integration/test_recordings_api.py and test_events_api.py).
+  tests/integration/test_recordings_api.py and test_events_api.py);
+- a valid PATCH of a camera is one of the API's own camera, and a DELETE that removed it puts
+  it back, so the PATCH cases reach their work (without, schemathesis warns of missing test
+  data: every valid PATCH was a 404 or a 409).
 
 schemathesis re-validates a case a hook changed, so the check still judges what is sent.
 """
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
 import schemathesis
+
+# The fixture's camera (tests/e2e/test_schemathesis.py): recreated after a DELETE removed it.
+API_CAMERA = {"name": "api-camera", "source": "rtsp://192.0.2.1/x", "record": False}
 
 RANGE = timedelta(minutes=10)
 PAIRS = (("start", "end"), ("since", "until"))
@@ -54,3 +62,30 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         case.query.pop("cursor", None)
     if isinstance(case.body, dict):
         _ordered(case.body)
+    if case.method.upper() == "PATCH" and case.path == "/api/v1/cameras/{name}":
+        # A valid PATCH is one of a camera the API may change: the config file's are
+        # read-only (409), any other name is no camera (404).
+        case.path_parameters = {**(case.path_parameters or {}), "name": API_CAMERA["name"]}
+
+
+@schemathesis.hook
+def after_call(context: schemathesis.HookContext, case: schemathesis.Case, response: Any) -> None:
+    if case.method.upper() != "DELETE" or case.path != "/api/v1/cameras/{name}":
+        return
+    if (case.path_parameters or {}).get("name") != API_CAMERA["name"]:
+        return
+    if response.status_code != 204:
+        return
+    sent = response.request
+    base = sent.url.split("/api/v1/cameras/", 1)[0]
+    request = urllib.request.Request(  # noqa: S310 - the daemon under test, over loopback
+        f"{base}/api/v1/cameras",
+        data=json.dumps(API_CAMERA).encode(),
+        method="POST",
+        headers={
+            "Authorization": sent.headers["Authorization"],
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        answer.read()

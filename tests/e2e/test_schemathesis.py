@@ -28,6 +28,7 @@ from schemathesis.core.warnings import SchemathesisWarning
 
 from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, write_config
+from tests.e2e.schemathesis_hooks import API_CAMERA as API_CAMERA_BODY
 from tests.e2e.test_daemon_process import vmsd_cli
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ RUN_TIMEOUT_S = 540
 # A new event-stream client is sent only new events: the stream is read this long, then cut.
 STREAM_READ_S = 1.0
 CAMERAS = ("demo-1", "demo-2")
-API_CAMERA = "api-camera"
+API_CAMERA = API_CAMERA_BODY["name"]
 FAIL_ON_WARNINGS = [
     w.value for w in SchemathesisWarning if w != SchemathesisWarning.VALIDATION_MISMATCH
 ]
@@ -127,8 +128,7 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
         )
         # One camera that is the API's (the config file's are read-only: 409), not recording,
         # so PATCH and DELETE reach their work.
-        camera = {"name": API_CAMERA, "source": "rtsp://192.0.2.1/x", "record": False}
-        _api(daemon, token, "POST", "/api/v1/cameras", camera)
+        _api(daemon, token, "POST", "/api/v1/cameras", API_CAMERA_BODY)
         yield Fixture(daemon, token, [i["id"] for i in items], job["id"])
         assert daemon.stop() == 0, daemon.log_text()[-5000:]
     finally:

@@ -59,3 +59,30 @@ async def test_a_body_that_is_not_strict_json_is_a_400(api: Api, raw: bytes) -> 
     async with api.session.get(api.url + "/api/v1/tokens", headers=api.headers("admin")) as resp:
         names = {t["name"] for t in await resp.json()}
     assert not {"a", "b"} & names  # nothing was created
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("description", "nul\u0000inside"),
+        ("location", "\u0000"),
+        ("username", "ad\u0000min"),
+        ("username", "ad\nmin"),
+        ("source", "test:"),
+        ("source", "test:x"),
+    ],
+)
+async def test_a_camera_field_the_database_cannot_hold_is_a_422(
+    api: Api, field: str, value: str
+) -> None:
+    body = {"name": "cam-x", "source": "rtsp://192.0.2.1/s", field: value}
+    if field == "username":
+        body["password"] = "pw-1234567"
+    async with api.session.post(
+        api.url + "/api/v1/cameras", json=body, headers=api.headers("admin")
+    ) as resp:
+        assert resp.status == 422, await resp.text()
+    async with api.session.get(
+        api.url + "/api/v1/cameras/cam-x", headers=api.headers("admin")
+    ) as resp:
+        assert resp.status == 404  # nothing was stored

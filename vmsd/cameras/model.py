@@ -15,6 +15,7 @@ from vmsd.config.schema import (
     RetentionOverrides,
     RtspTransport,
 )
+from vmsd.core.names import TEXT_PATTERN, USERNAME_PATTERN
 from vmsd.core.sources import (
     PUBLISHER,
     display_source,
@@ -80,13 +81,13 @@ class CameraPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     source: str | None = Field(default=None, json_schema_extra=SOURCE_SCHEMA)
-    username: str | None = Field(default=None, max_length=200)
+    username: str | None = Field(default=None, max_length=200, pattern=USERNAME_PATTERN)
     password: SecretStr | None = None
     rtsp_transport: RtspTransport | None = None
     enabled: bool | None = None
     record: bool | None = None
-    description: str | None = Field(default=None, max_length=500)
-    location: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=500, pattern=TEXT_PATTERN)
+    location: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
     recording: RecordingOverrides | None = None
     retention: RetentionOverrides | None = None
 

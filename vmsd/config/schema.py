@@ -28,7 +28,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vmsd.core.event_types import EVENT_TYPES
 from vmsd.core.log import LogFormat, LogLevel
-from vmsd.core.names import CAMERA_NAME_PATTERN, RESERVED_CAMERA_NAMES, RESERVED_USERS
+from vmsd.core.names import (
+    CAMERA_NAME_PATTERN,
+    RESERVED_CAMERA_NAMES,
+    RESERVED_USERS,
+    TEXT_PATTERN,
+    USERNAME_PATTERN,
+)
 from vmsd.core.sources import (
     PUBLISHER,
     SOURCE_SCHEMES,
@@ -259,13 +265,13 @@ class CameraConfig(_Model):
     model_config = ConfigDict(json_schema_extra=_PUBLISHER_NEEDS_CREDENTIALS)
     name: str = Field(pattern=CAMERA_NAME_PATTERN)
     source: str = Field(json_schema_extra=SOURCE_SCHEMA)
-    username: str | None = None
+    username: str | None = Field(default=None, max_length=200, pattern=USERNAME_PATTERN)
     password: SecretStr | None = None
     rtsp_transport: RtspTransport = RtspTransport.TCP
     enabled: bool = True
     record: bool = True
-    description: str = Field(default="", max_length=500)
-    location: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=500, pattern=TEXT_PATTERN)
+    location: str = Field(default="", max_length=200, pattern=TEXT_PATTERN)
     recording: RecordingOverrides = RecordingOverrides()
     retention: RetentionOverrides = RetentionOverrides()
 

@@ -16,6 +16,10 @@ _CAMERA_NAME = re.compile(CAMERA_NAME_PATTERN)
 RESERVED_USERS = frozenset({"vmsd-internal", "vmsd-synthetic"})
 
 
+# Free text a client sends (a camera's description): anything PostgreSQL's text holds, not NUL.
+TEXT_PATTERN = r"^[^\x00]*$"
+# A user name inside credentials: no control characters.
+USERNAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 # A token's (later a user's) display name: 1-100 characters, not blank, no control characters.
 LABEL_MAX = 100
 LABEL_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"

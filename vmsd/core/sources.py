@@ -71,6 +71,8 @@ def validate_source(source: str) -> str:
     # MediaMTX matches schemes case-sensitively: store them lower-case.
     source = scheme + source[len(parts.scheme) :]
     if scheme == SYNTHETIC_SCHEME:
+        if not is_synthetic(source):  # "test:" or "test:x": not the pattern every reader knows
+            raise ValueError("a test source starts with test:// (e.g. test://?size=640x360)")
         parse_synthetic(source)
         return source
     if not parts.hostname:
