@@ -22,7 +22,6 @@ from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.app import create_app
 from vmsd.api.services import ApiServices
 from vmsd.cameras.live import LiveCameras
-from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.config.load import ConfigHolder
@@ -32,9 +31,8 @@ from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
-from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import RecorderFleet
-from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
+from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs, direct_input
 from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.snapshot import Snapshots
 from vmsd.recordings.deletion import SegmentDeleter
@@ -164,9 +162,8 @@ def ffmpeg_binary() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def reader_input(camera: Camera) -> RecorderInput:
-    """Without MediaMTX: read the source itself."""
-    return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
+# Without MediaMTX: read the source itself, as the daemon's readers do.
+reader_input = direct_input
 
 
 def direct_inputs(state_dir: Path) -> ReaderInputs:

@@ -24,9 +24,9 @@ from vmsd.config.schema import CameraConfig, Config
 from vmsd.core.errors import ConflictError
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.ffmpeg import RecorderInput
-from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
+from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs, direct_input
 from vmsd.recorder.probe_stream import MEASURE_S, ProbeVia, RecordMode
-from vmsd.recorder.prober import ProbesBusyError, StreamProber, source_input
+from vmsd.recorder.prober import ProbesBusyError, StreamProber
 
 USER, PASSWORD = "admin", "cam-pw-4711"
 BOUND_S = 4.0
@@ -83,7 +83,7 @@ def _prober(tmp_path: Path, ffmpeg: str | None = None, **options: object) -> Str
         _holder(tmp_path, **options),
         ffmpeg or ffmpeg_binary(),
         _inputs(tmp_path),
-        source_input,
+        direct_input,
         via_mediamtx=False,
         max_concurrent=max_concurrent,
     )

@@ -39,6 +39,7 @@ from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_docum
 from vmsd.mediamtx.writer import write_if_changed
 from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.ffmpeg import RecorderInput
+from vmsd.recorder.inputs import direct_input
 
 log = get_logger("vmsd.mediamtx")
 
@@ -125,7 +126,7 @@ class MediaMtxController:
         each run with a reader grant of its own, or straight from the source when MediaMTX is
         off."""
         if self.mode is MediaMtxMode.OFF:
-            return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
+            return direct_input(camera)
         host, port = self._reader_host, self._config.mediamtx.rtsp_port
         return RecorderInput(f"rtsp://{host}:{port}/{camera.name}", "tcp", camera.name)
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
+from vmsd.cameras.model import Camera
 from vmsd.core.log import get_logger
 from vmsd.core.sources import with_credentials
 from vmsd.recorder.ffmpeg import RecorderInput, input_description
@@ -29,6 +30,11 @@ _DIR_MODE = 0o700
 _FILE_MODE = 0o600
 
 log = get_logger("vmsd.recorder")
+
+
+def direct_input(camera: Camera) -> RecorderInput:
+    """The camera itself, as its readers read it when MediaMTX is not in between."""
+    return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
 
 
 class Grant(Protocol):

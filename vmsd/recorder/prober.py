@@ -33,7 +33,7 @@ from vmsd.core.sources import parse_synthetic
 from vmsd.recorder.failures import FailureClass, RunFailure
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.fleet import build_plan
-from vmsd.recorder.inputs import ReaderInputs
+from vmsd.recorder.inputs import ReaderInputs, direct_input
 from vmsd.recorder.probe_stream import (
     ProbeResult,
     ProbeRun,
@@ -91,11 +91,6 @@ class BoundedLines:
             self.head.append(line)
         else:
             self.tail.append(line)
-
-
-def source_input(camera: Camera) -> RecorderInput:
-    """The camera itself, as a recorder reads it with MediaMTX off."""
-    return RecorderInput(camera.connect_url, camera.rtsp_transport.value)
 
 
 class StreamProber:
@@ -164,7 +159,7 @@ class StreamProber:
         return dataclasses.replace(direct, note=note)
 
     async def _source(self, camera: Camera, owner: str, started: float) -> ProbeResult:
-        source = source_input(camera)
+        source = direct_input(camera)
         if camera.is_synthetic:
             plan = build_plan(self._holder.current, camera, source, via_mediamtx=False)
             return synthetic_result(parse_synthetic(camera.source), plan.segments.format)
