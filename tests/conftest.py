@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -260,3 +261,20 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
 
 async def record_noop(type_: str, **data: object) -> None:
     """An event recorder for fixtures whose events no test reads."""
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A camera that accepts the connection and never says a word (hangs after the TCP
+    handshake): FFmpeg waits its socket timeout."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    for writer in held:
+        writer.close()
+    await server.wait_closed()

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,20 +38,6 @@ def camera_server() -> Iterator[RtspServer]:
         yield server
 
 
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A server that accepts and never answers (a hung camera)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    for writer in held:
-        writer.close()
-    await server.wait_closed()
 
 
 def _config(tmp_path: Path, **overrides: Any) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,20 +62,6 @@ class Checker:
         return dict(error)
 
 
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A camera that accepts the connection and never says a word."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    server.close()
-    for writer in held:
-        writer.close()
-    await server.wait_closed()
 
 
 class Client:

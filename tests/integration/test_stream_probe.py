@@ -9,7 +9,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -185,20 +185,6 @@ async def test_a_camera_that_cannot_be_read_says_why_at_once(
     assert PASSWORD not in result.failure.message
 
 
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """Accepts and never answers (a camera that hangs after the TCP handshake)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 async def test_a_silent_camera_is_a_timeout_at_the_bound(silent_port: int, tmp_path: Path) -> None:
