@@ -22,6 +22,7 @@ import psutil
 
 from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.mediamtx_auth import SYNTHETIC_PUBLISH_USER
+from vmsd.core.ints import parse_int
 from vmsd.core.sources import SyntheticPattern, parse_synthetic
 from vmsd.mediamtx.relay import MAX_HEAD_BYTES, RequestRewriter, relay
 
@@ -53,9 +54,13 @@ def publisher_ffmpeg_argv(ffmpeg: str, pattern: SyntheticPattern, target: str) -
 def split_address(address: str) -> tuple[str, int]:
     """`127.0.0.1:8554` / `[::1]:8554` -> (host, port) for a socket connect."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not (port.isascii() and port.isdigit()):
+    if not sep or not host:
         raise ValueError(f"not host:port: {address!r}")
-    return host.removeprefix("[").removesuffix("]"), int(port)
+    try:
+        number = parse_int(port, 0, 65535)
+    except ValueError as err:
+        raise ValueError(f"not host:port: {address!r} (the port {err})") from err
+    return host.removeprefix("[").removesuffix("]"), number
 
 
 def is_own_connection(pid: int, peer: tuple[str, int]) -> bool:

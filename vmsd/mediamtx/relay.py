@@ -16,6 +16,8 @@ import asyncio
 import base64
 import contextlib
 
+from vmsd.core.ints import parse_int
+
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
 _FRAME_MARK = b"$"
@@ -57,10 +59,10 @@ def content_length(head: bytes) -> int:
     for line in head.split(b"\r\n")[1:]:
         name, sep, value = line.partition(b":")
         if sep and name.strip().lower() == b"content-length":
-            text = value.strip()
-            if not (text.isascii() and text.isdigit()) or int(text) > MAX_BODY_BYTES:
-                raise RelayProtocolError("bad Content-Length")
-            return int(text)
+            try:
+                return parse_int(value.strip().decode("ascii"), 0, MAX_BODY_BYTES)
+            except (UnicodeDecodeError, ValueError) as err:
+                raise RelayProtocolError("bad Content-Length") from err
     return 0
 
 
