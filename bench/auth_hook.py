@@ -35,8 +35,8 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vmsd.access.damping import FailureDamper
 from vmsd.access.grants import ReaderGrants
+from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import TOKEN_PREFIX, Role, generate_token, hash_token
-from vmsd.access.tokens import Principal
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
@@ -65,7 +65,8 @@ class Tokens:
     def __init__(self) -> None:
         roles = [Role.VIEWER] * 70 + [Role.OPERATOR] * 20 + [Role.ADMIN] * 10
         self._by_hash = {
-            hash_token(t): Principal(i, f"t{i}", roles[i]) for i, t in enumerate(TOKENS)
+            hash_token(t): Principal(PrincipalKind.TOKEN, i, f"t{i}", roles[i])
+            for i, t in enumerate(TOKENS)
         }
 
     def lookup(self, token: str) -> Principal | None:

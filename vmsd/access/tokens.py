@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import asyncpg
 
+from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import Role, generate_token, hash_token
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import ValidationError
 from vmsd.core.names import LABEL_MAX, is_label
 from vmsd.store.listen import listen_forever
 from vmsd.store.tokens import TOKENS_CHANNEL, ActiveTokenHash, ApiToken, TokenStore
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who made a request."""
-
-    token_id: int
-    name: str
-    role: Role
 
 
 class TokenRegistry:
@@ -47,7 +38,7 @@ class TokenRegistry:
         entry = self._by_hash.get(hash_token(token))
         if entry is None:
             return None
-        return Principal(entry.token_id, entry.name, Role(entry.role))
+        return Principal(PrincipalKind.TOKEN, entry.token_id, entry.name, Role(entry.role))
 
     async def refresh(self) -> None:
         hashes = await self._store.active_hashes()

@@ -46,7 +46,11 @@ def create_app(svc: ApiServices) -> web.Application:
     )
     app[SERVICES] = svc
     table = {}
-    for route in all_routes():
+    routes = all_routes()
+    unaudited = [f"{r.method} {r.path}" for r in routes if r.mutating and r.action is None]
+    if unaudited:
+        raise RuntimeError(f"routes that change something need an audit action: {unaudited}")
+    for route in routes:
         resource = app.router.add_resource(route.path)
         table[resource.add_route(route.method, route.handler)] = route
     app[ROUTES] = table

@@ -203,6 +203,7 @@ ROUTES = [
         create_camera,
         "Add a camera (credentials are stored encrypted and never returned)",
         role=Role.ADMIN,
+        action="camera.create",
         tag="cameras",
         request_model=CameraConfig,
         responses={
@@ -227,6 +228,7 @@ ROUTES = [
         patch_camera,
         "Change a camera; absent keys stay as they are, password null removes it",
         role=Role.ADMIN,
+        action="camera.update",
         tag="cameras",
         path_params=CameraPath,
         request_model=CameraPatch,
@@ -243,6 +245,7 @@ ROUTES = [
         restart_recorder,
         "Restart the camera's recorder (its open segment is finalised and indexed first)",
         role=Role.OPERATOR,
+        action="camera.restart",
         tag="cameras",
         path_params=CameraPath,
         responses={
@@ -274,6 +277,7 @@ ROUTES = [
         "Probe the camera's stream where its recorder reads it: codecs, size, fps, bitrate, "
         "and whether it is recorded as it comes or with its audio transcoded",
         role=Role.OPERATOR,
+        action="camera.probe",
         tag="cameras",
         path_params=CameraPath,
         responses={
@@ -291,6 +295,7 @@ ROUTES = [
         "Probe a source before saving it as a camera (it connects where the body says, as "
         "adding a camera does: admin)",
         role=Role.ADMIN,
+        action="source.probe",
         tag="cameras",
         request_model=ProbeRequest,
         responses={
@@ -305,6 +310,7 @@ ROUTES = [
         delete_camera,
         "Remove a camera (its recordings stay until retention removes them)",
         role=Role.ADMIN,
+        action="camera.delete",
         tag="cameras",
         path_params=CameraPath,
         responses={204: Reply("deleted"), 404: _NO_CAMERA, 409: _READ_ONLY},

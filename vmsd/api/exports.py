@@ -115,6 +115,7 @@ ROUTES = [
         create_export,
         "Export a clip: one MP4 joined from the segments of a range (a background job)",
         role=Role.OPERATOR,
+        action="export.create",
         tag="exports",
         request_model=ExportRequest,
         responses={202: Reply("queued", ExportOut), 404: Reply("no such camera")},
@@ -135,6 +136,7 @@ ROUTES = [
         download_export,
         "The exported MP4 (Range requests answered with 206)",
         role=Role.VIEWER,
+        action="export.download",
         tag="exports",
         path_params=IdPath,
         responses={
@@ -151,6 +153,7 @@ ROUTES = [
         delete_export,
         "Cancel and remove an export",
         role=Role.OPERATOR,
+        action="export.delete",
         tag="exports",
         path_params=IdPath,
         responses={204: Reply("removed"), 404: _NO_EXPORT},

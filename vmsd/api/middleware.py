@@ -12,8 +12,9 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError as PydanticValidationError
 
+from vmsd.access.principal import Principal
 from vmsd.access.roles import Role
-from vmsd.access.tokens import Principal
+from vmsd.api.authn import authenticate
 from vmsd.api.metrics import ApiMetrics
 from vmsd.api.routes import ApiRoute, Handler
 from vmsd.api.schemas import ErrorBody, ErrorDetail, ErrorInfo
@@ -155,7 +156,8 @@ def _allow_header(err: web.HTTPException) -> dict[str, str]:
 
 @web.middleware
 async def authorization(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate the bearer token and check the route's declared role."""
+    """Authenticate the request and check the route's declared role. The principal is kept
+    on the request before the role check, so the audit trail names who was refused."""
     spec: ApiRoute | None = request.app[ROUTES].get(request.match_info.route)
     if spec is None:  # no such route: aiohttp answers 404/405
         return await handler(request)
@@ -166,22 +168,11 @@ async def authorization(request: web.Request, handler: Handler) -> web.StreamRes
     if required is None:
         return await handler(request)
     principal = authenticate(request)
+    request[PRINCIPAL] = principal
     if not principal.role.allows(required):
         raise ForbiddenError(
-            f"this needs the {required.value} role (token has {principal.role.value})"
+            f"this needs the {required.value} role ({principal.kind.value} has "
+            f"{principal.role.value})"
         )
-    request[PRINCIPAL] = principal
     return await handler(request)
 
-
-def authenticate(request: web.Request) -> Principal:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        raise UnauthorizedError("missing bearer token")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise UnauthorizedError("expected 'Authorization: Bearer <token>'")
-    principal = services(request).token_registry.lookup(token.strip())
-    if principal is None:
-        raise UnauthorizedError("invalid or revoked token")
-    return principal

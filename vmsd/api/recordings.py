@@ -180,6 +180,7 @@ ROUTES = [
         delete_recordings,
         "Delete every segment inside [start, end] (cameras optional)",
         role=Role.ADMIN,
+        action="recordings.delete",
         tag="recordings",
         query=CamerasRangeQuery,
         responses={200: Reply("deleted", DeletedOut)},
@@ -200,6 +201,7 @@ ROUTES = [
         download_recording,
         "The segment's file (Range requests answered with 206)",
         role=Role.VIEWER,
+        action="recording.download",
         tag="recordings",
         path_params=IdPath,
         responses={
@@ -215,6 +217,7 @@ ROUTES = [
         delete_recording,
         "Delete one segment",
         role=Role.OPERATOR,
+        action="recording.delete",
         tag="recordings",
         path_params=IdPath,
         responses={204: Reply("deleted"), 404: _NO_RECORDING},

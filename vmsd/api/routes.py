@@ -13,6 +13,7 @@ from vmsd.access.roles import Role
 from vmsd.api.query import Params
 from vmsd.config.schema import OpenEndpoint
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -39,6 +40,9 @@ class ApiRoute:
     # lists it in server.open_endpoints, otherwise `role` applies.
     role: Role | None
     open_as: OpenEndpoint | None = None
+    # The audit trail's name for what the route does (`camera.create`); every route that
+    # changes something has one (create_app refuses a table without), and so do downloads.
+    action: str | None = None
     request_model: type[BaseModel] | None = None
     path_params: type[Params] | None = None
     query: type[Params] | None = None
@@ -47,6 +51,10 @@ class ApiRoute:
     # 503...) are added by the OpenAPI builder.
     responses: Mapping[int, Reply] = field(default_factory=dict)
     tag: str = "system"
+
+    @property
+    def mutating(self) -> bool:
+        return self.method not in SAFE_METHODS
 
     def required_role(self, open_endpoints: tuple[OpenEndpoint, ...]) -> Role | None:
         if self.open_as is not None and self.open_as in open_endpoints:

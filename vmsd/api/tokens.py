@@ -71,6 +71,7 @@ ROUTES = [
         create_token,
         "Create a token; the secret is returned once, in this response",
         role=Role.ADMIN,
+        action="token.create",
         tag="tokens",
         request_model=TokenCreate,
         responses={
@@ -84,6 +85,7 @@ ROUTES = [
         revoke_token,
         "Revoke a token (it stops working at once)",
         role=Role.ADMIN,
+        action="token.revoke",
         tag="tokens",
         path_params=IdPath,
         responses={200: Reply("revoked", TokenOut), 404: Reply("no such token")},

@@ -90,6 +90,25 @@ class OpenEndpoint(StrEnum):
     METRICS = "metrics"
 
 
+class TlsConfig(_Model):
+    """HTTPS for the API: both files, or neither (plain HTTP). Re-read on every reload."""
+
+    cert_file: Path | None = None  # PEM: the certificate, then any intermediates
+    key_file: Path | None = None  # PEM private key, readable by vmsd only
+    # Strict-Transport-Security on every HTTPS answer; 0 sends none.
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0, le=2 * 31_536_000)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8480, ge=1, le=65535)
@@ -100,6 +119,7 @@ class ServerConfig(_Model):
         OpenEndpoint.READYZ,
         OpenEndpoint.METRICS,
     )
+    tls: TlsConfig = TlsConfig()
 
 
 class DatabaseConfig(_Model):
@@ -397,6 +417,62 @@ class SecretsConfig(_Model):
     key_file: Path | None = None  # default: <state_dir>/credentials.key
 
 
+class PasswordHashConfig(_Model):
+    """argon2id's cost. The defaults take about 85 ms per hash on a 2-core box (bench/login.py);
+    a stored hash made with other parameters is re-hashed at the user's next login."""
+
+    time_cost: int = Field(default=2, ge=1, le=20)
+    memory_kib: int = Field(default=65_536, ge=8_192, le=1_048_576)
+    parallelism: int = Field(default=2, ge=1, le=16)
+
+
+class SessionsConfig(_Model):
+    # A session unused this long ends; and every session ends this long after its login.
+    idle_timeout: DurationS = 30 * 60.0
+    lifetime: DurationS = 12 * 3600.0
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> SessionsConfig:
+        if not 60 <= self.idle_timeout <= self.lifetime <= 90 * 86_400:
+            raise ValueError("need 60s <= idle_timeout <= lifetime <= 90d")
+        return self
+
+
+class LoginConfig(_Model):
+    """Brute-force limits of POST /api/v1/auth/login, per user name and per client address."""
+
+    # Failures allowed before a lockout (each further failure doubles it).
+    max_failures_per_user: int = Field(default=5, ge=1, le=1000)
+    max_failures_per_ip: int = Field(default=20, ge=1, le=10_000)
+    lockout: DurationS = 30.0
+    max_lockout: DurationS = 15 * 60.0
+    # Failures older than this are forgotten.
+    failure_window: DurationS = 15 * 60.0
+
+
+class RateLimitConfig(_Model):
+    """A token bucket per principal (user or token) over the whole API; 429 past it."""
+
+    requests_per_second: float = Field(default=50.0, ge=0, le=100_000)  # 0: no limit
+    burst: int = Field(default=200, ge=1, le=1_000_000)
+
+
+class LinksConfig(_Model):
+    # The longest `expires_in` a shareable link may ask for.
+    max_expires_in: DurationS = 7 * 86_400.0
+
+
+class AuthConfig(_Model):
+    password_hash: PasswordHashConfig = PasswordHashConfig()
+    sessions: SessionsConfig = SessionsConfig()
+    login: LoginConfig = LoginConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    links: LinksConfig = LinksConfig()
+    # How long MediaMTX's auth answer for a user:password is kept once argon2 has checked it
+    # (a change to the user or its scope drops every kept answer at once).
+    verdict_cache: DurationS = 60.0
+
+
 class LogConfig(_Model):
     level: LogLevel = LogLevel.INFO
     format: LogFormat = LogFormat.AUTO
@@ -415,6 +491,7 @@ class Config(_Model):
     retention: RetentionConfig = RetentionConfig()
     exports: ExportsConfig = ExportsConfig()
     secrets: SecretsConfig = SecretsConfig()
+    auth: AuthConfig = AuthConfig()
     events: EventsConfig = EventsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     system: SystemConfig = SystemConfig()
