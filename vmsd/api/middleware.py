@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import uuid
@@ -19,7 +20,13 @@ from vmsd.api.metrics import ApiMetrics
 from vmsd.api.routes import ApiRoute, Handler
 from vmsd.api.schemas import ErrorBody, ErrorDetail, ErrorInfo
 from vmsd.api.services import services
-from vmsd.core.errors import ForbiddenError, UnauthorizedError, UnavailableError, VmsdError
+from vmsd.core.errors import (
+    ForbiddenError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnavailableError,
+    VmsdError,
+)
 from vmsd.core.health import Phase
 from vmsd.core.log import get_logger
 
@@ -117,6 +124,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             headers["WWW-Authenticate"] = 'Bearer realm="vmsd"'
         if err.http_status == 503:  # stopping, the database away, a camera: all pass
             headers["Retry-After"] = RETRY_AFTER_S
+        if isinstance(err, TooManyRequestsError):
+            headers["Retry-After"] = str(max(1, math.ceil(err.retry_after_s)))
         return web.json_response(data, status=err.http_status, headers=headers)
     except web.HTTPException as err:
         if err.status < 400:

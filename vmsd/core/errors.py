@@ -81,6 +81,18 @@ class ConflictError(VmsdError):
     http_status = 409
 
 
+class TooManyRequestsError(VmsdError):
+    """A login locked out or a principal past its rate limit; `retry_after_s` becomes the
+    Retry-After header (whole seconds, at least 1)."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class UnavailableError(VmsdError):
     code = "unavailable"
     http_status = 503
