@@ -55,6 +55,7 @@ def camera_out(request: web.Request, camera: Camera) -> CameraOut:
         retention=RetentionOverridesOut(**camera.retention.model_dump(exclude_none=True)),
         description=camera.description,
         location=camera.location,
+        groups=list(camera.groups),
         managed_by=camera.managed_by,
         created_at=camera.created_at,
         updated_at=camera.updated_at,

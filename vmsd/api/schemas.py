@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.json_schema import SkipJsonSchema
 
 from vmsd.access.roles import Role
+from vmsd.access.scope import MAX_SCOPE_ENTRIES, SCOPE_ENTRY_PATTERN
 from vmsd.cameras.state import CameraState
 from vmsd.config.schema import SOURCE_SCHEMA, RecordingOverrides, RtspTransport, SegmentFormat
 from vmsd.core.event_types import EVENT_TYPES
@@ -151,6 +152,7 @@ class CameraOut(Out):
     retention: RetentionOverridesOut
     description: str
     location: str
+    groups: list[str] = Field(description="what a scope entry `group:<name>` grants")
     managed_by: Literal["api", "config"]
     created_at: datetime | None
     updated_at: datetime | None
@@ -356,6 +358,7 @@ class TokenOut(Out):
     id: int
     name: str
     role: Role
+    cameras: list[str] = Field(description="its camera scope: '*', names, 'group:<name>'")
     created_at: datetime
     revoked_at: datetime | None
 
@@ -482,3 +485,13 @@ class SystemOut(Out):
     gpus: list[GpuOut]
     gpus_reason: str | None
     problems: list[str]
+
+
+# --- camera scopes ---
+
+ScopeEntry = Annotated[str, Field(pattern=SCOPE_ENTRY_PATTERN)]
+# A camera scope as a request gives it: `*`, camera names, `group:<name>` (vmsd.access.scope).
+ScopeEntries = Annotated[
+    list[ScopeEntry],
+    Field(min_length=1, max_length=MAX_SCOPE_ENTRIES),
+]

@@ -6,10 +6,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from vmsd.access.roles import Role
+from vmsd.access.tokens import parse_scope
 from vmsd.api.body import read_json
+from vmsd.api.middleware import PRINCIPAL
 from vmsd.api.query import IdPath, Params, QueryBool, read_params
 from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import CreatedTokenOut, TokenOut, body
+from vmsd.api.schemas import CreatedTokenOut, ScopeEntries, TokenOut, body
 from vmsd.api.services import services
 from vmsd.core.names import LABEL_MAX, LABEL_PATTERN
 from vmsd.store.tokens import ApiToken
@@ -19,6 +21,11 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1, max_length=LABEL_MAX, pattern=LABEL_PATTERN)
     role: Role
+    cameras: ScopeEntries = Field(
+        default=["*"],
+        description="the cameras it opens: '*' (every camera), names, 'group:<name>'; within "
+        "the caller's own scope",
+    )
 
 
 class TokensQuery(Params):
@@ -30,6 +37,7 @@ def token_out(token: ApiToken) -> TokenOut:
         id=token.id,
         name=token.name,
         role=Role(token.role),
+        cameras=list(token.cameras),
         created_at=token.created_at,
         revoked_at=token.revoked_at,
     )
@@ -43,7 +51,10 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 async def create_token(request: web.Request) -> web.Response:
     req = await read_json(request, TokenCreate)
-    token, secret = await services(request).tokens.create(req.name, req.role)
+    scope = parse_scope(req.cameras)
+    token, secret = await services(request).tokens.create(
+        req.name, req.role, scope, grantor=request[PRINCIPAL]
+    )
     # The secret is in this response only; it is stored as a hash.
     created = CreatedTokenOut(**token_out(token).model_dump(), token=secret)
     return body(created, status=201)
@@ -76,6 +87,7 @@ ROUTES = [
         request_model=TokenCreate,
         responses={
             201: Reply("created", CreatedTokenOut),
+            403: Reply("cameras outside the caller's own scope"),
             409: Reply("an active token has that name"),
         },
     ),

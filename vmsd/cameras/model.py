@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from vmsd.config.schema import (
     SOURCE_SCHEMA,
     CameraConfig,
+    CameraGroups,
     RecordingOverrides,
     RetentionOverrides,
     RtspTransport,
@@ -41,6 +42,7 @@ class Camera:
     managed_by: str
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    groups: tuple[str, ...] = ()  # what a scope's `group:<name>` entries match
 
     @property
     def is_publisher(self) -> bool:
@@ -73,6 +75,7 @@ class Camera:
             "retention": self.retention.model_dump(),
             "description": self.description,
             "location": self.location,
+            "groups": list(self.groups),
         }
 
 
@@ -88,6 +91,7 @@ class CameraPatch(BaseModel):
     record: bool | None = None
     description: str | None = Field(default=None, max_length=500, pattern=TEXT_PATTERN)
     location: str | None = Field(default=None, max_length=200, pattern=TEXT_PATTERN)
+    groups: CameraGroups | None = None
     recording: RecordingOverrides | None = None
     retention: RetentionOverrides | None = None
 
@@ -126,4 +130,5 @@ def camera_from_config(config: CameraConfig, managed_by: str) -> Camera:
         description=wanted.description,
         location=wanted.location,
         managed_by=managed_by,
+        groups=wanted.groups,
     )

@@ -48,6 +48,7 @@ def camera_from_row(row: CameraRow, cipher: CredentialCipher) -> Camera:
         managed_by=row.managed_by,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        groups=row.groups,
     )
 
 

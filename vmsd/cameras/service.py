@@ -165,6 +165,7 @@ class CameraService:
             retention=wanted.retention.model_dump(exclude_none=True),
             description=wanted.description,
             location=wanted.location,
+            groups=wanted.groups,
             managed_by=managed_by,
         )
 

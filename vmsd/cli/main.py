@@ -12,6 +12,7 @@ from typing import TextIO
 
 from vmsd import __version__
 from vmsd.access.roles import Role
+from vmsd.access.scope import EVERY_CAMERA, CameraScope
 from vmsd.config.load import ConfigHolder, default_config_path, load_config
 from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.errors import (
@@ -94,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument(
+        "--cameras",
+        type=scope_argument,
+        default=EVERY_CAMERA,
+        metavar="a,b|*",
+        help="the cameras it opens: '*' (default), camera names, group:<name>; comma-separated",
+    )
     listing = token_sub.add_parser(
         "list", help="list tokens (never their secrets)", parents=one_shot
     )
@@ -286,6 +294,18 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
     return EXIT_CRASH if problems else EXIT_OK
 
 
+def scope_argument(text: str) -> CameraScope:
+    """`--cameras a,b,group:gate` or `*`, as argparse's type: a bad entry is a usage error."""
+    entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+    try:
+        scope = CameraScope.parse(entries)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    if scope.is_empty:
+        raise argparse.ArgumentTypeError("give '*', camera names or group:<name>")
+    return scope
+
+
 async def run_db_command(args: argparse.Namespace, config: Config) -> int:
     from vmsd.access.tokens import TokenService
     from vmsd.runtime.database import cli_pool
@@ -298,10 +318,11 @@ async def run_db_command(args: argparse.Namespace, config: Config) -> int:
         tokens = TokenService(TokenStore(pool))
         action = args.token_command
         if action == "create":
-            token, secret = await tokens.create(args.name, Role(args.role))
+            token, secret = await tokens.create(args.name, Role(args.role), args.cameras)
             print(secret)
             print(
-                f"token {token.id} ({token.name}, {token.role}) created; "
+                f"token {token.id} ({token.name}, {token.role}, cameras "
+                f"{','.join(token.cameras)}) created; "
                 "the secret above is shown only once",
                 file=sys.stderr,
             )
@@ -313,6 +334,7 @@ async def run_db_command(args: argparse.Namespace, config: Config) -> int:
                             "id": t.id,
                             "name": t.name,
                             "role": t.role,
+                            "cameras": list(t.cameras),
                             "created_at": t.created_at.isoformat(),
                             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
                         }

@@ -13,6 +13,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -281,6 +282,29 @@ _PUBLISHER_NEEDS_CREDENTIALS: JsonDict = {
 }
 
 
+# A camera's groups: what a scope entry `group:<name>` grants (vmsd.access.scope, whose
+# GROUP_NAME_PATTERN is this pattern: a group is named like a camera).
+MAX_CAMERA_GROUPS = 32
+
+
+def _unique_groups(groups: tuple[str, ...]) -> tuple[str, ...]:
+    repeated = sorted({g for g in groups if groups.count(g) > 1})
+    if repeated:
+        raise ValueError(f"groups repeated: {', '.join(repeated)}")
+    return groups
+
+
+CameraGroups = Annotated[
+    tuple[Annotated[str, Field(pattern=CAMERA_NAME_PATTERN)], ...],
+    Field(
+        max_length=MAX_CAMERA_GROUPS,
+        description="groups the camera belongs to; a scope entry `group:<name>` grants them",
+        json_schema_extra={"uniqueItems": True},
+    ),
+    AfterValidator(_unique_groups),
+]
+
+
 class CameraConfig(_Model):
     model_config = ConfigDict(json_schema_extra=_PUBLISHER_NEEDS_CREDENTIALS)
     name: str = Field(pattern=CAMERA_NAME_PATTERN)
@@ -292,6 +316,7 @@ class CameraConfig(_Model):
     record: bool = True
     description: str = Field(default="", max_length=500, pattern=TEXT_PATTERN)
     location: str = Field(default="", max_length=200, pattern=TEXT_PATTERN)
+    groups: CameraGroups = ()
     recording: RecordingOverrides = RecordingOverrides()
     retention: RetentionOverrides = RetentionOverrides()
 

@@ -17,7 +17,7 @@ MANAGED_BY_API = "api"
 MANAGED_BY_CONFIG = "config"
 
 _COLUMNS = """name, source, username, password_enc, rtsp_transport, enabled, record, recording,
-    retention, description, location, managed_by, created_at, updated_at"""
+    retention, description, location, managed_by, created_at, updated_at, groups"""
 # Columns a caller may set; name and managed_by are set only on insert / config sync.
 WRITABLE = (
     "source",
@@ -30,7 +30,9 @@ WRITABLE = (
     "retention",
     "description",
     "location",
+    "groups",
 )
+_CASTS = {"recording": "::jsonb", "retention": "::jsonb", "groups": "::text[]"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class CameraRow:
     managed_by: str
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    groups: tuple[str, ...] = ()
 
 
 def _row(record: asyncpg.Record) -> CameraRow:
@@ -68,6 +71,7 @@ def _row(record: asyncpg.Record) -> CameraRow:
         managed_by=record["managed_by"],
         created_at=record["created_at"],
         updated_at=record["updated_at"],
+        groups=tuple(record["groups"]),
     )
 
 
@@ -85,12 +89,13 @@ def _values(row: CameraRow) -> list[Any]:
         row.description,
         row.location,
         row.managed_by,
+        list(row.groups),
     ]
 
 
 _INSERT = """INSERT INTO cameras (name, source, username, password_enc, rtsp_transport, enabled,
-    record, recording, retention, description, location, managed_by)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12)"""
+    record, recording, retention, description, location, managed_by, groups)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13::text[])"""
 
 
 class CameraStore:
@@ -125,9 +130,12 @@ class CameraStore:
         assignments = []
         values: list[Any] = [name]
         for column, value in changes.items():
-            is_json = column in ("recording", "retention")
-            values.append(json.dumps(dict(value)) if is_json else value)
-            cast = "::jsonb" if is_json else ""
+            cast = _CASTS.get(column, "")
+            if cast == "::jsonb":
+                value = json.dumps(dict(value))
+            elif cast == "::text[]":
+                value = list(value)
+            values.append(value)
             assignments.append(f"{column} = ${len(values)}{cast}")
         assignments.append("updated_at = now()")
         record = await self._pool.fetchrow(
@@ -171,6 +179,7 @@ class CameraStore:
                         record = EXCLUDED.record, recording = EXCLUDED.recording,
                         retention = EXCLUDED.retention, description = EXCLUDED.description,
                         location = EXCLUDED.location, managed_by = EXCLUDED.managed_by,
+                        groups = EXCLUDED.groups,
                         updated_at = now()""",
                     *_values(row),
                 )
