@@ -29,6 +29,12 @@ from vmsd.api.schemas import (
     body,
 )
 from vmsd.api.services import services
+from vmsd.api.visibility import (
+    require_camera,
+    require_every_camera,
+    require_in_scope,
+    visible,
+)
 from vmsd.cameras.model import Camera, CameraPatch, camera_from_config
 from vmsd.cameras.state import CameraError
 from vmsd.config.messages import field_errors
@@ -98,37 +104,41 @@ def recorder_out(status: RecorderStatus | None) -> RecorderOut | RecorderIdle:
 
 async def list_cameras(request: web.Request) -> web.Response:
     cameras = services(request).cameras.list()
-    return body([camera_out(request, c) for c in cameras])
+    return body([camera_out(request, c) for c in cameras if visible(request, c)])
 
 
 async def create_camera(request: web.Request) -> web.Response:
     config = await read_json(request, CameraConfig)
+    require_in_scope(request, config.name, config.groups)
     camera = await services(request).cameras.create(config)
     return body(camera_out(request, camera), status=201)
 
 
 async def get_camera(request: web.Request) -> web.Response:
-    camera = services(request).cameras.get(camera_name(request))
+    camera = require_camera(request, camera_name(request))
     return body(camera_out(request, camera))
 
 
 async def patch_camera(request: web.Request) -> web.Response:
     name = camera_name(request)
+    current = require_camera(request, name)
     patch = await read_json(request, CameraPatch)
+    if patch.groups is not None:
+        require_in_scope(request, name, patch.groups, current.groups)
     camera = await services(request).cameras.update(name, patch)
     return body(camera_out(request, camera))
 
 
 async def restart_recorder(request: web.Request) -> web.Response:
     name = camera_name(request)
-    services(request).cameras.get(name)  # 404 for an unknown camera
+    require_camera(request, name)  # 404 for an unknown camera, or one out of scope
     await services(request).recorders.restart(name, request[PRINCIPAL].name)
     return body(RestartOut(camera=name), status=202)
 
 
 async def snapshot(request: web.Request) -> web.Response:
     svc = services(request)
-    camera = svc.cameras.get(camera_name(request))
+    camera = require_camera(request, camera_name(request))
     jpeg = await svc.snapshots.grab(camera)
     return web.Response(
         body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
@@ -137,11 +147,12 @@ async def snapshot(request: web.Request) -> web.Response:
 
 async def probe_camera(request: web.Request) -> web.Response:
     svc = services(request)
-    camera = svc.cameras.get(camera_name(request))
+    camera = require_camera(request, camera_name(request))
     return body(probe_out(await svc.probes.probe_camera(camera), camera.name))
 
 
 async def probe_source(request: web.Request) -> web.Response:
+    require_every_camera(request, "probing a source that is no camera")
     candidate = probe_candidate(await read_json(request, ProbeRequest))
     return body(probe_out(await services(request).probes.probe_source(candidate), None))
 
@@ -178,7 +189,9 @@ def probe_out(result: ProbeResult, camera: str | None) -> ProbeOut:
 
 
 async def delete_camera(request: web.Request) -> web.Response:
-    await services(request).cameras.delete(camera_name(request))
+    name = camera_name(request)
+    require_camera(request, name)
+    await services(request).cameras.delete(name)
     return web.Response(status=204)
 
 

@@ -23,6 +23,7 @@ from vmsd.api.query import (
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import EventOut, EventPage, EventType, body
 from vmsd.api.services import services
+from vmsd.api.visibility import camera_filter
 from vmsd.core.errors import StoreError, ValidationError
 from vmsd.core.ints import BIGINT_MAX
 from vmsd.core.log import get_logger
@@ -44,8 +45,8 @@ class FilterQuery(Params):
         default_factory=list, description="event type; repeat for several (default: all)"
     )
 
-    def where(self) -> EventFilter:
-        return EventFilter(cameras=tuple(self.camera), types=tuple(self.type))
+    def where(self, request: web.Request) -> EventFilter:
+        return EventFilter(cameras=_cameras(request, self.camera), types=tuple(self.type))
 
 
 class EventsQuery(FilterQuery):
@@ -55,12 +56,20 @@ class EventsQuery(FilterQuery):
     limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
-    def where(self) -> EventFilter:
+    def where(self, request: web.Request) -> EventFilter:
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise ValidationError(
                 "invalid range", [{"field": "until", "message": "must be after since"}]
             )
-        return EventFilter(tuple(self.camera), tuple(self.type), self.since, self.until)
+        cameras = _cameras(request, self.camera)
+        return EventFilter(cameras, tuple(self.type), self.since, self.until)
+
+
+def _cameras(request: web.Request, asked: list[str]) -> tuple[str, ...] | None:
+    """The principal's cameras among those asked for. A scope other than `*` lists its
+    cameras, which also leaves out the events of no camera (daemon, MediaMTX, config)."""
+    cameras = camera_filter(request, asked)
+    return tuple(cameras) if cameras is not None else None
 
 
 class StreamQuery(FilterQuery):
@@ -80,7 +89,7 @@ class StreamHeaders(Params):
 async def list_events(request: web.Request) -> web.Response:
     q = read_params(EventsQuery, request.query)
     events, cursor = await services(request).events.search(
-        q.where(), q.limit, q.cursor, q.order == "desc"
+        q.where(request), q.limit, q.cursor, q.order == "desc"
     )
     return body(EventPage(items=[event_out(e) for e in events], next_cursor=cursor))
 
@@ -106,7 +115,9 @@ def sse_frame(event: Event | None) -> bytes:
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
     svc = services(request)
-    where = read_params(StreamQuery, request.query).where()
+    # The scope's cameras as they are now; a camera joining one of its groups later shows in
+    # the stream from the client's next connection on.
+    where = read_params(StreamQuery, request.query).where(request)
     last_id = _last_event_id(request)
     start_id = await svc.events.start_id(last_id)  # before the 200: a dead DB is a clean 503
     response = web.StreamResponse(

@@ -21,6 +21,7 @@ from vmsd.api.recordings import file_response
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import ExportOut, ExportPage, ExportState, GapOut, body
 from vmsd.api.services import services
+from vmsd.api.visibility import camera_filter, require_camera, row_filter
 from vmsd.core.errors import ValidationError
 from vmsd.store.exports import ExportJob
 
@@ -67,29 +68,36 @@ async def create_export(request: web.Request) -> web.Response:
     if req.end <= req.start:
         raise ValidationError("invalid range", [{"field": "end", "message": "must be after start"}])
     svc = services(request)
-    svc.cameras.get(req.camera)  # 404 for an unknown camera
+    require_camera(request, req.camera)  # 404 for an unknown camera, or one out of scope
     job = await svc.exports.create(req.camera, req.start, req.end)
     return body(export_out(job), status=202)
 
 
 async def list_exports(request: web.Request) -> web.Response:
     q = read_params(ExportsQuery, request.query)
-    jobs, cursor = await services(request).exports.search(q.camera, q.state, q.limit, q.cursor)
+    cameras = camera_filter(request, q.camera)
+    if cameras == []:  # none of the cameras asked for is visible
+        return body(ExportPage(items=[], next_cursor=None))
+    exports = services(request).exports
+    jobs, cursor = await exports.search(cameras or [], q.state, q.limit, q.cursor)
     return body(ExportPage(items=[export_out(job) for job in jobs], next_cursor=cursor))
 
 
 async def get_export(request: web.Request) -> web.Response:
-    job = await services(request).exports.get(read_params(IdPath, request.match_info).id)
+    job_id = read_params(IdPath, request.match_info).id
+    job = await services(request).exports.get(job_id, row_filter(request))
     return body(export_out(job))
 
 
 async def download_export(request: web.Request) -> web.FileResponse:
-    served = await services(request).exports.file(read_params(IdPath, request.match_info).id)
+    job_id = read_params(IdPath, request.match_info).id
+    served = await services(request).exports.file(job_id, row_filter(request))
     return file_response(served)
 
 
 async def delete_export(request: web.Request) -> web.Response:
-    await services(request).exports.delete(read_params(IdPath, request.match_info).id)
+    job_id = read_params(IdPath, request.match_info).id
+    await services(request).exports.delete(job_id, row_filter(request))
     return web.Response(status=204)
 
 

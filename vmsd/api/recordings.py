@@ -32,6 +32,7 @@ from vmsd.api.schemas import (
     body,
 )
 from vmsd.api.services import services
+from vmsd.api.visibility import camera_filter, require_camera, row_filter, visible_name
 from vmsd.core.errors import ValidationError
 from vmsd.recordings.service import ServedFile
 from vmsd.store.recordings import RecordingRow, RecordingWindow
@@ -76,10 +77,11 @@ class RecordingsQuery(CamerasQuery):
     limit: Limit = DEFAULT_LIMIT
     cursor: Cursor | None = None
 
-    def window(self) -> RecordingWindow:
+    def window(self, cameras: list[str] | None) -> RecordingWindow:
+        """`cameras`: the filter within the caller's scope (None: every camera)."""
         _ordered(self.start, self.end)
         order = self.order or ("asc" if self.start is not None else "desc")
-        return RecordingWindow(self.camera or None, self.start, self.end, order == "desc")
+        return RecordingWindow(cameras, self.start, self.end, order == "desc")
 
 
 def recording_out(row: RecordingRow) -> RecordingOut:
@@ -96,18 +98,23 @@ def recording_out(row: RecordingRow) -> RecordingOut:
 
 async def list_recordings(request: web.Request) -> web.Response:
     q = read_params(RecordingsQuery, request.query)
-    rows, cursor = await services(request).recordings.search(q.window(), q.limit, q.cursor)
+    cameras = camera_filter(request, q.camera)
+    window = q.window(cameras)
+    if cameras == []:  # none of the cameras asked for is visible: nothing to look up
+        return body(RecordingPage(items=[], next_cursor=None))
+    rows, cursor = await services(request).recordings.search(window, q.limit, q.cursor)
     return body(RecordingPage(items=[recording_out(r) for r in rows], next_cursor=cursor))
 
 
 async def get_recording(request: web.Request) -> web.Response:
-    row = await services(request).recordings.get(read_params(IdPath, request.match_info).id)
+    recording_id = read_params(IdPath, request.match_info).id
+    row = await services(request).recordings.get(recording_id, row_filter(request))
     return body(recording_out(row))
 
 
 async def download_recording(request: web.Request) -> web.FileResponse:
     recording_id = read_params(IdPath, request.match_info).id
-    served = await services(request).recordings.file(recording_id)
+    served = await services(request).recordings.file(recording_id, row_filter(request))
     return file_response(served)
 
 
@@ -123,19 +130,23 @@ def file_response(served: ServedFile) -> web.FileResponse:
 
 
 async def delete_recording(request: web.Request) -> web.Response:
-    await services(request).recordings.delete(read_params(IdPath, request.match_info).id)
+    recording_id = read_params(IdPath, request.match_info).id
+    await services(request).recordings.delete(recording_id, row_filter(request))
     return web.Response(status=204)
 
 
 async def delete_recordings(request: web.Request) -> web.Response:
     q = read_params(CamerasRangeQuery, request.query)
     start, end = q.bounds()
-    deleted = await services(request).recordings.delete_range(q.camera, start, end)
+    cameras = camera_filter(request, q.camera)
+    if cameras == []:  # only cameras the caller cannot see: nothing of theirs is deleted
+        return body(DeletedOut(deleted=0, bytes=0))
+    deleted = await services(request).recordings.delete_range(cameras or [], start, end)
     return body(DeletedOut(deleted=len(deleted), bytes=sum(d.bytes for d in deleted)))
 
 
 async def timeline(request: web.Request) -> web.Response:
-    camera = services(request).cameras.get(camera_name(request)).name
+    camera = require_camera(request, camera_name(request)).name
     start, end = read_params(RangeQuery, request.query).bounds()
     spans = await services(request).recordings.timeline(camera, start, end)
     items = [
@@ -154,7 +165,10 @@ async def timeline(request: web.Request) -> web.Response:
 
 
 async def storage(request: web.Request) -> web.Response:
-    return body(StorageOut.model_validate(await services(request).retention.storage()))
+    """The filesystems whole (they are shared), the per-camera entries within the scope."""
+    report = StorageOut.model_validate(await services(request).retention.storage())
+    cameras = [c for c in report.cameras if visible_name(request, c.camera)]
+    return body(report.model_copy(update={"cameras": cameras}))
 
 
 _VIDEO = ("video/mp4", "video/x-matroska")

@@ -13,6 +13,7 @@ from vmsd.access.roles import Role
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import CheckOut, LiveOut, ReadyOut, SystemOut, VersionOut, body
 from vmsd.api.services import services
+from vmsd.api.visibility import visible_name
 from vmsd.config.schema import OpenEndpoint
 from vmsd.core.errors import StoreError, UnavailableError
 from vmsd.core.health import Phase
@@ -58,7 +59,10 @@ async def system(request: web.Request) -> web.Response:
     sample = services(request).system.latest()
     if sample is None:
         raise UnavailableError("the first system sample is not taken yet")
-    return body(SystemOut.model_validate(sample_json(sample, __version__)))
+    out = SystemOut.model_validate(sample_json(sample, __version__))
+    # A recorder's process names its camera: only those of the caller's cameras show.
+    processes = [p for p in out.processes if p.camera is None or visible_name(request, p.camera)]
+    return body(out.model_copy(update={"processes": processes}))
 
 
 async def version(request: web.Request) -> web.Response:

@@ -73,6 +73,9 @@ class CameraService:
     def list(self) -> list[Camera]:
         return list(self._registry.cameras.values())
 
+    def find(self, name: str) -> Camera | None:
+        return self._registry.cameras.get(name)
+
     def get(self, name: str) -> Camera:
         camera = self._registry.cameras.get(name)
         if camera is None:

@@ -53,7 +53,7 @@ def decode_cursor(cursor: str) -> tuple[int, bool]:
 
 def matches(event: Event, where: EventFilter) -> bool:
     return (
-        (not where.cameras or event.camera in where.cameras)
+        (where.cameras is None or event.camera in where.cameras)
         and (not where.types or event.type in where.types)
         and (where.since is None or event.time >= where.since)
         and (where.until is None or event.time < where.until)

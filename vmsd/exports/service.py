@@ -26,7 +26,7 @@ from vmsd.core.wait import wait_event
 from vmsd.events.bus import RecordEvent
 from vmsd.exports.plan import ExportPlan, build_concat
 from vmsd.recorder.ffmpeg import ProgressParser
-from vmsd.recordings.service import ServedFile, download_name
+from vmsd.recordings.service import ServedFile, Visible, download_name, every_camera
 from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.exports import ExportJob, ExportStore
 from vmsd.store.recordings import RecordingQueries
@@ -112,8 +112,12 @@ class ExportService:
         self._wake.set()
         return job
 
-    async def get(self, job_id: int) -> ExportJob:
-        return await self._store.get(job_id)
+    async def get(self, job_id: int, visible: Visible = every_camera) -> ExportJob:
+        """The job; one of a camera not `visible` is answered as a missing one."""
+        job = await self._store.get(job_id)
+        if not visible(job.camera):
+            raise NotFoundError(f"no export with id {job_id}")
+        return job
 
     async def search(
         self, cameras: Sequence[str], states: Sequence[str], limit: int, cursor: str | None
@@ -125,15 +129,16 @@ class ExportService:
         jobs = jobs[:limit]
         return jobs, _encode_cursor(jobs[-1]) if more and jobs else None
 
-    async def file(self, job_id: int) -> ServedFile:
-        job = await self._store.get(job_id)
+    async def file(self, job_id: int, visible: Visible = every_camera) -> ServedFile:
+        job = await self.get(job_id, visible)
         if job.state != "done" or job.path is None:
             # The request is right, the job is not there yet: a conflict with its state.
             raise ConflictError(f"export {job_id} is {job.state}, not done")
         name = download_name(job.camera, job.start, job.end, ".mp4")
         return ServedFile(Path(job.path), "video/mp4", name)
 
-    async def delete(self, job_id: int) -> None:
+    async def delete(self, job_id: int, visible: Visible = every_camera) -> None:
+        await self.get(job_id, visible)
         task = self._running.get(job_id)
         if task is not None:
             task.cancel()  # its own finally stops FFmpeg; the task stays owned by run()

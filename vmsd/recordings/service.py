@@ -8,6 +8,7 @@ import asyncio
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,12 @@ from vmsd.store.recordings import RecordingQueries, RecordingRow, RecordingWindo
 SPAN_MERGE_GAP_S = 1.0
 TIMELINE_MAX_DAYS = 31
 CONTENT_TYPES = {".mp4": "video/mp4", ".mkv": "video/x-matroska"}
+# Which cameras' rows a caller may see (the API's per-camera access): by camera name.
+Visible = Callable[[str], bool]
+
+
+def every_camera(_camera: str) -> bool:
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +98,16 @@ class RecordingsService:
         rows = rows[:limit]
         return rows, encode_cursor(rows[-1], window.newest_first) if more and rows else None
 
-    async def get(self, recording_id: int) -> RecordingRow:
+    async def get(self, recording_id: int, visible: Visible = every_camera) -> RecordingRow:
+        """The row; one of a camera not `visible` is answered as a missing one."""
         row = await self._queries.get(recording_id)
-        if row is None:
+        if row is None or not visible(row.camera):
             raise NotFoundError(f"no recording with id {recording_id}")
         return row
 
-    async def file(self, recording_id: int) -> ServedFile:
+    async def file(self, recording_id: int, visible: Visible = every_camera) -> ServedFile:
         """The file of a recording, only if it lies inside a storage root."""
-        row = await self.get(recording_id)
+        row = await self.get(recording_id, visible)
         path = await asyncio.to_thread(
             _servable, Path(row.path), self._holder.current.storage.paths
         )
@@ -109,7 +117,8 @@ class RecordingsService:
         name = download_name(row.camera, row.start, None, path.suffix)
         return ServedFile(path, content_type, name)
 
-    async def delete(self, recording_id: int) -> Deleted:
+    async def delete(self, recording_id: int, visible: Visible = every_camera) -> Deleted:
+        await self.get(recording_id, visible)
         deleted = await self._deleter.delete([recording_id])
         if not deleted:
             raise NotFoundError(f"no recording with id {recording_id}")

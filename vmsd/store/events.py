@@ -30,7 +30,7 @@ class EventRow:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    cameras: tuple[str, ...] = ()
+    cameras: tuple[str, ...] | None = None  # None: any camera or none; (): no event at all
     types: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
@@ -70,7 +70,7 @@ class EventStore:
         rows = await self._pool.fetch(
             f"""
             SELECT id, time, type, camera, data::text AS data FROM events
-            WHERE (cardinality($1::text[]) = 0 OR camera = ANY($1::text[]))
+            WHERE ($1::text[] IS NULL OR camera = ANY($1::text[]))
               AND (cardinality($2::text[]) = 0 OR type = ANY($2::text[]))
               AND ($3::timestamptz IS NULL OR time >= $3)
               AND ($4::timestamptz IS NULL OR time < $4)
@@ -78,7 +78,7 @@ class EventStore:
             ORDER BY id {order}
             LIMIT $6
             """,  # noqa: S608 - only the fixed order/comparison words are formatted in
-            list(where.cameras),
+            list(where.cameras) if where.cameras is not None else None,
             list(where.types),
             where.since,
             where.until,
