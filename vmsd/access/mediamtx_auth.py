@@ -3,6 +3,14 @@
 MediaMTX asks before every publish and read (and api/metrics/pprof/playback unless excluded),
 synchronously in its path-manager loop, so this must be fast and must fail closed: anything
 unexpected is a denial (reference/mediamtx.md).
+
+People and tokens follow the API's rule (design.md, "One access rule"): a principal (an API
+token, as `token` or as the password with any user name; or a user account's user and
+password) reads or plays back a camera when its role is at least viewer and its scope allows
+that camera; it publishes to a `publisher` camera when it is an operator or an admin whose
+scope allows it; MediaMTX's api, metrics and pprof need an admin with the scope `*`.
+vmsd's own credentials (internal, reader grants, synthetic publishers) and a publisher
+camera's own credentials are decided apart, as before.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from vmsd.access.grants import READER_USER_PREFIX
+from vmsd.access.principal import Principal
 from vmsd.access.roles import Role
 from vmsd.core.jsonbody import load_json_object
 
@@ -116,16 +125,22 @@ class PathPolicy(Protocol):
     def username(self) -> str | None: ...
     @property
     def password(self) -> str | None: ...
+    @property
+    def groups(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class AuthContext:
     cameras: Mapping[str, PathPolicy]
-    token_role: Callable[[str], Role | None]
+    # An active API token's principal (TokenRegistry.lookup), or None.
+    token_principal: Callable[[str], Principal | None]
     internal_password: str  # generated at each start; vmsd's own Control-API calls only
     synthetic_password: Callable[[str], str]  # per path, stable per install
     # (user, password, path) -> a live reader grant allows reading that path (access/grants.py)
     reader_allowed: Callable[[str, str, str], bool] = lambda _user, _password, _path: False
+    # (user, password) -> the enabled user account's principal, from an in-memory verdict
+    # cache (never a password hash per request), or None.
+    user_principal: Callable[[str, str], Principal | None] = lambda _user, _password: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +162,8 @@ def decide(request: AuthRequest, ctx: AuthContext) -> Decision:
     if action is AuthAction.PUBLISH:
         return _publish(request, ctx)
     if action in (AuthAction.READ, AuthAction.PLAYBACK):
-        return _with_token(request, ctx, Role.VIEWER, needs_camera=True)
-    return _with_token(request, ctx, Role.ADMIN, needs_camera=False)
+        return _read(request, ctx)
+    return _server(request, ctx)
 
 
 def _internal(request: AuthRequest, action: AuthAction, ctx: AuthContext) -> Decision:
@@ -191,29 +206,60 @@ def _publish(request: AuthRequest, ctx: AuthContext) -> Decision:
     ok = _equal(request.user, camera.username or "") & _equal(
         request.password, camera.password or ""
     )
-    return Decision(ok, "publisher" if ok else "bad_credentials", request.user)
+    if ok:
+        return Decision(True, "publisher", request.user)
+    if not (request.token or request.password):
+        return Decision(False, "bad_credentials", request.user)
+    # Not the camera's own credentials: an operator or admin granted the camera may publish.
+    return _granted(request, ctx, Role.OPERATOR, request.path, camera.groups)
 
 
-def _with_token(
-    request: AuthRequest, ctx: AuthContext, required: Role, *, needs_camera: bool
+def _read(request: AuthRequest, ctx: AuthContext) -> Decision:
+    camera = ctx.cameras.get(request.path)
+    if camera is None:
+        return Decision(False, "unknown_path")
+    if not camera.enabled:
+        return Decision(False, "camera_disabled")
+    return _granted(request, ctx, Role.VIEWER, request.path, camera.groups)
+
+
+def _server(request: AuthRequest, ctx: AuthContext) -> Decision:
+    """api, metrics, pprof: MediaMTX's own, about every camera at once."""
+    return _granted(request, ctx, Role.ADMIN, None, ())
+
+
+def _granted(
+    request: AuthRequest,
+    ctx: AuthContext,
+    required: Role,
+    camera: str | None,
+    groups: tuple[str, ...],
 ) -> Decision:
-    if needs_camera:
-        camera = ctx.cameras.get(request.path)
-        if camera is None:
-            return Decision(False, "unknown_path")
-        if not camera.enabled:
-            return Decision(False, "camera_disabled")
-    # MediaMTX passes a bearer token as `token`, and takes one from the password too; a
-    # client may also send the token as the password with any user name (RTSP Basic).
-    token = request.token or request.password
-    if not token:
+    """The principal behind the credentials has `required` and a scope allowing `camera`
+    (None: every camera, the scope `*`)."""
+    if not (request.token or request.password):
         return Decision(False, "anonymous")
-    role = ctx.token_role(token)
-    if role is None:
+    principal = _principal(request, ctx)
+    if principal is None:
         return Decision(False, "bad_credentials", request.user or "token")
-    if not role.allows(required):
-        return Decision(False, "role_too_low", role.value)
-    return Decision(True, "token", role.value)
+    if not principal.role.allows(required):
+        return Decision(False, "role_too_low", principal.label)
+    allowed = principal.scope.allows(camera, groups) if camera else principal.scope.everything
+    if not allowed:
+        return Decision(False, "not_in_scope", principal.label)
+    return Decision(True, principal.kind.value, principal.label)
+
+
+def _principal(request: AuthRequest, ctx: AuthContext) -> Principal | None:
+    """MediaMTX passes a bearer token as `token` (and then the password is not looked at);
+    a client may also send a token as the password with any user name (RTSP Basic). Else
+    the user name and password are a user account's."""
+    if request.token:
+        return ctx.token_principal(request.token)
+    principal = ctx.token_principal(request.password)
+    if principal is None and request.user:
+        principal = ctx.user_principal(request.user, request.password)
+    return principal
 
 
 def _equal(given: str, expected: str) -> bool:

@@ -16,7 +16,6 @@ from vmsd.access.damping import FailureDamper
 from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import AuthContext
-from vmsd.access.roles import Role
 from vmsd.access.tokens import TokenRegistry
 from vmsd.api.hooks import CONNECTION_LIMITS, ConnectionLimits
 from vmsd.api.middleware import security_headers
@@ -86,10 +85,6 @@ def auth_context_factory(
     internal_password: str,
     grants: ReaderGrants,
 ) -> Callable[[], AuthContext]:
-    def token_role(token: str) -> Role | None:
-        principal = tokens.lookup(token)
-        return principal.role if principal is not None else None
-
     cached: list[tuple[object, AuthContext]] = []
 
     def context() -> AuthContext:
@@ -102,7 +97,7 @@ def auth_context_factory(
                     snapshot,
                     AuthContext(
                         snapshot,
-                        token_role,
+                        tokens.lookup,
                         internal_password,
                         functools.partial(synthetic_publish_password, hook_secret),
                         grants.allows_read,

@@ -25,6 +25,7 @@ from vmsd.access.mediamtx_auth import (
     decide,
     parse_auth_request,
 )
+from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import Role
 from vmsd.cameras.model import Camera
 from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
@@ -34,7 +35,12 @@ INTERNAL_PASSWORD = "per-start-internal-secret"
 VIEWER = "vmsd_viewer-token-0123456789abcdefghijklmnopqrstuvwxyz"
 OPERATOR = "vmsd_operator-token-0123456789abcdefghijklmnopqrstuvwxyz"
 ADMIN = "vmsd_admin-token-0123456789abcdefghijklmnopqrstuvwxyz"
-TOKENS = {VIEWER: Role.VIEWER, OPERATOR: Role.OPERATOR, ADMIN: Role.ADMIN}
+TOKENS = {
+    secret: Principal(PrincipalKind.TOKEN, i, role.value, role)
+    for i, (secret, role) in enumerate(
+        ((VIEWER, Role.VIEWER), (OPERATOR, Role.OPERATOR), (ADMIN, Role.ADMIN)), start=1
+    )
+}
 PUB_USER, PUB_PASSWORD = "door-user", "door-pass"
 YARD_USER, YARD_PASSWORD = "yard-user", "yard-pass"
 REQUEST_ID = "3f1b7c1e-6a3f-4a59-9d37-0c2d4e6f8a10"
@@ -87,7 +93,7 @@ def context(
 ) -> AuthContext:
     return AuthContext(
         cameras=CAMERAS if cameras is None else cameras,
-        token_role=TOKENS.get,
+        token_principal=TOKENS.get,
         internal_password=internal_password,
         synthetic_password=synthetic_password,
         reader_allowed=GRANTS.allows_read,
@@ -207,12 +213,13 @@ def oracle(action: str, cred: str, state: str) -> tuple[bool, str]:
             return False, "anonymous"
         if kind == "pull":
             return False, "path_does_not_accept_publishers"
-        if kind == "publisher":
-            ok = cred == "publisher_right"
-            return ok, "publisher" if ok else "bad_credentials"
-        ok = cred == "synthetic_right"
-        return ok, "synthetic_publisher" if ok else "bad_credentials"
-    if action in ("read", "playback"):
+        if kind == "synthetic":
+            ok = cred == "synthetic_right"
+            return ok, "synthetic_publisher" if ok else "bad_credentials"
+        if cred == "publisher_right":
+            return True, "publisher"
+        required = Role.OPERATOR  # or an operator (or admin) granted the camera publishes
+    elif action in ("read", "playback"):
         if not exists:
             return False, "unknown_path"
         if not enabled:
@@ -293,7 +300,7 @@ SYNTHETIC_OFF = Cred(SYNTHETIC_PUBLISH_USER, SYNTHETIC_PASSWORD("pattern-off"))
 BOGUS = "vmsd_bogus-0123456789abcdefghijklmnopqrstu"
 
 HAND_ROWS = [
-    hand("viewer-reads", "read", "pull", Cred(token=VIEWER), True, "token", "viewer"),
+    hand("viewer-reads", "read", "pull", Cred(token=VIEWER), True, "token", "token:viewer"),
     hand("first-rtsp-try", "read", "pull", Cred(), False, "anonymous", "anonymous"),
     hand(
         "operator-token-as-basic-password",
@@ -302,10 +309,12 @@ HAND_ROWS = [
         Cred("bob", OPERATOR),
         True,
         "token",
-        "operator",
+        "token:operator",
         "webrtc",
     ),
-    hand("admin-playback", "playback", "pattern", Cred(token=ADMIN), True, "token", "admin", ""),
+    hand(
+        "admin-playback", "playback", "pattern", Cred(token=ADMIN), True, "token", "token:admin", ""
+    ),
     hand("internal-api", "api", "", INTERNAL, True, "internal", INTERNAL_USER, ""),
     *(
         hand(
@@ -384,7 +393,9 @@ HAND_ROWS = [
         False,
         "bad_credentials",
     ),
-    hand("admin-cannot-publish", "publish", "door", Cred(token=ADMIN), False, "bad_credentials"),
+    hand("admin-publishes-to-publisher", "publish", "door", Cred(token=ADMIN), True, "token"),
+    hand("viewer-never-publishes", "publish", "door", Cred(token=VIEWER), False, "role_too_low"),
+    hand("admin-not-to-pattern", "publish", "pattern", Cred(token=ADMIN), False, "bad_credentials"),
     hand("disabled-publisher", "publish", "door-off", PUBLISHER, False, "camera_disabled"),
     hand(
         "synthetic-publishes",
@@ -413,9 +424,16 @@ HAND_ROWS = [
     ),
     hand("synthetic-cannot-read", "read", "pattern", SYNTHETIC, False, "bad_credentials"),
     hand(
-        "operator-not-api", "api", "", Cred(token=OPERATOR), False, "role_too_low", "operator", ""
+        "operator-not-api",
+        "api",
+        "",
+        Cred(token=OPERATOR),
+        False,
+        "role_too_low",
+        "token:operator",
+        "",
     ),
-    hand("admin-metrics", "metrics", "", Cred("admin", ADMIN), True, "token", "admin", ""),
+    hand("admin-metrics", "metrics", "", Cred("admin", ADMIN), True, "token", "token:admin", ""),
     hand(
         "token-field-wins-over-password",
         "read",
