@@ -91,7 +91,7 @@ def test_bad_query_names_the_parameter(query: dict[str, str], field: str) -> Non
 def test_recordings_window_bounds_and_order(
     query: dict[str, str], window: tuple[str | None, str | None, bool]
 ) -> None:
-    got = read_params(RecordingsQuery, MultiDict(query)).window()
+    got = read_params(RecordingsQuery, MultiDict(query)).window(None)
     start, end, newest_first = window
     assert got.start == (parse_rfc3339(start) if start else None)
     assert got.end == (parse_rfc3339(end) if end else None)
