@@ -131,7 +131,10 @@ async def test_publish_rules(hooks: Hooks) -> None:
     publish = functools.partial(mediamtx_body, action="publish", path="push")
     assert await hooks.auth(publish(user="cam", password="pushpw")) == 200
     assert await hooks.auth(publish(user="cam", password="wrong")) == 401
-    assert await hooks.auth(publish(user="any", password=hooks.admin)) == 401  # tokens read only
+    # An operator or admin granted a publisher camera publishes to it; a viewer never does.
+    assert await hooks.auth(publish(user="any", password=hooks.admin)) == 200
+    assert await hooks.auth(publish(user="any", password=hooks.viewer)) == 401
+    assert await hooks.auth(publish(path="front", user="any", password=hooks.admin)) == 401
     assert await hooks.auth(publish(path="front", user="cam", password="pushpw")) == 401
     synthetic = synthetic_publish_password(HOOK_SECRET, "demo")
     assert (
