@@ -1,9 +1,16 @@
 """Latency and throughput of the MediaMTX auth hook against a bare aiohttp endpoint.
 
 Usage: python bench/auth_hook.py [--requests N] [--concurrency C] [--sequential S] [--rounds R]
+                                 [--mix people|tokens]
 Like MediaMTX, the client opens a new TCP connection per request (`Connection: close`). The
 server (a subprocess of this script, `--serve`) runs the real hooks app, with `POST /bare` added
 to it, through the daemon's own `start_site`, from in-memory state (no database).
+
+Loaded: 100 API tokens (scope `*`) and 100 user accounts, each scoped to 10 entries (8 camera
+names and 2 groups of the 61 cameras' 8: 1000 grants), whose user:password verdicts are cached
+as the users' cache keeps them (a keyed hash of the credential -> principal, with an expiry).
+`--mix people` (default): half the reads carry a token as the password, half a user's
+user:password for a camera in its scope. `--mix tokens`: the earlier mix, tokens only.
 Targets: sequential auth p99 < 2 ms; concurrent auth throughput >= 80% of bare.
 """
 
@@ -13,6 +20,9 @@ import argparse
 import asyncio
 import base64
 import cProfile
+import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import platform
@@ -35,8 +45,10 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vmsd.access.damping import FailureDamper
 from vmsd.access.grants import ReaderGrants
+from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import TOKEN_PREFIX, Role, generate_token, hash_token
+from vmsd.access.scope import CameraScope
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
@@ -57,15 +69,54 @@ TOKENS = [TOKEN_PREFIX + base64.urlsafe_b64encode(_RNG.randbytes(32)).decode().r
           for _ in range(100)]
 VIEWER_TOKENS = TOKENS[:70]  # then 20 operator, 10 admin
 READ_PATHS = [f"cam-{i:03d}" for i in range(61)]  # the rtsp pull cameras
+GROUPS = [f"zone-{i}" for i in range(8)]  # cam-i is in zone-(i % 8)
+ENABLED = [p for p in READ_PATHS if not p.endswith("7")]  # cam-xx7 are disabled
+ROLES = [Role.VIEWER] * 70 + [Role.OPERATOR] * 20 + [Role.ADMIN] * 10
+USERS = [(f"user{i:03d}", f"pw-{i:03d}-" + _RNG.randbytes(12).hex()) for i in range(100)]
+
+
+def user_scope(i: int) -> tuple[list[str], list[str]]:
+    """User i's 10 grants: 8 camera names and 2 groups."""
+    names = [ENABLED[(i * 7 + k * 5) % len(ENABLED)] for k in range(8)]
+    return names, [GROUPS[i % 8], GROUPS[(i + 3) % 8]]
+
+
+def user_readable(i: int) -> list[str]:
+    """The enabled cameras user i may read: its names and its groups' cameras."""
+    names, groups = user_scope(i)
+    return sorted(set(names) | {p for p in ENABLED if GROUPS[int(p[4:]) % 8] in groups})
+
+
+class Users:
+    """The user:password verdict cache as the users' part keeps it: a keyed hash of the
+    credential -> (principal, expiry); never a password hash per request."""
+
+    def __init__(self) -> None:
+        self._key = _RNG.randbytes(32)
+        expires = time.monotonic() + 3600
+        self._verdicts: dict[bytes, tuple[Principal, float]] = {}
+        for i, (name, password) in enumerate(USERS):
+            names, groups = user_scope(i)
+            scope = CameraScope.parse([*names, *(f"group:{g}" for g in groups)])
+            principal = Principal(PrincipalKind.USER, i, name, ROLES[i], scope)
+            self._verdicts[self._digest(name, password)] = (principal, expires)
+
+    def _digest(self, user: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+
+    def principal(self, user: str, password: str) -> Principal | None:
+        verdict = self._verdicts.get(self._digest(user, password))
+        if verdict is None or verdict[1] < time.monotonic():
+            return None
+        return verdict[0]
 
 
 class Tokens:
     """TokenRegistry.lookup without the database: SHA-256 then a dict lookup."""
 
     def __init__(self) -> None:
-        roles = [Role.VIEWER] * 70 + [Role.OPERATOR] * 20 + [Role.ADMIN] * 10
         self._by_hash = {
-            hash_token(t): Principal(PrincipalKind.TOKEN, i, f"t{i}", roles[i])
+            hash_token(t): Principal(PrincipalKind.TOKEN, i, f"t{i}", ROLES[i])
             for i, t in enumerate(TOKENS)
         }
 
@@ -73,13 +124,29 @@ class Tokens:
         return self._by_hash.get(hash_token(token))
 
 
-def camera(name: str, source: str, user: str | None = None, pw: str | None = None) -> Camera:
+def camera(name: str, source: str, user: str | None = None, pw: str | None = None,
+           groups: tuple[str, ...] = ()) -> Camera:
     return Camera(name, source, user, pw, RtspTransport.TCP, not name.endswith("7"), True,
-                  RecordingOverrides(), RetentionOverrides(), "", "", "api")
+                  RecordingOverrides(), RetentionOverrides(), "", "", "api", groups=groups)
+
+
+def with_users(context: Callable[[], AuthContext], users: Users) -> Callable[[], AuthContext]:
+    """The daemon's context with the users' verdict cache (the users' part wires the same
+    field in runtime.sites), rebuilt only when the daemon's is."""
+    cached: list[tuple[AuthContext, AuthContext]] = []
+
+    def wrapped() -> AuthContext:
+        base = context()
+        if not cached or cached[0][0] is not base:
+            cached[:] = [(base, dataclasses.replace(base, user_principal=users.principal))]
+        return cached[0][1]
+
+    return wrapped
 
 
 async def serve(profile: str | None) -> None:
-    cams = {n: camera(n, f"rtsp://10.0.{i // 250}.{i % 250 + 1}:554/stream1", "admin", "pw")
+    cams = {n: camera(n, f"rtsp://10.0.{i // 250}.{i % 250 + 1}:554/stream1", "admin", "pw",
+                      (GROUPS[i % 8],))
             for i, n in enumerate(READ_PATHS)}
     cams |= {f"pub-{i}": camera(f"pub-{i}", "publisher", f"pub{i}", f"secret{i}") for i in (1, 2)}
     cams["test-1"] = camera("test-1", "test://smpte")
@@ -92,7 +159,10 @@ async def serve(profile: str | None) -> None:
 
     live = LiveCameras(CameraStates(), metrics, no_record)
     await live.sync(registry.cameras)
-    context = auth_context_factory(registry, Tokens(), SECRET, "i" * 32, ReaderGrants())  # type: ignore[arg-type]
+    context = with_users(
+        auth_context_factory(registry, Tokens(), SECRET, "i" * 32, ReaderGrants()),  # type: ignore[arg-type]
+        Users(),
+    )
     svc = HookServices(SECRET, context,
                        FailureDamper(10, 60, 300), registry, live, metrics.group(ApiMetrics))  # type: ignore[arg-type]
     app = create_hooks_app(svc)
@@ -189,6 +259,11 @@ async def run(args: argparse.Namespace, port: int, server: psutil.Process) -> bo
     client, warm = Client(port), args.warmup
     allow = [body(READ_PATHS[i % 61 if i % 61 % 10 != 7 else 0], VIEWER_TOKENS[i % 70])
              for i in range(256)]  # enabled cameras only (cam-xx7 are disabled)
+    if args.mix == "people":  # every other read by a user account, of a camera in its scope
+        for i in range(1, 256, 2):
+            u = (i * 37) % 100
+            readable = user_readable(u)
+            allow[i] = body(readable[i % len(readable)], USERS[u][1], user=USERS[u][0])
     raws = {n: [http(t, b) for b in allow] for n, t in (("bare", BARE_PATH), ("auth", AUTH_PATH))}
     seq: dict[str, list[list[float]]] = {"bare": [], "auth": []}
     conc: dict[str, list[tuple[float, float]]] = {"bare": [], "auth": []}
@@ -225,11 +300,17 @@ async def run(args: argparse.Namespace, port: int, server: psutil.Process) -> bo
     bad = [body(READ_PATHS[0], generate_token(), ip=f"10.9.{i // 250}.{i % 250 + 1}")
            for i in range(args.deny + warm // 3)]  # a new IP each: the damper never blocks
     anon = [body(READ_PATHS[0], "", user="") for _ in range(256)]
+    outside = []  # a user's right password, a camera outside its scope
+    for i in range(256):
+        u = i % 100
+        others = sorted(set(ENABLED) - set(user_readable(u)))
+        outside.append(body(others[i % len(others)], USERS[u][1], user=USERS[u][0]))
     for label, bodies, detail in (("bad token", bad, "info log line, damper records it"),
-                                  ("anonymous", anon, "a first RTSP attempt, debug log")):
+                                  ("anonymous", anon, "a first RTSP attempt, debug log"),
+                                  ("not in scope", outside, "a user's camera it may not read")):
         lat = await client.sequential([http(AUTH_PATH, b) for b in bodies], args.deny + warm // 3,
                                       expect=401)
-        print(f"  {label:<9} {summary(lat[warm // 3:])}  ({detail})")
+        print(f"  {label:<12} {summary(lat[warm // 3:])}  ({detail})")
     handler.append(await handler_time(port))
     print("\nin-handler time (vmsd_auth_request_duration_seconds), mean per auth request:")
     for label, (s0, c0), (s1, c1) in zip(("sequential", "concurrent", "denials"), handler[:-1],
@@ -252,6 +333,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--deny", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved bare/auth runs")
+    parser.add_argument("--mix", choices=("people", "tokens"), default="people",
+                        help="people: half user:password reads; tokens: tokens only")
     parser.add_argument("--profile", help="write the server's cProfile stats to this file")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -262,7 +345,9 @@ def main() -> None:
         return
     print(f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
           f"CPUs {os.cpu_count()}, {platform.platform()}, load {os.getloadavg()[0]:.2f}")
-    print(f"command: {shlex.join(sys.orig_argv)}\n")
+    print(f"command: {shlex.join(sys.orig_argv)}")
+    print(f"loaded: {len(TOKENS)} tokens (scope *), {len(USERS)} users with "
+          f"{sum(len(n) + len(g) for n, g in map(user_scope, range(len(USERS))))} grants, {len(READ_PATHS)} cameras in {len(GROUPS)} groups; mix {args.mix}\n")
     cmd = [sys.executable, __file__, "--serve", *(["--profile", args.profile] * bool(args.profile))]
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdin is not None and proc.stdout is not None
