@@ -346,8 +346,9 @@ def main() -> None:
     print(f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
           f"CPUs {os.cpu_count()}, {platform.platform()}, load {os.getloadavg()[0]:.2f}")
     print(f"command: {shlex.join(sys.orig_argv)}")
-    print(f"loaded: {len(TOKENS)} tokens (scope *), {len(USERS)} users with "
-          f"{sum(len(n) + len(g) for n, g in map(user_scope, range(len(USERS))))} grants, {len(READ_PATHS)} cameras in {len(GROUPS)} groups; mix {args.mix}\n")
+    grants = sum(len(n) + len(g) for n, g in map(user_scope, range(len(USERS))))
+    print(f"loaded: {len(TOKENS)} tokens (scope *), {len(USERS)} users with {grants} grants, "
+          f"{len(READ_PATHS)} cameras in {len(GROUPS)} groups; mix {args.mix}\n")
     cmd = [sys.executable, __file__, "--serve", *(["--profile", args.profile] * bool(args.profile))]
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdin is not None and proc.stdout is not None
