@@ -196,7 +196,7 @@ async def delete_camera(request: web.Request) -> web.Response:
 
 
 _READ_ONLY = Reply("managed by the config file (read-only here)")
-_NO_CAMERA = Reply("no such camera")
+_NO_CAMERA = Reply("no such camera (or one outside the caller's scope)")
 _PROBES_BUSY = Reply(
     "recording.probe_max_concurrent probes are running (or vmsd is stopping)",
     headers={"Retry-After": "seconds"},
@@ -222,6 +222,7 @@ ROUTES = [
         request_model=CameraConfig,
         responses={
             201: Reply("created", CameraOut),
+            403: Reply("the role is too low, or the camera or its groups are outside the scope"),
             409: Reply("a camera has that name"),
             422: Reply("invalid camera (the source, or credentials that do not fit it)"),
         },
@@ -248,6 +249,7 @@ ROUTES = [
         request_model=CameraPatch,
         responses={
             200: Reply("changed", CameraOut),
+            403: Reply("the role is too low, or the new groups are outside the scope"),
             404: _NO_CAMERA,
             409: _READ_ONLY,
             422: Reply("invalid change (the source, or credentials that do not fit it)"),
@@ -314,6 +316,7 @@ ROUTES = [
         request_model=ProbeRequest,
         responses={
             200: Reply("the probe's answer (ok false: the failure's class)", ProbeOut),
+            403: Reply("the role is too low, or the camera scope is not '*'"),
             422: Reply("invalid source (the rules of a camera's), or a publisher"),
             503: _PROBES_BUSY,
         },
