@@ -98,6 +98,9 @@ def _media_schema(kind: str, reply: Reply, refs: dict[Any, Any]) -> dict[str, An
             },
         }
     if kind == "application/json":
+        if reply.model is not None:  # one of several types, the JSON one a model's
+            ref = refs[(reply.model, "serialization")]
+            return {"type": "array", "items": ref} if reply.many else ref
         return {"type": "object"}  # a JSON document described elsewhere (this one)
     if kind.startswith("text/"):
         return {"type": "string"}
