@@ -167,6 +167,8 @@ def _operation(
         },
         "x-vmsd-role": required.value if required else "open",
     }
+    if route.action is not None:
+        operation["x-vmsd-audit"] = route.action  # the audit trail's action for it
     parameters = []
     for location, attr in _LOCATIONS:
         model = getattr(route, attr)
