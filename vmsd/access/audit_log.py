@@ -128,7 +128,7 @@ class AuditLog:
                 result=entry.result,
                 client_ip=entry.client_ip,
                 audit_request_id=entry.request_id,
-                time=entry.time.isoformat(),
+                audit_time=entry.time.isoformat(),
             )
             return False
         self._metrics.append_duration.observe(time.perf_counter() - started)

@@ -142,6 +142,8 @@ async def _download(
         if request.transport is not None:
             request.transport.close()
         return response
+    except ConnectionResetError:
+        return response  # the client went away
     await response.write_eof()
     return response
 

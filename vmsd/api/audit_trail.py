@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 import structlog
 from aiohttp import web
@@ -27,7 +28,7 @@ def current_request_id() -> str:
     return str(structlog.contextvars.get_contextvars().get("request_id", ""))
 
 
-def path_target(route: ApiRoute, match_info: web.UrlMappingMatchInfo) -> str:
+def path_target(route: ApiRoute, match_info: Mapping[str, str]) -> str:
     """What the path names: each parameter as `<kind>:<value>`, the kind being the path
     segment before it without its plural `s` (`/cameras/{name}/restart` -> `camera:gate-1`,
     `/recordings/{id}` -> `recording:42`); several are joined by `/`."""
