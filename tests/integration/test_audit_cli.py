@@ -3,6 +3,8 @@ database (the test's, as `database.url`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import pwd
 import subprocess
@@ -11,10 +13,12 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.conftest import Api
 from tests.daemon_process import write_config
-from vmsd.access.audit_log import AuditLog
+from vmsd.access.audit import chain_hash
+from vmsd.access.audit_log import AuditLog, entry_of
 from vmsd.core.metrics import Metrics
-from vmsd.store.audit import AuditStore
+from vmsd.store.audit import AuditRow, AuditStore
 
 
 def vmsd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,3 +81,87 @@ async def test_token_commands_write_their_rows(
     ]
     assert rows[0]["details"] == '{"name": "ci", "role": "operator"}'
     assert (await AuditLog(AuditStore(db_pool), Metrics()).verify()) == (5, None)
+
+
+async def _superuser(dsn: str, *statements: tuple[object, ...]) -> None:
+    """Each (sql, *args) with the table's triggers off, as its owner or a superuser can."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        for sql, *args in statements:
+            await conn.execute(str(sql), *args)
+        await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
+    finally:
+        await conn.close()
+
+
+async def _export(api: Api, path: Path, **params: str) -> None:
+    async with api.session.get(
+        api.url + "/api/v1/audit", params={"format": "jsonl", **params},
+        headers=api.headers("admin"),
+    ) as resp:
+        assert resp.status == 200
+        path.write_bytes(await resp.read())
+
+
+async def test_a_copy_shows_what_the_table_alone_cannot(
+    api: Api, database_dsn: str, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Rows removed from the end, and a chain rewritten with every hash recomputed, leave a
+    table that verifies by itself; a copy exported before shows both."""
+    config = write_config(tmp_path, database={"url": database_dsn})
+    audit = AuditLog(AuditStore(db_pool), Metrics())
+    for n in range(6):
+        assert await audit.record("user:alice", "camera.delete", "ok", target=f"camera:c{n}")
+    whole, part = tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
+    await _export(api, whole)
+    third = await db_pool.fetchval("SELECT time FROM audit_log WHERE id = 3")
+    await _export(api, part, start=third.isoformat())
+    for copy in (whole, part):
+        held = vmsd(config, "audit", "verify", "--copy", str(copy))
+        assert held.returncode == 0, held.stdout + held.stderr
+    assert "the copy's 4 rows are in the table unchanged" in held.stdout
+
+    await _superuser(database_dsn, ("DELETE FROM audit_log WHERE id > 4",))
+    alone = vmsd(config, "audit", "verify")
+    assert (alone.returncode, alone.stdout) == (0, "ok: 4 rows\n")
+    cut = vmsd(config, "audit", "verify", "--copy", str(whole))
+    assert cut.returncode == 1
+    assert "row 6 (" in cut.stdout and "is not in the table: rows were removed" in cut.stdout
+
+    # Row 2 edited and every later hash recomputed: a whole chain again, but not the copy's.
+    rows = await db_pool.fetch("SELECT * FROM audit_log ORDER BY id")
+    prev = bytes(rows[0]["hash"])
+    updates: list[tuple[object, ...]] = []
+    for row in rows[1:]:
+        entry = entry_of(_stored(row))
+        if row["id"] == 2:
+            entry = dataclasses.replace(entry, principal="user:bob")
+        new = chain_hash(prev, entry)
+        updates.append((
+            "UPDATE audit_log SET principal = $1, prev_hash = $2, hash = $3 WHERE id = $4",
+            entry.principal, prev, new, row["id"],
+        ))
+        prev = new
+    await _superuser(database_dsn, *updates)
+    assert vmsd(config, "audit", "verify").returncode == 0
+    shorter = tmp_path / "shorter.jsonl"
+    shorter.write_text("".join(whole.read_text().splitlines(keepends=True)[:4]))
+    rewritten = vmsd(config, "audit", "verify", "--copy", str(shorter))
+    assert rewritten.returncode == 1
+    assert "row 4 (" in rewritten.stdout and "differs from the copy" in rewritten.stdout
+
+    shorter.write_text(shorter.read_text().replace("user:alice", "user:eve", 1))
+    forged = vmsd(config, "audit", "verify", "--copy", str(shorter))
+    assert forged.returncode == 1 and "broken: the copy, row 1 (" in forged.stdout
+    (tmp_path / "junk.jsonl").write_text('{"id": 1}\n')
+    junk = vmsd(config, "audit", "verify", "--copy", str(tmp_path / "junk.jsonl"))
+    assert junk.returncode == 1 and "junk.jsonl:1: not an audit row" in junk.stdout
+
+
+def _stored(row: asyncpg.Record) -> AuditRow:
+    return AuditRow(
+        row["id"], row["time"], row["principal"], row["client_ip"], row["action"],
+        row["target"], row["result"], row["request_id"], json.loads(row["details"]),
+        bytes(row["prev_hash"]), bytes(row["hash"]),
+    )

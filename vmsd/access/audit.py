@@ -169,11 +169,14 @@ class ChainBreak:
 class ChainVerifier:
     """Checks rows fed in id order, one at a time (bounded memory for any length). A row
     whose hash does not match its content is decided on the next row: if that row's
-    prev_hash is the recomputed hash, the hash field was changed, else the content was."""
+    prev_hash is the recomputed hash, the hash field was changed, else the content was.
 
-    def __init__(self) -> None:
+    `start`: the first row's prev_hash; None takes the first row's own (a copy of a part of
+    the chain, from some row on)."""
+
+    def __init__(self, start: bytes | None = GENESIS) -> None:
         self.rows = 0
-        self._last_hash = GENESIS
+        self._last_hash = start
         self._suspect: tuple[ChainLink, bytes] | None = None  # (row, recomputed hash)
         self.broken: ChainBreak | None = None
 
@@ -191,7 +194,7 @@ class ChainVerifier:
             )
             self.broken = ChainBreak(suspect.id, suspect.entry.time, reason)
             return self.broken
-        if link.prev_hash != self._last_hash:
+        if self._last_hash is not None and link.prev_hash != self._last_hash:
             self.broken = ChainBreak(link.id, link.entry.time, BreakReason.CHAIN_BROKEN)
             return self.broken
         recomputed = chain_hash(link.prev_hash, link.entry)
@@ -206,6 +209,33 @@ class ChainVerifier:
             suspect, _ = self._suspect
             self.broken = ChainBreak(suspect.id, suspect.entry.time, BreakReason.CONTENT_EDITED)
         return self.broken
+
+
+def link_from_json(data: Mapping[str, object]) -> ChainLink:
+    """A row of a JSON Lines export (GET /api/v1/audit?format=jsonl) as the link it copies;
+    ValueError if it is not one."""
+    try:
+        fields = {k: data[k] for k in _EXPORTED}
+        texts = [fields[k] for k in _EXPORTED_TEXT]
+        details, row_id = fields["details"], fields["id"]
+        if not all(isinstance(t, str) for t in texts) or not isinstance(details, dict):
+            raise ValueError("a field has the wrong type")
+        if not isinstance(row_id, int) or isinstance(row_id, bool):
+            raise ValueError("id is not an integer")
+        time = datetime.fromisoformat(str(fields["time"]))
+        if time.tzinfo is None:
+            raise ValueError("time has no offset")
+        prev_hash = bytes.fromhex(str(fields["prev_hash"]))
+        hash_ = bytes.fromhex(str(fields["hash"]))
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not an audit row: {err}") from None
+    principal, client_ip, action, target, result, request_id = (str(t) for t in texts)
+    entry = AuditEntry(time, principal, client_ip, action, target, result, request_id, details)
+    return ChainLink(row_id, entry, prev_hash, hash_)
+
+
+_EXPORTED_TEXT = ("principal", "client_ip", "action", "target", "result", "request_id")
+_EXPORTED = ("id", "time", *_EXPORTED_TEXT, "details", "prev_hash", "hash")
 
 
 def verify(links: Iterable[ChainLink]) -> ChainBreak | None:

@@ -156,6 +156,13 @@ class AuditLog:
         except _DB_ERRORS as err:
             raise _unreachable(err) from err
 
+    async def hash_of(self, row_id: int) -> bytes | None:
+        """The stored hash of one row (None: no such row)."""
+        try:
+            return await self._store.hash_of(row_id)
+        except _DB_ERRORS as err:
+            raise _unreachable(err) from err
+
     async def verify(self) -> tuple[int, ChainBreak | None]:
         """The rows read and the first broken one (None: the chain holds)."""
         verifier = ChainVerifier()

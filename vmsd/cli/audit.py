@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import pwd
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 
-from vmsd.access.audit import cli_principal
+from vmsd.access.audit import ChainLink, ChainVerifier, cli_principal, format_time, link_from_json
 from vmsd.access.audit_log import AuditLog
 from vmsd.core.errors import EXIT_CRASH, EXIT_OK, VmsdError
 from vmsd.core.metrics import Metrics
@@ -69,11 +72,52 @@ async def audited(
     await record_cli(pool, action, row.target, "ok", row.details)
 
 
-async def verify(pool: asyncpg.Pool) -> int:
-    """`ok: N rows` and 0, or the first broken row and 1."""
-    rows, broken = await audit_log(pool).verify()
-    if broken is None:
+async def verify(pool: asyncpg.Pool, copy: Path | None = None) -> int:
+    """`ok: N rows` and 0, or the first broken row and 1. With `copy` (a JSON Lines export
+    without principal, action or target filters), also what the table alone cannot show:
+    the copy's chain must hold, and its last row must still be in the table with the same
+    hash (else rows were removed from the end, or the chain rewritten from some row on)."""
+    log = audit_log(pool)
+    rows, broken = await log.verify()
+    if broken is not None:
+        print(f"broken: {broken.describe()}")
+        return EXIT_CRASH
+    if copy is None:
         print(f"ok: {rows} rows")
         return EXIT_OK
-    print(f"broken: {broken.describe()}")
-    return EXIT_CRASH
+    copied, last, problem = await asyncio.to_thread(read_copy, copy)
+    if problem is None and last is not None:
+        stored = await log.hash_of(last.id)
+        when = format_time(last.entry.time)
+        if stored is None:
+            problem = f"row {last.id} ({when}) of the copy is not in the table: rows were removed"
+        elif stored != last.hash:
+            problem = f"row {last.id} ({when}) differs from the copy: the chain was rewritten"
+    if problem is not None:
+        print(f"broken: {problem}")
+        return EXIT_CRASH
+    print(f"ok: {rows} rows; the copy's {copied} rows are in the table unchanged")
+    return EXIT_OK
+
+
+def read_copy(path: Path) -> tuple[int, ChainLink | None, str | None]:
+    """A JSON Lines export, one row at a time: (rows, the last one, what is wrong or None).
+    It may begin at any row (an export with `start`): its first prev_hash is taken as given,
+    the table's chain vouches for the rows before it."""
+    verifier = ChainVerifier(start=None)
+    last = None
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                try:
+                    last = link_from_json(json.loads(line))
+                except ValueError as err:
+                    return verifier.rows, None, f"{path}:{number}: {err}"
+                if verifier.feed(last) is not None:
+                    break
+    except OSError as err:
+        return 0, None, f"cannot read {path}: {err.strerror}"
+    broken = verifier.finish()
+    if broken is not None:
+        return verifier.rows, None, f"the copy, {broken.describe()}"
+    return verifier.rows, last, None

@@ -105,11 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", type=int)
     audit = add("audit", "the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser(
+    audit_verify = audit_sub.add_parser(
         "verify",
         help="check the audit rows' hash chain; print `ok: N rows`, or the first broken row "
         "and exit 1",
         parents=one_shot,
+    )
+    audit_verify.add_argument(
+        "--copy",
+        type=Path,
+        help="a JSON Lines export kept elsewhere (format=jsonl, no principal, action or target "
+        "filter): its chain must hold and its last row must still be in the table unchanged",
     )
     return parser
 
@@ -306,7 +312,7 @@ async def run_db_command(args: argparse.Namespace, config: Config) -> int:
             print("migrations applied")
             return EXIT_OK
         if args.command == "audit":
-            return await audit.verify(pool)
+            return await audit.verify(pool, args.copy)
         return await run_token_command(args, pool)
 
 

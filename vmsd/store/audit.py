@@ -139,6 +139,12 @@ class AuditStore:
         assert row is not None
         return _row(row)
 
+    async def hash_of(self, row_id: int) -> bytes | None:
+        value = await self._pool.fetchval(
+            "SELECT hash FROM audit_log WHERE id = $1", row_id, timeout=QUERY_TIMEOUT_S
+        )
+        return bytes(value) if value is not None else None
+
     async def page(self, f: AuditFilter, limit: int, before_id: int | None) -> list[AuditRow]:
         """Newest first; `before_id`: the last id of the previous page."""
         rows = await self._pool.fetch(

@@ -20,6 +20,7 @@ from vmsd.access.audit import (
     chain_hash,
     clean_details,
     clean_text,
+    link_from_json,
     verify,
 )
 
@@ -191,3 +192,35 @@ def test_verify_stops_at_the_first_break() -> None:
     links[1] = dataclasses.replace(links[1], prev_hash=bytes(32))
     broken = verify(links)
     assert broken is not None and broken.id == 2
+
+
+def exported(link: ChainLink) -> dict[str, object]:
+    """The row as GET /api/v1/audit?format=jsonl writes it."""
+    e = link.entry
+    return {
+        "id": link.id, "time": e.time.isoformat().replace("+00:00", "Z"),
+        "principal": e.principal, "client_ip": e.client_ip, "action": e.action,
+        "target": e.target, "result": e.result, "request_id": e.request_id,
+        "details": dict(e.details), "prev_hash": link.prev_hash.hex(), "hash": link.hash.hex(),
+    }
+
+
+def test_an_exported_row_reads_back_as_its_link() -> None:
+    links = chain(3)
+    assert [link_from_json(exported(link)) for link in links] == links
+    for broken in ({"id": "1"}, {"time": "2026-12-01T10:00:00"}, {"hash": "zz"},
+                   {"details": []}, {"principal": 3}, {"id": True}):
+        with pytest.raises(ValueError):
+            link_from_json({**exported(links[0]), **broken})
+    incomplete = exported(links[0])
+    del incomplete["target"]
+    with pytest.raises(ValueError, match="not an audit row"):
+        link_from_json(incomplete)
+
+
+def test_a_part_of_the_chain_verifies_from_its_first_row() -> None:
+    part = chain(6)[2:]
+    assert verify(part) is not None  # from genesis, its first prev_hash is wrong
+    verifier = ChainVerifier(start=None)
+    assert all(verifier.feed(link) is None for link in part)
+    assert verifier.finish() is None
