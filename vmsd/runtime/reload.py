@@ -163,8 +163,8 @@ class Reloader:
             log.error("config_reload_rejected", path=path, problems=err.details)
             problems = [redact_text(str(p)) for p in err.details]
             rejected = {"path": path, "problems": problems}
-            await audit.record(SYSTEM, RELOAD_ACTION, FAILED, details=rejected)
             self._notifier.ready("config reload rejected; previous configuration in force")
+            await audit.record(SYSTEM, RELOAD_ACTION, FAILED, details=rejected)
             return
         old = self._holder.current
         restart_needed = changed_restart_only_keys(old, new)
@@ -182,7 +182,8 @@ class Reloader:
                 error = {"error": redact_text(describe_error(err))}
                 await audit.record(SYSTEM, RELOAD_ACTION, FAILED, details={**details, **error})
                 raise
-        await audit.record(SYSTEM, RELOAD_ACTION, OK, details=details)
         log.info("config_reloaded", path=path)
         await events.record("config_reloaded", restart_needed=restart_needed)
         self._notifier.ready("configuration reloaded")
+        # After READY: systemd's reload does not wait on a database that is away (3 s).
+        await audit.record(SYSTEM, RELOAD_ACTION, OK, details=details)
