@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
 from tests.paths import REPO_ROOT
+from vmsd.access.audit_log import AuditLog
 from vmsd.access.roles import Role
 from vmsd.access.secrets import CredentialCipher
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -40,6 +41,7 @@ from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.service import RetentionService
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.runtime.wiring import RecordingParts, build_cameras, build_metrics, build_recording
+from vmsd.store.audit import AuditStore
 from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
 from vmsd.store.events import EventStore
@@ -249,6 +251,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
                 via_mediamtx=False,
                 max_concurrent=2,
             ),
+            AuditLog(AuditStore(db_pool), metrics),
         )
     )
     server = TestServer(app, host="127.0.0.1")

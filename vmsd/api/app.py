@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import cameras, events, exports, recordings, system, tokens
+from vmsd.api import audit, cameras, events, exports, recordings, system, tokens
+from vmsd.api.audit_trail import audit_trail
 from vmsd.api.middleware import ROUTES, authorization, errors, request_context
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute, Reply
@@ -35,13 +36,15 @@ def all_routes() -> list[ApiRoute]:
         *recordings.ROUTES,
         *exports.ROUTES,
         *events.ROUTES,
+        *audit.ROUTES,
         OPENAPI_ROUTE,
     ]
 
 
 def create_app(svc: ApiServices) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, errors, authorization],
+        # audit_trail between the two: the request id is bound, and every error is an answer.
+        middlewares=[request_context, audit_trail, errors, authorization],
         client_max_size=svc.config.current.server.max_body_bytes,
     )
     app[SERVICES] = svc

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import ValidationError as PydanticValidationError
 
 from vmsd.access.roles import Role
+from vmsd.api.audit_note import audit_note
 from vmsd.api.body import read_json
 from vmsd.api.middleware import PRINCIPAL
 from vmsd.api.query import CameraPath, camera_name
@@ -110,6 +111,7 @@ async def list_cameras(request: web.Request) -> web.Response:
 async def create_camera(request: web.Request) -> web.Response:
     config = await read_json(request, CameraConfig)
     require_in_scope(request, config.name, config.groups)
+    audit_note(request).target = f"camera:{config.name}"
     camera = await services(request).cameras.create(config)
     return body(camera_out(request, camera), status=201)
 

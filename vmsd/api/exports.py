@@ -6,6 +6,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from vmsd.access.roles import Role
+from vmsd.api.audit_note import audit_note
 from vmsd.api.body import read_json
 from vmsd.api.query import (
     DEFAULT_LIMIT,
@@ -68,8 +69,11 @@ async def create_export(request: web.Request) -> web.Response:
     if req.end <= req.start:
         raise ValidationError("invalid range", [{"field": "end", "message": "must be after start"}])
     svc = services(request)
+    note = audit_note(request)
+    note.details.update(camera=req.camera, start=req.start.isoformat(), end=req.end.isoformat())
     require_camera(request, req.camera)  # 404 for an unknown camera, or one out of scope
     job = await svc.exports.create(req.camera, req.start, req.end)
+    note.target = f"export:{job.id}"
     return body(export_out(job), status=202)
 
 

@@ -98,6 +98,9 @@ def _media_schema(kind: str, reply: Reply, refs: dict[Any, Any]) -> dict[str, An
             },
         }
     if kind == "application/json":
+        if reply.model is not None:  # one of several types, the JSON one a model's
+            ref = refs[(reply.model, "serialization")]
+            return {"type": "array", "items": ref} if reply.many else ref
         return {"type": "object"}  # a JSON document described elsewhere (this one)
     if kind.startswith("text/"):
         return {"type": "string"}
@@ -164,6 +167,8 @@ def _operation(
         },
         "x-vmsd-role": required.value if required else "open",
     }
+    if route.action is not None:
+        operation["x-vmsd-audit"] = route.action  # the audit trail's action for it
     parameters = []
     for location, attr in _LOCATIONS:
         model = getattr(route, attr)

@@ -495,3 +495,28 @@ ScopeEntries = Annotated[
     list[ScopeEntry],
     Field(min_length=1, max_length=MAX_SCOPE_ENTRIES),
 ]
+
+
+_PRINCIPAL = "`user:<name>`, `token:<name>`, `cli:<unix user>`, `system` or `anonymous`"
+_RESULT = "`ok`, else the status and the error code (`403 forbidden`); `failed` outside HTTP"
+
+
+class AuditRowOut(Out):
+    """One audit row as stored; `prev_hash` and `hash` let a copy be checked by itself."""
+
+    id: int
+    time: datetime = Field(description="vmsd's clock when the act ended (UTC)")
+    principal: str = Field(description=_PRINCIPAL)
+    client_ip: str
+    action: str = Field(description="what was done: `camera.create`, `auth.login`, ...")
+    target: str = Field(description="what to: `camera:gate-1`, `recording:42`; empty: nothing")
+    result: str = Field(description=_RESULT)
+    request_id: str
+    details: dict[str, Any]
+    prev_hash: str = Field(description="hex SHA-256: the previous row's hash")
+    hash: str = Field(description="hex SHA-256(prev_hash || this row's canonical form)")
+
+
+class AuditPage(Out):
+    items: list[AuditRowOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")

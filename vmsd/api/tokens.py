@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vmsd.access.roles import Role
 from vmsd.access.tokens import parse_scope
+from vmsd.api.audit_note import audit_note
 from vmsd.api.body import read_json
 from vmsd.api.middleware import PRINCIPAL
 from vmsd.api.query import IdPath, Params, QueryBool, read_params
@@ -51,10 +52,13 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 async def create_token(request: web.Request) -> web.Response:
     req = await read_json(request, TokenCreate)
+    note = audit_note(request)
+    note.details.update(name=req.name, role=req.role.value, cameras=req.cameras)
     scope = parse_scope(req.cameras)
     token, secret = await services(request).tokens.create(
         req.name, req.role, scope, grantor=request[PRINCIPAL]
     )
+    note.target = f"token:{token.id}"
     # The secret is in this response only; it is stored as a hash.
     created = CreatedTokenOut(**token_out(token).model_dump(), token=secret)
     return body(created, status=201)

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from vmsd import __version__
 from vmsd.access.roles import Role
@@ -26,6 +26,9 @@ from vmsd.core.errors import (
 )
 from vmsd.core.log import LogLevel, configure_logging, get_logger
 from vmsd.core.redact import redact_text
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="include revoked tokens")
     revoke = token_sub.add_parser("revoke", help="revoke a token by id", parents=one_shot)
     revoke.add_argument("id", type=int)
+    audit = add("audit", "the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit_sub.add_parser(
+        "verify",
+        help="check the audit rows' hash chain; print `ok: N rows`, or the first broken row "
+        "and exit 1",
+        parents=one_shot,
+    )
+    audit_verify.add_argument(
+        "--copy",
+        type=Path,
+        help="a JSON Lines export kept elsewhere (format=jsonl, no principal, action or target "
+        "filter): its chain must hold and its last row must still be in the table unchanged",
+    )
     return parser
 
 
@@ -307,40 +324,55 @@ def scope_argument(text: str) -> CameraScope:
 
 
 async def run_db_command(args: argparse.Namespace, config: Config) -> int:
-    from vmsd.access.tokens import TokenService
+    from vmsd.cli import audit
     from vmsd.runtime.database import cli_pool
-    from vmsd.store.tokens import TokenStore
 
     async with cli_pool(config) as pool:
         if args.command == "migrate":
             print("migrations applied")
             return EXIT_OK
-        tokens = TokenService(TokenStore(pool))
-        action = args.token_command
-        if action == "create":
-            token, secret = await tokens.create(args.name, Role(args.role), args.cameras)
-            print(secret)
+        if args.command == "audit":
+            return await audit.verify(pool, args.copy)
+        return await run_token_command(args, pool)
+
+
+async def run_token_command(args: argparse.Namespace, pool: asyncpg.Pool) -> int:
+    from vmsd.access.tokens import TokenService
+    from vmsd.cli.audit import audited
+    from vmsd.store.tokens import TokenStore
+
+    tokens = TokenService(TokenStore(pool))
+    command = args.token_command
+    if command == "list":
+        for t in await tokens.list(include_revoked=args.all):
             print(
-                f"token {token.id} ({token.name}, {token.role}, cameras "
-                f"{','.join(token.cameras)}) created; "
-                "the secret above is shown only once",
-                file=sys.stderr,
-            )
-        elif action == "list":
-            for t in await tokens.list(include_revoked=args.all):
-                print(
-                    json.dumps(
-                        {
-                            "id": t.id,
-                            "name": t.name,
-                            "role": t.role,
-                            "cameras": list(t.cameras),
-                            "created_at": t.created_at.isoformat(),
-                            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
-                        }
-                    )
+                json.dumps(
+                    {
+                        "id": t.id,
+                        "name": t.name,
+                        "role": t.role,
+                        "cameras": list(t.cameras),
+                        "created_at": t.created_at.isoformat(),
+                        "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                    }
                 )
-        else:
-            token = await tokens.revoke(args.id)
-            print(f"token {token.id} ({token.name}) revoked")
+            )
+        return EXIT_OK
+    if command == "create":
+        details = {"name": args.name, "role": args.role, "cameras": args.cameras.entries()}
+        async with audited(pool, "token.create", "", details) as row:
+            token, secret = await tokens.create(args.name, Role(args.role), args.cameras)
+            row.target = f"token:{token.id}"
+        print(secret)
+        print(
+            f"token {token.id} ({token.name}, {token.role}, cameras "
+            f"{','.join(token.cameras)}) created; "
+            "the secret above is shown only once",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    async with audited(pool, "token.revoke", f"token:{args.id}", {}) as row:
+        token = await tokens.revoke(args.id)
+        row.details["name"] = token.name
+    print(f"token {token.id} ({token.name}) revoked")
     return EXIT_OK

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vmsd import __version__
+from vmsd.access.audit_log import AuditLog
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
@@ -77,6 +78,7 @@ from vmsd.runtime.wiring import (
     start_cameras,
     start_recording,
 )
+from vmsd.store.audit import AuditStore
 from vmsd.store.events import EventStore
 from vmsd.store.tokens import TokenStore
 from vmsd.system.children import child_processes
@@ -119,6 +121,7 @@ class _Core:
     history: EventHistory
     token_store: TokenStore
     tokens: TokenRegistry
+    audit: AuditLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +208,8 @@ class Daemon:
         token_store = TokenStore(database.pool)
         tokens = TokenRegistry(database.pool, token_store)
         await tokens.refresh()
-        return _Core(database, events, webhooks, history, token_store, tokens)
+        audit = AuditLog(AuditStore(database.pool), self._metrics)
+        return _Core(database, events, webhooks, history, token_store, tokens, audit)
 
     async def _start_media(
         self, stack: contextlib.AsyncExitStack, config: Config, core: _Core
@@ -336,6 +340,7 @@ class Daemon:
             system=rec.sampler,
             events=core.history,
             probes=rec.probes,
+            audit=core.audit,
         )
         runner = await start_site(create_app(services), api_listener(config))
         stack.push_async_callback(self._stage, "http", runner.cleanup)
@@ -361,7 +366,10 @@ class Daemon:
             ("system_sampler", rec.sampler.run),
             ("event_history", core.history.run),
             ("event_bus", core.events.run),
-            ("reloads", functools.partial(self._reloader.run, self._reload, core.events)),
+            (
+                "reloads",
+                functools.partial(self._reloader.run, self._reload, core.events, core.audit),
+            ),
         ]
 
     async def _serve(

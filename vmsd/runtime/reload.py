@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from vmsd.access.audit import SYSTEM
+from vmsd.access.audit_log import OK, AuditLog
 from vmsd.cameras.service import CameraService
 from vmsd.config.load import ConfigHolder, load_config
 from vmsd.config.schema import Config
-from vmsd.core.errors import ConfigError, VmsdError
+from vmsd.core.errors import ConfigError, VmsdError, describe_error
 from vmsd.core.log import configure_logging, get_logger
 from vmsd.core.metrics import Metrics
+from vmsd.core.redact import redact_text
 from vmsd.events.bus import EventBus
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController
@@ -27,6 +30,8 @@ from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.systemd import SystemdNotifier
 
 log = get_logger("vmsd.daemon")
+RELOAD_ACTION = "config.reload"
+FAILED = "failed"
 
 # Read once at start: a reload that changes one logs `config_reload_restart_needed` with it.
 RESTART_ONLY = frozenset(
@@ -140,20 +145,26 @@ class Reloader:
         self._runtime_metrics = metrics.group(RuntimeMetrics)
         self.reloadable: Reloadable | None = None  # set once the daemon has its parts
 
-    async def run(self, requested: asyncio.Event, events: EventBus) -> None:
+    async def run(self, requested: asyncio.Event, events: EventBus, audit: AuditLog) -> None:
         while True:
             await requested.wait()
             requested.clear()
-            await self.reload(events)
+            await self.reload(events, audit)
 
-    async def reload(self, events: EventBus) -> None:
+    async def reload(self, events: EventBus, audit: AuditLog) -> None:
+        """Each reload is one audit row (principal `system`): `ok`, or `failed` with the
+        file's problems (the old config stays) or the error that ended the apply."""
         self._notifier.reloading()
+        path = str(self._holder.path)
         try:
             new = await asyncio.to_thread(load_config, self._holder.path)
         except ConfigError as err:
             self._runtime_metrics.config_reloads.labels(result="rejected").inc()
-            log.error("config_reload_rejected", path=str(self._holder.path), problems=err.details)
+            log.error("config_reload_rejected", path=path, problems=err.details)
+            problems = [redact_text(str(p)) for p in err.details]
+            rejected = {"path": path, "problems": problems}
             self._notifier.ready("config reload rejected; previous configuration in force")
+            await audit.record(SYSTEM, RELOAD_ACTION, FAILED, details=rejected)
             return
         old = self._holder.current
         restart_needed = changed_restart_only_keys(old, new)
@@ -163,8 +174,16 @@ class Reloader:
         self._runtime_metrics.config_reloads.labels(result="applied").inc()
         if restart_needed:
             log.warning("config_reload_restart_needed", keys=restart_needed)
+        details: dict[str, object] = {"path": path, "restart_needed": restart_needed}
         if self.reloadable is not None:
-            await self.reloadable.apply(new)
-        log.info("config_reloaded", path=str(self._holder.path))
+            try:
+                await self.reloadable.apply(new)
+            except Exception as err:  # the supervisor logs it and restarts the reloads
+                error = {"error": redact_text(describe_error(err))}
+                await audit.record(SYSTEM, RELOAD_ACTION, FAILED, details={**details, **error})
+                raise
+        log.info("config_reloaded", path=path)
         await events.record("config_reloaded", restart_needed=restart_needed)
         self._notifier.ready("configuration reloaded")
+        # After READY: systemd's reload does not wait on a database that is away (3 s).
+        await audit.record(SYSTEM, RELOAD_ACTION, OK, details=details)

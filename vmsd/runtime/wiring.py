@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from vmsd.access.audit_metrics import AuditMetrics
 from vmsd.access.secrets import CredentialCipher
 from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
@@ -56,6 +57,7 @@ METRIC_GROUPS = (
     IndexMetrics,
     EventMetrics,
     RetentionMetrics,
+    AuditMetrics,
 )
 
 

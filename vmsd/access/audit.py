@@ -1,0 +1,247 @@
+"""The audit trail's rows and their chain. Pure.
+
+Each row is an AuditEntry (what was done, by whom, with what result) sealed into a chain:
+`hash = SHA-256(prev_hash || canonical(entry))`, where `prev_hash` is the previous row's hash
+(GENESIS for the first row). Editing a row's content, removing a row or moving one breaks the
+chain at that row, and `verify` names the first such row.
+
+The canonical form (version 1) is the UTF-8 of one JSON object with sorted keys, no spaces,
+non-ASCII escaped (`\\uXXXX`): `{"action", "client_ip", "details", "principal",
+"request_id", "result", "target", "time", "v": 1}`, `time` in UTC as
+`YYYY-MM-DDTHH:MM:SS.ffffffZ` (always six fraction digits). It is computed from what the
+database stores and gives back unchanged: text without NUL or lone surrogates, details of
+strings, integers, booleans, null, lists and objects only (a float would come back from
+jsonb in another spelling and break its own row). Details are redacted first
+(vmsd.core.redact): a secret key's value or a URL's credentials never reach the trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from vmsd.core.redact import redact_value
+
+GENESIS = bytes(32)  # the first row's prev_hash
+# Principals that are not a user, a token or a link.
+SYSTEM = "system"  # the daemon itself (a SIGHUP reload)
+ANONYMOUS = "anonymous"  # a request without credentials
+CANONICAL_VERSION = 1
+HASH_BYTES = 32
+TEXT_MAX = 200  # characters kept of one text field (a target from a hostile path...)
+DETAIL_TEXT_MAX = 500
+DETAIL_ITEMS_MAX = 50  # items kept of one list or object in the details
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+Json = str | int | bool | None | list["Json"] | dict[str, "Json"]
+
+
+def cli_principal(unix_user: str) -> str:
+    """A command run on the box (`vmsd token create`): `cli:<unix user name>`."""
+    return f"cli:{unix_user}"
+
+
+def clean_text(value: str, limit: int = TEXT_MAX) -> str:
+    """What PostgreSQL's text keeps as it was given: no NUL (U+FFFD instead), no lone
+    surrogate (`?`), at most `limit` characters."""
+    text = value[:limit].replace("\x00", "\ufffd")
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def clean_details(value: object, depth: int = 0) -> Json:
+    """`value` as jsonb gives it back: other scalars (floats, times, paths) become their
+    text; lists and objects are cut at DETAIL_ITEMS_MAX items and four levels."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return clean_text(value, DETAIL_TEXT_MAX)
+    if depth < 4 and isinstance(value, Mapping):
+        items = list(value.items())[:DETAIL_ITEMS_MAX]
+        return {clean_text(str(k)): clean_details(v, depth + 1) for k, v in items}
+    if depth < 4 and isinstance(value, list | tuple | set | frozenset):
+        return [clean_details(v, depth + 1) for v in list(value)[:DETAIL_ITEMS_MAX]]
+    return clean_text(str(value), DETAIL_TEXT_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audited act. Build it with `audit_entry` (which cleans the fields); the store
+    keeps every field as given, so the canonical form of a row read back is the one
+    hashed."""
+
+    time: datetime  # aware; vmsd's clock when the act ended
+    principal: str  # `user:alice`, `token:ci`, `cli:root`, `system`, `anonymous`
+    client_ip: str
+    action: str  # `camera.create`, `auth.login`, `config.reload`
+    target: str  # `camera:gate-1`, `recording:42`, "" when none
+    result: str  # `ok`, `403 forbidden`, `failed`
+    request_id: str
+    details: Mapping[str, Json]
+
+
+def audit_entry(
+    time: datetime,
+    principal: str,
+    action: str,
+    result: str,
+    *,
+    client_ip: str = "",
+    target: str = "",
+    request_id: str = "",
+    details: Mapping[str, object] | None = None,
+) -> AuditEntry:
+    if time.tzinfo is None:
+        raise ValueError("an audit entry's time must be aware")
+    cleaned = clean_details(redact_value(dict(details or {})))
+    assert isinstance(cleaned, dict)
+    return AuditEntry(
+        time=time.astimezone(UTC),
+        principal=clean_text(principal),
+        client_ip=clean_text(client_ip),
+        action=clean_text(action),
+        target=clean_text(target),
+        result=clean_text(result),
+        request_id=clean_text(request_id),
+        details=cleaned,
+    )
+
+
+def format_time(time: datetime) -> str:
+    return time.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def canonical(entry: AuditEntry) -> bytes:
+    document = {
+        "v": CANONICAL_VERSION,
+        "time": format_time(entry.time),
+        "principal": entry.principal,
+        "client_ip": entry.client_ip,
+        "action": entry.action,
+        "target": entry.target,
+        "result": entry.result,
+        "request_id": entry.request_id,
+        "details": entry.details,
+    }
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def chain_hash(prev_hash: bytes, entry: AuditEntry) -> bytes:
+    return hashlib.sha256(prev_hash + canonical(entry)).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """A stored row: its id, content and the two hashes it was stored with."""
+
+    id: int
+    entry: AuditEntry
+    prev_hash: bytes
+    hash: bytes
+
+
+class BreakReason(StrEnum):
+    # The content is not what was hashed: a field was changed after the row was written.
+    CONTENT_EDITED = "content edited"
+    # prev_hash is not the previous row's hash: a row before it was removed, or rows were
+    # inserted or moved.
+    CHAIN_BROKEN = "chain broken"
+    # The content is what the next row's prev_hash committed to, but the row's own hash
+    # field was changed.
+    HASH_WRONG = "hash wrong"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    id: int
+    time: datetime
+    reason: BreakReason
+
+    def describe(self) -> str:
+        return f"row {self.id} ({format_time(self.time)}): {self.reason.value}"
+
+
+class ChainVerifier:
+    """Checks rows fed in id order, one at a time (bounded memory for any length). A row
+    whose hash does not match its content is decided on the next row: if that row's
+    prev_hash is the recomputed hash, the hash field was changed, else the content was.
+
+    `start`: the first row's prev_hash; None takes the first row's own (a copy of a part of
+    the chain, from some row on)."""
+
+    def __init__(self, start: bytes | None = GENESIS) -> None:
+        self.rows = 0
+        self._last_hash = start
+        self._suspect: tuple[ChainLink, bytes] | None = None  # (row, recomputed hash)
+        self.broken: ChainBreak | None = None
+
+    def feed(self, link: ChainLink) -> ChainBreak | None:
+        """The first break, once known (then stop feeding)."""
+        if self.broken is not None:
+            return self.broken
+        self.rows += 1
+        if self._suspect is not None:
+            suspect, recomputed = self._suspect
+            reason = (
+                BreakReason.HASH_WRONG
+                if link.prev_hash == recomputed
+                else BreakReason.CONTENT_EDITED
+            )
+            self.broken = ChainBreak(suspect.id, suspect.entry.time, reason)
+            return self.broken
+        if self._last_hash is not None and link.prev_hash != self._last_hash:
+            self.broken = ChainBreak(link.id, link.entry.time, BreakReason.CHAIN_BROKEN)
+            return self.broken
+        recomputed = chain_hash(link.prev_hash, link.entry)
+        if recomputed != link.hash:
+            self._suspect = (link, recomputed)
+        self._last_hash = link.hash
+        return None
+
+    def finish(self) -> ChainBreak | None:
+        """After the last row: a last row whose hash is wrong counts as edited."""
+        if self.broken is None and self._suspect is not None:
+            suspect, _ = self._suspect
+            self.broken = ChainBreak(suspect.id, suspect.entry.time, BreakReason.CONTENT_EDITED)
+        return self.broken
+
+
+def link_from_json(data: Mapping[str, object]) -> ChainLink:
+    """A row of a JSON Lines export (GET /api/v1/audit?format=jsonl) as the link it copies;
+    ValueError if it is not one."""
+    try:
+        fields = {k: data[k] for k in _EXPORTED}
+        texts = [fields[k] for k in _EXPORTED_TEXT]
+        details, row_id = fields["details"], fields["id"]
+        if not all(isinstance(t, str) for t in texts) or not isinstance(details, dict):
+            raise ValueError("a field has the wrong type")
+        if not isinstance(row_id, int) or isinstance(row_id, bool):
+            raise ValueError("id is not an integer")
+        time = datetime.fromisoformat(str(fields["time"]))
+        if time.tzinfo is None:
+            raise ValueError("time has no offset")
+        prev_hash = bytes.fromhex(str(fields["prev_hash"]))
+        hash_ = bytes.fromhex(str(fields["hash"]))
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"not an audit row: {err}") from None
+    principal, client_ip, action, target, result, request_id = (str(t) for t in texts)
+    entry = AuditEntry(time, principal, client_ip, action, target, result, request_id, details)
+    return ChainLink(row_id, entry, prev_hash, hash_)
+
+
+_EXPORTED_TEXT = ("principal", "client_ip", "action", "target", "result", "request_id")
+_EXPORTED = ("id", "time", *_EXPORTED_TEXT, "details", "prev_hash", "hash")
+
+
+def verify(links: Iterable[ChainLink]) -> ChainBreak | None:
+    """The first broken row of a chain given in id order, or None if it holds."""
+    verifier = ChainVerifier()
+    for link in links:
+        if verifier.feed(link) is not None:
+            break
+    return verifier.finish()

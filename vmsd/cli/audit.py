@@ -1,0 +1,123 @@
+"""The audit trail from the command line: rows for what a command changes (`vmsd token ...`,
+`vmsd user ...`) and `vmsd audit verify`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pwd
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from vmsd.access.audit import ChainLink, ChainVerifier, cli_principal, format_time, link_from_json
+from vmsd.access.audit_log import AuditLog
+from vmsd.core.errors import EXIT_CRASH, EXIT_OK, VmsdError
+from vmsd.core.metrics import Metrics
+from vmsd.store.audit import AuditStore
+
+
+def unix_user() -> str:
+    """Who runs the command, by the process's user id (not $USER, which anyone can set)."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (a container)
+        return str(uid)
+
+
+def audit_log(pool: asyncpg.Pool) -> AuditLog:
+    return AuditLog(AuditStore(pool), Metrics())
+
+
+async def record_cli(
+    pool: asyncpg.Pool,
+    action: str,
+    target: str,
+    result: str,
+    details: Mapping[str, object] | None = None,
+) -> None:
+    """One audit row for a command's change: principal `cli:<unix user>`, result `ok` or
+    `failed <error code>`. A row that cannot be written is logged (`audit_write_failed`, on
+    stderr) and the command's own outcome stands."""
+    await audit_log(pool).record(
+        cli_principal(unix_user()), action, result, target=target, details=details
+    )
+
+
+@dataclass(slots=True)
+class CliRow:
+    """What the command learns while it acts (a created token's id)."""
+
+    target: str
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def audited(
+    pool: asyncpg.Pool, action: str, target: str, details: Mapping[str, object]
+) -> AsyncIterator[CliRow]:
+    """One row for the change made inside the block: `ok`, or `failed <code>` when a
+    VmsdError ends it (then raised on)."""
+    row = CliRow(target, dict(details))
+    try:
+        yield row
+    except VmsdError as err:
+        await record_cli(pool, action, row.target, f"failed {err.code}", row.details)
+        raise
+    await record_cli(pool, action, row.target, "ok", row.details)
+
+
+async def verify(pool: asyncpg.Pool, copy: Path | None = None) -> int:
+    """`ok: N rows` and 0, or the first broken row and 1. With `copy` (a JSON Lines export
+    without principal, action or target filters), also what the table alone cannot show:
+    the copy's chain must hold, and its last row must still be in the table with the same
+    hash (else rows were removed from the end, or the chain rewritten from some row on)."""
+    log = audit_log(pool)
+    rows, broken = await log.verify()
+    if broken is not None:
+        print(f"broken: {broken.describe()}")
+        return EXIT_CRASH
+    if copy is None:
+        print(f"ok: {rows} rows")
+        return EXIT_OK
+    copied, last, problem = await asyncio.to_thread(read_copy, copy)
+    if problem is None and last is not None:
+        stored = await log.hash_of(last.id)
+        when = format_time(last.entry.time)
+        if stored is None:
+            problem = f"row {last.id} ({when}) of the copy is not in the table: rows were removed"
+        elif stored != last.hash:
+            problem = f"row {last.id} ({when}) differs from the copy: the chain was rewritten"
+    if problem is not None:
+        print(f"broken: {problem}")
+        return EXIT_CRASH
+    print(f"ok: {rows} rows; the copy's {copied} rows are in the table unchanged")
+    return EXIT_OK
+
+
+def read_copy(path: Path) -> tuple[int, ChainLink | None, str | None]:
+    """A JSON Lines export, one row at a time: (rows, the last one, what is wrong or None).
+    It may begin at any row (an export with `start`): its first prev_hash is taken as given,
+    the table's chain vouches for the rows before it."""
+    verifier = ChainVerifier(start=None)
+    last = None
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                try:
+                    last = link_from_json(json.loads(line))
+                except ValueError as err:
+                    return verifier.rows, None, f"{path}:{number}: {err}"
+                if verifier.feed(last) is not None:
+                    break
+    except OSError as err:
+        return 0, None, f"cannot read {path}: {err.strerror}"
+    broken = verifier.finish()
+    if broken is not None:
+        return verifier.rows, None, f"the copy, {broken.describe()}"
+    return verifier.rows, last, None
