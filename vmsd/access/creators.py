@@ -1,0 +1,35 @@
+"""Who a link's creator is now: the one ResolvePrincipal the link routes ask, from the
+in-memory registries (no query per link use)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vmsd.access.links import ResolvePrincipal
+from vmsd.access.principal import Principal, PrincipalKind
+from vmsd.access.roles import Role
+from vmsd.access.tokens import TokenRegistry
+
+UserById = Callable[[int], Principal | None]
+
+
+def principal_resolver(tokens: TokenRegistry, users: UserById | None = None) -> ResolvePrincipal:
+    """`users`: the users registry's lookup by id (an enabled user, with its scope)."""
+
+    def resolve(kind: PrincipalKind, principal_id: int) -> Principal | None:
+        if kind is PrincipalKind.TOKEN:
+            return token_principal(tokens, principal_id)
+        if kind is PrincipalKind.USER and users is not None:
+            return users(principal_id)
+        return None
+
+    return resolve
+
+
+def token_principal(tokens: TokenRegistry, token_id: int) -> Principal | None:
+    """An active token by id. Stands in for TokenRegistry.principal_by_id (the camera-scope
+    part adds it, with the token's scope); this is the one place to switch to it."""
+    for entry in tokens._by_hash.values():
+        if entry.token_id == token_id:
+            return Principal(PrincipalKind.TOKEN, entry.token_id, entry.name, Role(entry.role))
+    return None
