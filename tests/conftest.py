@@ -17,6 +17,9 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
 from tests.paths import REPO_ROOT
+from vmsd.access.creators import principal_resolver
+from vmsd.access.links import LinkSigner, link_key
+from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.roles import Role
 from vmsd.access.secrets import CredentialCipher
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -249,6 +252,10 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
                 via_mediamtx=False,
                 max_concurrent=2,
             ),
+            LinkSigner(link_key(Fernet.generate_key())),
+            principal_resolver(registry),
+            RateLimiter(),
+            camera_stack.events.record,
         )
     )
     server = TestServer(app, host="127.0.0.1")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import cameras, events, exports, recordings, system, tokens
-from vmsd.api.middleware import ROUTES, authorization, errors, request_context
+from vmsd.api import cameras, events, exports, links, recordings, system, tokens
+from vmsd.api.middleware import (
+    ROUTES,
+    authorization,
+    errors,
+    request_context,
+    strict_transport,
+)
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.services import SERVICES, ApiServices, services
@@ -35,6 +41,7 @@ def all_routes() -> list[ApiRoute]:
         *recordings.ROUTES,
         *exports.ROUTES,
         *events.ROUTES,
+        *links.ROUTES,
         OPENAPI_ROUTE,
     ]
 
@@ -54,6 +61,7 @@ def create_app(svc: ApiServices) -> web.Application:
         resource = app.router.add_resource(route.path)
         table[resource.add_route(route.method, route.handler)] = route
     app[ROUTES] = table
+    app.on_response_prepare.append(strict_transport)
     app.on_shutdown.append(_end_event_streams)
     return app
 

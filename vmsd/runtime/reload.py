@@ -25,6 +25,7 @@ from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.systemd import SystemdNotifier
+from vmsd.runtime.tls import ApiTls
 
 log = get_logger("vmsd.daemon")
 
@@ -59,6 +60,11 @@ RESTART_ONLY = frozenset(
 RELOADED = frozenset(
     {
         "server.open_endpoints",
+        # The certificate and key are re-read (runtime.tls); turning TLS on or off needs a
+        # restart (the listener is made once), and a reload says so.
+        "server.tls",
+        "auth.rate_limit",  # read at each request
+        "auth.links",  # read at each link made
         "storage",
         "mediamtx.base_config",
         "mediamtx.rtsp_port",
@@ -139,6 +145,7 @@ class Reloader:
         self._notifier = notifier
         self._runtime_metrics = metrics.group(RuntimeMetrics)
         self.reloadable: Reloadable | None = None  # set once the daemon has its parts
+        self.tls: ApiTls | None = None  # the API listener's TLS, when it serves HTTPS
 
     async def run(self, requested: asyncio.Event, events: EventBus) -> None:
         while True:
@@ -157,7 +164,10 @@ class Reloader:
             return
         old = self._holder.current
         restart_needed = changed_restart_only_keys(old, new)
+        if new.server.tls.enabled != (self.tls is not None):
+            restart_needed.append("server.tls")  # on or off: the listener is made at start
         self._holder.current = new
+        tls_error = await asyncio.to_thread(self.tls.reload, new.server.tls) if self.tls else None
         if new.log != old.log:
             configure_logging(new.log.level, new.log.format)
         self._runtime_metrics.config_reloads.labels(result="applied").inc()
@@ -166,5 +176,9 @@ class Reloader:
         if self.reloadable is not None:
             await self.reloadable.apply(new)
         log.info("config_reloaded", path=str(self._holder.path))
-        await events.record("config_reloaded", restart_needed=restart_needed)
-        self._notifier.ready("configuration reloaded")
+        kept = {"tls_error": tls_error} if tls_error else {}
+        await events.record("config_reloaded", restart_needed=restart_needed, **kept)
+        if tls_error:
+            self._notifier.ready("configuration reloaded; the TLS certificate was not (see log)")
+        else:
+            self._notifier.ready("configuration reloaded")
