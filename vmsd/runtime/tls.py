@@ -106,7 +106,7 @@ class ApiTls:
             server_context(tls)
             self.certificate = load_chain(self.context, tls)
         except StartupError as err:
-            log.error("tls_reload_failed", key=err.config_key, error=err.cause)
+            log.error("tls_reload_failed", setting=err.config_key, error=err.cause)
             return err.message
         log.info("tls_certificate_loaded", **_fields(self.certificate))
         return None
