@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -109,6 +110,18 @@ def test_https_hsts_and_a_certificate_renewed_on_sighup(
     assert failed and failed[-1]["setting"] == "server.tls.key_file"
     status, _, peer = _https(daemon, renewed_cert)
     assert status == 200 and peer == _der(renewed_cert)
+
+    # TLS off is a restart-only change: said so; the listener serves HTTPS until the restart.
+    config = yaml.safe_load(daemon.config_path.read_text())
+    del config["server"]["tls"]
+    daemon.config_path.write_text(yaml.safe_dump(config))
+    daemon.notifications.clear()
+    daemon.send(signal.SIGHUP)
+    daemon.wait_for_notification("RELOADING=1")
+    daemon.wait_for_notification("READY=1")
+    restart = [e for e in daemon.log_events() if e.get("event") == "config_reload_restart_needed"]
+    assert restart and "server.tls" in restart[-1]["keys"]
+    assert _https(daemon, renewed_cert)[0] == 200
     assert daemon.stop() == 0
     (line,) = [e for e in daemon.log_events() if e.get("event") == "daemon_ready"]
     assert line["url"] == f"https://127.0.0.1:{daemon.port}"

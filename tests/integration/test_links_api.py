@@ -22,6 +22,7 @@ from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA, CameraScope
 from vmsd.api.app import create_app
 from vmsd.api.services import SERVICES
+from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
@@ -214,8 +215,32 @@ async def test_making_a_link_is_validated(api: Api) -> None:
     assert timedelta(minutes=59) < expires <= timedelta(hours=1, seconds=1)  # the default
 
 
-async def test_an_export_link_needs_a_done_export(api: Api) -> None:
+async def _export_link(api: Api, export_id: int) -> tuple[int, dict]:
     async with api.session.post(
-        f"{api.url}/api/v1/exports/999999/link", json={}, headers=api.headers("viewer")
+        f"{api.url}/api/v1/exports/{export_id}/link", json={}, headers=api.headers("viewer")
     ) as r:
-        assert r.status == 404
+        return r.status, await r.json()
+
+
+async def test_an_export_link_needs_a_done_export_and_dies_with_it(api: Api) -> None:
+    assert (await _export_link(api, 999999))[0] == 404
+    store = ExportStore(api.cameras.store._pool)
+    job = await store.create("gate", T0, T0 + timedelta(minutes=1), T0 + timedelta(days=9999))
+    status, body = await _export_link(api, job.id)
+    assert status == 409, body  # queued
+    path = _root(api) / "clip.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(CONTENT)
+    await store.finish(
+        job.id, path=str(path), size=len(CONTENT), gaps=[], covered_s=60.0, error=None
+    )
+    status, link = await _export_link(api, job.id)
+    assert status == 201, link
+    status, data, headers = await _open(link["url"], Range="bytes=10-19")
+    assert status == 206 and data == CONTENT[10:20]
+    assert headers["Content-Disposition"].startswith('attachment; filename="gate_')
+    async with api.session.delete(
+        f"{api.url}/api/v1/exports/{job.id}", headers=api.headers("operator")
+    ) as r:
+        assert r.status == 204
+    assert (await _open(link["url"]))[0] == 404

@@ -145,9 +145,9 @@ def _refuse(note: AuditNote, reason: str) -> NotFoundError:
 
 
 async def use_link(request: web.Request) -> web.FileResponse:
-    token = read_params(LinkPath, request.match_info).token
     note = audit_note(request)
     note.target = "link"  # never the token itself: it is the credential
+    token = read_params(LinkPath, request.match_info).token
     svc = services(request)
     claims = svc.links.verify(token, time.time())
     if claims is None:
