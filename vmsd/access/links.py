@@ -25,9 +25,10 @@ from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA, CameraScope
 
 LINK_KEY_PURPOSE = b"vmsd-links-v1"
-# A URL past ~2000 characters breaks in some players and proxies; a token is far shorter
-# (its scope holds only the entries that grant the one camera).
-MAX_TOKEN_CHARS = 1024
+# A token is far shorter (its scope holds only the entries that grant the one camera). The
+# bound keeps any path of this length, percent-encoded, within a request line aiohttp (and
+# proxies, players) read: 8190 bytes.
+MAX_TOKEN_CHARS = 512
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"  # noqa: S105 - a shape, not a secret
 _SIGNATURE_BYTES = 32
 # Principals that can make a link: a link cannot make another.
