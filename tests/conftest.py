@@ -18,6 +18,9 @@ from cryptography.fernet import Fernet
 
 from tests.paths import REPO_ROOT
 from vmsd.access.audit_log import AuditLog
+from vmsd.access.creators import principal_resolver
+from vmsd.access.links import LinkSigner, link_key
+from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.roles import Role
 from vmsd.access.secrets import CredentialCipher
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -252,6 +255,10 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
                 max_concurrent=2,
             ),
             AuditLog(AuditStore(db_pool), metrics),
+            LinkSigner(link_key(Fernet.generate_key())),
+            principal_resolver(registry),
+            RateLimiter(),
+            camera_stack.events.record,
         )
     )
     server = TestServer(app, host="127.0.0.1")

@@ -8,6 +8,9 @@ whole documented contract. Requests generated as invalid are left as they are.
 - a `cursor` is one this API handed out: a string that only matches the cursor pattern is
   not one, so valid requests go without (the cursors themselves are tested in
   tests/integration/test_recordings_api.py and test_events_api.py);
+- a shareable link asks for a life of at most auth.links.max_expires_in (7 days here), and
+  a valid link is one the API made: a token that only matches the pattern never is (the
+  fixture's, given in $VMSD_SCHEMATHESIS_LINKS);
 - a valid PATCH of a camera is one of the API's own camera, and a DELETE that removed it puts
   it back, so the PATCH cases reach their work (without, schemathesis warns of missing test
   data: every valid PATCH was a 404 or a 409).
@@ -18,16 +21,22 @@ schemathesis re-validates a case a hook changed, so the check still judges what 
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
 import schemathesis
 
+from vmsd.core.units import parse_duration_s
+
 # The fixture's camera (tests/e2e/test_schemathesis.py): recreated after a DELETE removed it.
 API_CAMERA = {"name": "api-camera", "source": "rtsp://192.0.2.1/x", "record": False}
 
 RANGE = timedelta(minutes=10)
+MAX_LINK_S = 7 * 86400.0  # auth.links.max_expires_in's default
+LINK_PATHS = ("/api/v1/recordings/{id}/link", "/api/v1/exports/{id}/link")
+LINKS_ENV = "VMSD_SCHEMATHESIS_LINKS"
 PAIRS = (("start", "end"), ("since", "until"))
 
 
@@ -39,6 +48,14 @@ def _time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+def _seconds(duration: Any) -> float:
+    """A duration the API takes, in seconds; 0 for none (left to the API to judge)."""
+    try:
+        return parse_duration_s(duration)
+    except ValueError:
+        return 0.0
 
 
 def _ordered(values: dict[str, Any]) -> None:
@@ -62,6 +79,12 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         case.query.pop("cursor", None)
     if isinstance(case.body, dict):
         _ordered(case.body)
+        if case.path in LINK_PATHS and _seconds(case.body.get("expires_in")) > MAX_LINK_S:
+            case.body["expires_in"] = "1h"
+    if case.path == "/api/v1/links/{token}" and os.environ.get(LINKS_ENV):
+        tokens = json.loads(os.environ[LINKS_ENV])
+        token = tokens[hash(str(case.path_parameters)) % len(tokens)]
+        case.path_parameters = {**(case.path_parameters or {}), "token": token}
     if case.method.upper() == "PATCH" and case.path == "/api/v1/cameras/{name}":
         # A valid PATCH is one of a camera the API may change: the config file's are
         # read-only (409), any other name is no camera (404).

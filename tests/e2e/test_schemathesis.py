@@ -12,6 +12,7 @@ instead of stopping at 404.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from schemathesis.core.warnings import SchemathesisWarning
 from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, write_config
 from tests.e2e.schemathesis_hooks import API_CAMERA as API_CAMERA_BODY
+from tests.e2e.schemathesis_hooks import LINKS_ENV
 from tests.e2e.test_daemon_process import vmsd_cli
 
 pytestmark = pytest.mark.slow
@@ -59,6 +61,9 @@ class Fixture:
     token: str
     recording_ids: list[int]
     export_id: int
+    # Shareable links to recordings outside `recording_ids`: no DELETE schemathesis sends
+    # with a known id removes them, so a valid token opens a file.
+    link_tokens: list[str]
 
 
 def _api(daemon: DaemonProcess, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -129,7 +134,17 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
         # One camera that is the API's (the config file's are read-only: 409), not recording,
         # so PATCH and DELETE reach their work.
         _api(daemon, token, "POST", "/api/v1/cameras", API_CAMERA_BODY)
-        yield Fixture(daemon, token, [i["id"] for i in items], job["id"])
+        known = {i["id"] for i in items}
+        shared = _until(
+            "a recording newer than those",
+            lambda: [i for i in recordings() if i["id"] not in known],
+        )
+        links = [
+            _api(daemon, token, "POST", f"/api/v1/recordings/{i['id']}/link", {"expires_in": "1h"})
+            for i in shared
+        ]
+        tokens = [link["path"].rsplit("/", 1)[1] for link in links]
+        yield Fixture(daemon, token, [i["id"] for i in items], job["id"], tokens)
         assert daemon.stop() == 0, daemon.log_text()[-5000:]
     finally:
         daemon.close()
@@ -235,6 +250,7 @@ def test_openapi_document_holds_against_the_real_daemon(running: Fixture, tmp_pa
         ],
         capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
         cwd=Path(__file__).parents[2],  # the hooks module is imported from the repository
+        env={**os.environ, LINKS_ENV: json.dumps(running.link_tokens)},
     )
     elapsed = time.monotonic() - started
     output = result.stdout + result.stderr

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import audit, cameras, events, exports, recordings, system, tokens
+from vmsd.api import audit, cameras, events, exports, links, recordings, system, tokens
 from vmsd.api.audit_trail import audit_trail
-from vmsd.api.middleware import ROUTES, authorization, errors, request_context
+from vmsd.api.middleware import (
+    ROUTES,
+    authorization,
+    errors,
+    request_context,
+    strict_transport,
+)
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.services import SERVICES, ApiServices, services
@@ -37,6 +43,7 @@ def all_routes() -> list[ApiRoute]:
         *exports.ROUTES,
         *events.ROUTES,
         *audit.ROUTES,
+        *links.ROUTES,
         OPENAPI_ROUTE,
     ]
 
@@ -57,6 +64,7 @@ def create_app(svc: ApiServices) -> web.Application:
         resource = app.router.add_resource(route.path)
         table[resource.add_route(route.method, route.handler)] = route
     app[ROUTES] = table
+    app.on_response_prepare.append(strict_transport)
     app.on_shutdown.append(_end_event_streams)
     return app
 

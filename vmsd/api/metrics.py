@@ -24,6 +24,12 @@ class ApiMetrics:
             buckets=HTTP_LATENCY_BUCKETS_S,
             registry=registry,
         )
+        self.rate_limited = Counter(
+            "vmsd_api_rate_limited_total",
+            "API requests refused with 429 by auth.rate_limit, by principal kind (user, token)",
+            ["kind"],
+            registry=registry,
+        )
         self.auth_requests = Counter(
             "vmsd_auth_requests_total",
             "MediaMTX auth requests answered, by action and result (allow, deny, blocked)",

@@ -70,6 +70,14 @@ async def security_headers(_request: web.Request, response: web.StreamResponse) 
     response.headers["Cache-Control"] = "no-store"
 
 
+async def strict_transport(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare of the API only (create_app; the hooks listener is plain HTTP on
+    loopback): HSTS on every answer given over HTTPS, at the live max-age (0: none)."""
+    max_age = services(request).config.current.server.tls.hsts_max_age_seconds
+    if request.secure and max_age > 0:
+        response.headers["Strict-Transport-Security"] = f"max-age={max_age}"
+
+
 def _access_level(access_log: bool, route: str, status: int) -> int:
     """`log.access: true`: every request at info, but for probes and scrapes that succeed
     (one line per Prometheus scrape or health check would drown the rest). Else debug."""
@@ -178,6 +186,7 @@ async def authorization(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     principal = authenticate(request)
     request[PRINCIPAL] = principal
+    await _rate_limit(request, principal)
     if not principal.role.allows(required):
         raise ForbiddenError(
             f"this needs the {required.value} role ({principal.kind.value} has "
@@ -185,3 +194,24 @@ async def authorization(request: web.Request, handler: Handler) -> web.StreamRes
         )
     return await handler(request)
 
+
+async def _rate_limit(request: web.Request, principal: Principal) -> None:
+    """auth.rate_limit, read at each request (a reload applies at once): one token bucket
+    per principal. A refusal is counted; it is an event at most once a minute per principal
+    (a client in a loop must not flood the event history)."""
+    svc = services(request)
+    limit = svc.config.current.auth.rate_limit
+    if limit.requests_per_second <= 0:
+        return
+    decision = svc.rate_limiter.check(principal.label, limit.requests_per_second, limit.burst)
+    if decision.allowed:
+        return
+    svc.metrics.group(ApiMetrics).rate_limited.labels(principal.kind.value).inc()
+    if decision.report:
+        log.warning("rate_limited", principal=principal.label)
+        await svc.record_event("rate_limited", principal=principal.label)
+    raise TooManyRequestsError(
+        f"more than {limit.requests_per_second:g} requests per second (burst {limit.burst}); "
+        "slow down",
+        retry_after_s=decision.retry_after_s,
+    )

@@ -137,6 +137,13 @@ def _common(route: ApiRoute, authenticated: bool) -> Iterable[tuple[int, Reply]]
     if authenticated:
         yield 401, Reply("missing or invalid token", headers={"WWW-Authenticate": "Bearer"})
         yield 403, Reply("the token's role is too low for this")
+        yield (
+            429,
+            Reply(
+                "past auth.rate_limit for this principal",
+                headers={"Retry-After": "seconds until a request is taken again"},
+            ),
+        )
     if route.request_model is not None:
         yield 400, Reply("malformed JSON body")
         yield 413, Reply("body larger than server.max_body_bytes")

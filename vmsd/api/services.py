@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from vmsd.access.audit_log import AuditLog
+from vmsd.access.links import LinkSigner, ResolvePrincipal
+from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.service import CameraService
 from vmsd.config.load import ConfigHolder
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
+from vmsd.events.bus import RecordEvent
 from vmsd.events.history import EventHistory
 from vmsd.exports.service import ExportService
 from vmsd.recorder.fleet import RecorderFleet
@@ -43,6 +46,11 @@ class ApiServices:
     events: EventHistory
     probes: StreamProber
     audit: AuditLog
+    links: LinkSigner
+    # The principal a link's creator is now (vmsd.access.creators.principal_resolver).
+    resolve_principal: ResolvePrincipal
+    rate_limiter: RateLimiter
+    record_event: RecordEvent
 
 
 SERVICES = web.AppKey("services", ApiServices)

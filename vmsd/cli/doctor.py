@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import stat
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ import asyncpg
 from vmsd.access.secrets import CredentialCipher, read_secret
 from vmsd.cli.sandbox import Access, Sandbox, find_unit, load_sandbox
 from vmsd.cli.writable import Identity, check_writable, current_identity, service_identity
-from vmsd.config.schema import Config, MediaMtxMode
-from vmsd.core.errors import ConfigError, VmsdError
+from vmsd.config.schema import Config, MediaMtxMode, TlsConfig
+from vmsd.core.errors import ConfigError, StartupError, VmsdError
 from vmsd.mediamtx.controller import (
     build_render_settings,
     effective_mode,
@@ -27,6 +28,10 @@ from vmsd.mediamtx.process import mediamtx_version, resolve_mediamtx_binary
 from vmsd.mediamtx.schema import parse_mediamtx_version
 from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.runtime.database import DatabaseState, inspect_database
+from vmsd.runtime.tls import server_context
+
+# A certificate this close to its end is a warning: time to renew before browsers refuse it.
+TLS_WARN_BEFORE = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ async def run_checks(config: Config, unit: Path | None = None) -> list[Check]:
         await _ffmpeg(config),
         await _database(config),
         _secrets(config),
+        tls_check(config.server.tls, datetime.now(UTC)),
         unit_check,
         *(_writable(name, path, who, sandbox) for name, path in paths),
     ]
@@ -207,6 +213,31 @@ def _secrets(config: Config) -> Check:
         return Check(name, "warn", (
             f"{path}: mode {mode:04o}, readable by others (vmsd sets 0600 at its next start)"))
     return Check(name, "ok", f"{source}: a valid credential key")
+
+
+def tls_check(tls: TlsConfig, now: datetime) -> Check:
+    """The certificate and key loaded as the daemon loads them (the key must match), and
+    how long the certificate has left."""
+    if not tls.enabled:
+        return Check("tls", "ok", "off: the API serves plain HTTP (server.tls not set)")
+    try:
+        _, certificate = server_context(tls)
+    except StartupError as err:
+        return Check("tls", "fail", err.message)
+    until = certificate.not_after
+    if until <= now:
+        return Check("tls", "fail", f"{tls.cert_file}: expired on {until:%Y-%m-%d %H:%M} UTC")
+    if certificate.not_before > now:
+        return Check("tls", "fail", (
+            f"{tls.cert_file}: not valid before {certificate.not_before:%Y-%m-%d %H:%M} UTC"
+        ))
+    days = (until - now).days
+    status = "warn" if until - now < TLS_WARN_BEFORE else "ok"
+    renew = "; renew it, then SIGHUP the daemon" if status == "warn" else ""
+    return Check("tls", status, (
+        f"{tls.cert_file}: {certificate.subject}, valid until {until:%Y-%m-%d} ({days} days)"
+        f"{renew}"
+    ))
 
 
 def service_context(unit: Path | None) -> tuple[Check, Sandbox | None, Identity | None]:

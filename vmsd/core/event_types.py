@@ -6,7 +6,8 @@ from __future__ import annotations
 EVENT_TYPES: dict[str, str] = {
     "daemon_started": "the daemon is ready",
     "daemon_stopped": "the daemon stopped in order",
-    "config_reloaded": "SIGHUP applied a new configuration",
+    "config_reloaded": "SIGHUP applied a new configuration (`tls_error`: the new certificate "
+    "was refused and the old one is still served)",
     "camera_created": "a camera was added through the API",
     "camera_updated": "a camera was changed through the API",
     "camera_deleted": "a camera was removed through the API",
@@ -29,4 +30,6 @@ EVENT_TYPES: dict[str, str] = {
     "retention_pass": "retention deleted segments (counts per camera and rule)",
     "export_done": "a clip export finished",
     "export_failed": "a clip export failed",
+    "rate_limited": "a principal went past auth.rate_limit and got 429 (`principal`; at most "
+    "once a minute per principal)",
 }

@@ -27,7 +27,10 @@ from dataclasses import dataclass
 
 from vmsd import __version__
 from vmsd.access.audit_log import AuditLog
+from vmsd.access.creators import principal_resolver
 from vmsd.access.grants import ReaderGrants
+from vmsd.access.links import LinkSigner, link_key
+from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
     CredentialCipher,
@@ -59,6 +62,7 @@ from vmsd.runtime.heartbeat import Heartbeat
 from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.preflight import (
     api_listener,
+    api_url,
     database_failure,
     ffmpeg_binary,
     hooks_listener,
@@ -69,6 +73,7 @@ from vmsd.runtime.reload import Reloadable, Reloader
 from vmsd.runtime.sites import HTTP_STOP_S, auth_context_factory, build_damper, start_site
 from vmsd.runtime.statelock import StateDirLock
 from vmsd.runtime.systemd import SystemdNotifier
+from vmsd.runtime.tls import ApiTls
 from vmsd.runtime.wiring import (
     CameraParts,
     RecordingParts,
@@ -180,6 +185,8 @@ class Daemon:
         """What needs no database, checked before it starts; returns the FFmpeg binary."""
         ffmpeg = ffmpeg_binary(config)
         await asyncio.to_thread(preflight, config)
+        if config.server.tls.enabled:  # a bad certificate fails the start before the database
+            self._reloader.tls = await asyncio.to_thread(ApiTls, config.server.tls)
         await asyncio.to_thread(prepare_roots, config.storage.paths, config.state_dir)
         return ffmpeg
 
@@ -341,8 +348,15 @@ class Daemon:
             events=core.history,
             probes=rec.probes,
             audit=core.audit,
+            links=LinkSigner(link_key(credential_key(config))),
+            resolve_principal=principal_resolver(core.tokens),
+            rate_limiter=RateLimiter(),
+            record_event=core.events.record,
         )
-        runner = await start_site(create_app(services), api_listener(config))
+        tls = self._reloader.tls
+        runner = await start_site(
+            create_app(services), api_listener(config), tls.context if tls else None
+        )
         stack.push_async_callback(self._stage, "http", runner.cleanup)
 
     def _components(self, core: _Core, media: _Media, rec: _Recording) -> list[Component]:
@@ -381,9 +395,14 @@ class Daemon:
         self._health.set_phase(Phase.READY)
         self._runtime_metrics.start_time.set(time.time())
         await events.record("daemon_started", version=__version__)
-        self._notifier.ready(f"serving on {config.server.host}:{config.server.port}")
+        url = api_url(config)
+        self._notifier.ready(f"serving on {url}")
         log.info(
-            "daemon_ready", host=config.server.host, port=config.server.port, version=__version__
+            "daemon_ready",
+            host=config.server.host,
+            port=config.server.port,
+            url=url,
+            version=__version__,
         )
         started = time.monotonic()
         try:

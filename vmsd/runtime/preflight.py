@@ -51,6 +51,12 @@ def api_listener(config: Config) -> Listener:
     return Listener(config.server.host, config.server.port)
 
 
+def api_url(config: Config) -> str:
+    """The API's base URL as a client on this box would write it (the ready line says it)."""
+    scheme = "https" if config.server.tls.enabled else "http"
+    return f"{scheme}://{api_listener(config).address}"
+
+
 def hooks_listener(config: Config) -> Listener | None:
     """The MediaMTX hooks listener, or None with MediaMTX off: nothing would call it."""
     if effective_mode(config) is MediaMtxMode.OFF:

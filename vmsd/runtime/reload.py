@@ -28,6 +28,7 @@ from vmsd.mediamtx.controller import MediaMtxController
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.systemd import SystemdNotifier
+from vmsd.runtime.tls import ApiTls
 
 log = get_logger("vmsd.daemon")
 RELOAD_ACTION = "config.reload"
@@ -64,6 +65,11 @@ RESTART_ONLY = frozenset(
 RELOADED = frozenset(
     {
         "server.open_endpoints",
+        # The certificate and key are re-read (runtime.tls); turning TLS on or off needs a
+        # restart (the listener is made once), and a reload says so.
+        "server.tls",
+        "auth.rate_limit",  # read at each request
+        "auth.links",  # read at each link made
         "storage",
         "mediamtx.base_config",
         "mediamtx.rtsp_port",
@@ -144,6 +150,7 @@ class Reloader:
         self._notifier = notifier
         self._runtime_metrics = metrics.group(RuntimeMetrics)
         self.reloadable: Reloadable | None = None  # set once the daemon has its parts
+        self.tls: ApiTls | None = None  # the API listener's TLS, when it serves HTTPS
 
     async def run(self, requested: asyncio.Event, events: EventBus, audit: AuditLog) -> None:
         while True:
@@ -168,7 +175,10 @@ class Reloader:
             return
         old = self._holder.current
         restart_needed = changed_restart_only_keys(old, new)
+        if new.server.tls.enabled != (self.tls is not None):
+            restart_needed.append("server.tls")  # on or off: the listener is made at start
         self._holder.current = new
+        tls_error = await asyncio.to_thread(self.tls.reload, new.server.tls) if self.tls else None
         if new.log != old.log:
             configure_logging(new.log.level, new.log.format)
         self._runtime_metrics.config_reloads.labels(result="applied").inc()
@@ -183,7 +193,11 @@ class Reloader:
                 await audit.record(SYSTEM, RELOAD_ACTION, FAILED, details={**details, **error})
                 raise
         log.info("config_reloaded", path=path)
-        await events.record("config_reloaded", restart_needed=restart_needed)
-        self._notifier.ready("configuration reloaded")
+        kept = {"tls_error": tls_error} if tls_error else {}
+        await events.record("config_reloaded", restart_needed=restart_needed, **kept)
+        if tls_error:
+            self._notifier.ready("configuration reloaded; the TLS certificate was not (see log)")
+        else:
+            self._notifier.ready("configuration reloaded")
         # After READY: systemd's reload does not wait on a database that is away (3 s).
-        await audit.record(SYSTEM, RELOAD_ACTION, OK, details=details)
+        await audit.record(SYSTEM, RELOAD_ACTION, OK, details={**details, **kept})

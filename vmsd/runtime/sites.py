@@ -7,6 +7,7 @@ import asyncio
 import errno
 import functools
 import logging
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -48,8 +49,11 @@ _PROTOCOL_LOG = logging.getLogger("vmsd.http")
 _PROTOCOL_LOG.addFilter(_ClientErrors())
 
 
-async def start_site(app: web.Application, listener: Listener) -> web.AppRunner:
-    """Serving on `listener`, or a StartupError naming its configuration key."""
+async def start_site(
+    app: web.Application, listener: Listener, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Serving on `listener` (HTTPS with `ssl_context`), or a StartupError naming its
+    configuration key."""
     app.on_response_prepare.append(security_headers)  # one place for both listeners
     limits = app.get(CONNECTION_LIMITS, DEFAULT_LIMITS)
     runner = web.AppRunner(
@@ -62,7 +66,9 @@ async def start_site(app: web.Application, listener: Listener) -> web.AppRunner:
         logger=_PROTOCOL_LOG,
     )
     await runner.setup()
-    site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True)
+    site = web.TCPSite(
+        runner, listener.host, listener.port, reuse_address=True, ssl_context=ssl_context
+    )
     try:
         await site.start()
     except OSError as err:

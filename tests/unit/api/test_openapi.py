@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from vmsd.access.links import MAX_TOKEN_CHARS, TOKEN_PATTERN
 from vmsd.api.app import all_routes
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
@@ -54,9 +55,12 @@ def test_ids_are_bounded_integers_and_names_patterns() -> None:
             if param["name"] == "id":
                 assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
                 seen += 1
+            elif param["name"] == "token":  # a link: the token's shape, bounded
+                assert param["schema"]["pattern"] == TOKEN_PATTERN
+                assert param["schema"]["maxLength"] == MAX_TOKEN_CHARS
             else:
                 assert param["schema"]["pattern"].startswith("^[a-z0-9]"), path
-    assert seen == 7
+    assert seen == 9
 
 
 def test_required_and_constrained_query_parameters() -> None:
