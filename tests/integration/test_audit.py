@@ -124,13 +124,17 @@ async def test_every_audited_route_writes_its_row(api: Api, db_pool: asyncpg.Poo
             assert len(stored) == 1, label
             row = stored[0]
             assert row["action"] == route.action, label
-            assert row["principal"] == ("token:test-admin" if who == "admin" else "anonymous")
+            # An open route (a signed link: the token is its credential) reads no bearer token.
+            authenticated = who == "admin" and route.role is not None
+            assert row["principal"] == ("token:test-admin" if authenticated else "anonymous")
             assert row["client_ip"] == "127.0.0.1"
             if 200 <= status < 300:
                 assert row["result"] == "ok", label
             else:
                 assert row["result"].startswith(f"{status} "), (label, row["result"])
-            if "{" in route.path:
+            if "{token}" in route.path:  # never the link's token: it is the credential
+                assert row["target"] == "link", (label, row["target"])
+            elif "{" in route.path:
                 assert row["target"].endswith(":999999"), (label, row["target"])
     assert await audit_of(api).verify() == (2 * len(audited), None)
 
@@ -138,7 +142,9 @@ async def test_every_audited_route_writes_its_row(api: Api, db_pool: asyncpg.Poo
 async def test_results_targets_and_details(api: Api, db_pool: asyncpg.Pool) -> None:
     admin = api.headers("admin")
     async with api.session.post(
-        api.url + "/api/v1/tokens", json={"name": "grafana", "role": "viewer"}, headers=admin
+        api.url + "/api/v1/tokens",
+        json={"name": "grafana", "role": "viewer", "cameras": ["*"]},
+        headers=admin,
     ) as resp:
         assert resp.status == 201
         token_id = (await resp.json())["id"]
@@ -155,7 +161,7 @@ async def test_results_targets_and_details(api: Api, db_pool: asyncpg.Pool) -> N
     created, refused, deleted = stored[-3:]
     assert (created["action"], created["result"]) == ("token.create", "ok")
     assert created["target"] == f"token:{token_id}"
-    assert json.loads(created["details"]) == {"name": "grafana", "role": "viewer"}
+    assert json.loads(created["details"]) == {"name": "grafana", "role": "viewer", "cameras": ["*"]}
     assert (refused["principal"], refused["result"]) == ("token:test-viewer", "403 forbidden")
     assert refused["target"] == f"token:{token_id}"
     assert json.loads(deleted["details"]) == {"query": span}

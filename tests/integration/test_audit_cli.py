@@ -79,7 +79,7 @@ async def test_token_commands_write_their_rows(
         (who, "token.create", f"token:{token_id + 1}", "ok"),
         (who, "token.create", "", "failed conflict"),
     ]
-    assert rows[0]["details"] == '{"name": "ci", "role": "operator"}'
+    assert rows[0]["details"] == '{"name": "ci", "role": "operator", "cameras": ["*"]}'
     assert (await AuditLog(AuditStore(db_pool), Metrics()).verify()) == (5, None)
 
 
