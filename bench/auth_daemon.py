@@ -13,11 +13,11 @@ bare aiohttp endpoint (`POST /bare`, the daemon's own `start_site`) in a separat
 on the same machine, measured in the same run, interleaved round by round with the daemon.
 
 Like MediaMTX, the client opens a new TCP connection per request (`Connection: close`); the
-request is an RTSP read of a recording camera with an API token as password. Printed: the
-sequential p50/p99 of both endpoints, their throughput at --concurrency concurrent new
-connections (median of the rounds) and the ratio, the daemon's in-handler time, its CPU, the
-scrape latencies. Targets (printed, not asserted): sequential auth p99 <= 2 ms, throughput
-ratio >= 0.85.
+request is an RTSP read of a recording camera with an API token (a viewer scoped to the
+cameras by name) as password. Printed: the sequential p50/p99 of both endpoints, their
+throughput at --concurrency concurrent new connections (median of the rounds) and the ratio,
+the daemon's in-handler time, its CPU, the scrape latencies. Targets (printed, not asserted):
+sequential auth p99 <= 2 ms, throughput ratio >= 0.85.
 """
 
 from __future__ import annotations
@@ -201,7 +201,11 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                 "config_path": str(tmp / "mediamtx.yml"),
             },
         )
-        created = vmsd_cli(config, "token", "create", "--name", "bench", "--role", "viewer")
+        # Scoped to the cameras by name: the decision checks the scope, as for any scoped token.
+        scope = ",".join(cameras)
+        created = vmsd_cli(
+            config, "token", "create", "--name", "bench", "--role", "viewer", "--cameras", scope
+        )
         metrics_token = vmsd_cli(config, "token", "create", "--name", "prom", "--role", "admin")
         if created.returncode or metrics_token.returncode:
             print(f"token create failed: {created.stderr}{metrics_token.stderr}")
