@@ -39,7 +39,13 @@ from vmsd.recorder.snapshot import Snapshots
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.service import RetentionService
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
-from vmsd.runtime.wiring import RecordingParts, build_cameras, build_metrics, build_recording
+from vmsd.runtime.wiring import (
+    RecordingParts,
+    build_accounts,
+    build_cameras,
+    build_metrics,
+    build_recording,
+)
 from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
 from vmsd.store.events import EventStore
@@ -217,6 +223,8 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     await sampler.start()
     await sampler.sample_now()
     metrics.registry.register(SystemCollector(sampler.latest))
+    accounts = build_accounts(db_pool, holder, metrics, camera_stack.events.record)
+    await accounts.registry.refresh()
 
     app = create_app(
         ApiServices(
@@ -249,6 +257,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
                 via_mediamtx=False,
                 max_concurrent=2,
             ),
+            accounts,
         )
     )
     server = TestServer(app, host="127.0.0.1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import cameras, events, exports, recordings, system, tokens
+from vmsd.api import auth, cameras, events, exports, recordings, system, tokens, users
 from vmsd.api.middleware import ROUTES, authorization, errors, request_context
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute, Reply
@@ -31,6 +31,8 @@ def all_routes() -> list[ApiRoute]:
     return [
         *system.ROUTES,
         *tokens.ROUTES,
+        *auth.ROUTES,
+        *users.ROUTES,
         *cameras.ROUTES,
         *recordings.ROUTES,
         *exports.ROUTES,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from vmsd.access.accounts import Accounts
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.service import CameraService
@@ -41,6 +42,7 @@ class ApiServices:
     system: SystemSampler
     events: EventHistory
     probes: StreamProber
+    accounts: Accounts
 
 
 SERVICES = web.AppKey("services", ApiServices)

@@ -29,4 +29,6 @@ EVENT_TYPES: dict[str, str] = {
     "retention_pass": "retention deleted segments (counts per camera and rule)",
     "export_done": "a clip export finished",
     "export_failed": "a clip export failed",
+    "login_locked_out": "failed logins locked out a user name or a client address (`user`, "
+    "`ip`, `by`: user or ip); once per lockout, not per refused attempt",
 }

@@ -1,11 +1,12 @@
 """The composition root: builds every component, starts them in order, stops them in reverse.
 
 Start: state-dir lock -> preflight (binaries, listeners probed, storage roots prepared) ->
-database -> event bus, webhooks -> token registry -> camera registry (config synced) -> hook
-listener (not with MediaMTX off) -> MediaMTX config written -> leftover recorders ended,
-journal replayed, index reconciled with the disk -> HTTP site -> READY=1 -> every long-running
-component runs under the one Supervisor (a failure is logged, shown on /readyz, backed off and
-restarted; it never stops the others), and the heartbeat proves the loop runs.
+database -> event bus, webhooks -> token and user registries -> camera registry (config
+synced) -> hook listener (not with MediaMTX off) -> MediaMTX config written -> leftover
+recorders ended, journal replayed, index reconciled with the disk -> HTTP site -> READY=1 ->
+every long-running component runs under the one Supervisor (a failure is logged, shown on
+/readyz, backed off and restarted; it never stops the others), and the heartbeat proves the
+loop runs.
 A failure to start exits the process: a ConfigError with 78, a StartupError with its own
 status (vmsd.runtime.preflight), anything else with 1.
 
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vmsd import __version__
+from vmsd.access.accounts import Accounts
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
@@ -71,6 +73,7 @@ from vmsd.runtime.systemd import SystemdNotifier
 from vmsd.runtime.wiring import (
     CameraParts,
     RecordingParts,
+    build_accounts,
     build_cameras,
     build_metrics,
     build_recording,
@@ -119,6 +122,7 @@ class _Core:
     history: EventHistory
     token_store: TokenStore
     tokens: TokenRegistry
+    accounts: Accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +209,9 @@ class Daemon:
         token_store = TokenStore(database.pool)
         tokens = TokenRegistry(database.pool, token_store)
         await tokens.refresh()
-        return _Core(database, events, webhooks, history, token_store, tokens)
+        accounts = build_accounts(database.pool, self._holder, self._metrics, events.record)
+        await accounts.registry.refresh()
+        return _Core(database, events, webhooks, history, token_store, tokens, accounts)
 
     async def _start_media(
         self, stack: contextlib.AsyncExitStack, config: Config, core: _Core
@@ -246,6 +252,7 @@ class Daemon:
                 registry=cams.registry,
                 live=cams.live,
                 metrics=self._metrics.group(ApiMetrics),
+                users=core.accounts.registry,
             )
         )
         # Before MediaMTX starts: its first act is to ask the auth endpoint. With MediaMTX off
@@ -336,6 +343,7 @@ class Daemon:
             system=rec.sampler,
             events=core.history,
             probes=rec.probes,
+            accounts=core.accounts,
         )
         runner = await start_site(create_app(services), api_listener(config))
         stack.push_async_callback(self._stage, "http", runner.cleanup)
@@ -351,6 +359,7 @@ class Daemon:
             *unread,
             ("database_watch", core.database.run),
             ("token_registry", core.tokens.run),
+            ("user_registry", core.accounts.registry.run),
             ("camera_registry", cams.registry.run),
             ("camera_states", functools.partial(cams.live.follow, cams.registry)),
             ("mediamtx", functools.partial(media.mediamtx.run, self._supervisor)),
