@@ -12,6 +12,7 @@ from typing import TextIO
 
 from vmsd import __version__
 from vmsd.access.roles import Role
+from vmsd.cli.users import add_user_parser
 from vmsd.config.load import ConfigHolder, default_config_path, load_config
 from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.errors import (
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="include revoked tokens")
     revoke = token_sub.add_parser("revoke", help="revoke a token by id", parents=one_shot)
     revoke.add_argument("id", type=int)
+    add_user_parser(sub, one_shot)
     return parser
 
 
@@ -288,6 +290,7 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
 
 async def run_db_command(args: argparse.Namespace, config: Config) -> int:
     from vmsd.access.tokens import TokenService
+    from vmsd.cli.users import run_user_command
     from vmsd.runtime.database import cli_pool
     from vmsd.store.tokens import TokenStore
 
@@ -295,6 +298,8 @@ async def run_db_command(args: argparse.Namespace, config: Config) -> int:
         if args.command == "migrate":
             print("migrations applied")
             return EXIT_OK
+        if args.command == "user":
+            return await run_user_command(args, config, pool)
         tokens = TokenService(TokenStore(pool))
         action = args.token_command
         if action == "create":
