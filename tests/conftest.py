@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
 from tests.paths import REPO_ROOT
+from vmsd.access.accounts import Accounts
 from vmsd.access.roles import Role
 from vmsd.access.secrets import CredentialCipher
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -26,7 +27,7 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import Config, ServerConfig
+from vmsd.config.schema import Config
 from vmsd.core.health import Health, Phase
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
@@ -189,6 +190,7 @@ class Api:
     health: Health
     app: web.Application
     cameras: CameraStack
+    accounts: Accounts
 
     def headers(self, who: str) -> dict[str, str]:
         if who == "none":
@@ -210,7 +212,11 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     metrics = camera_stack.metrics
     health = Health(metrics)
     health.set_phase(Phase.READY)
-    holder = ConfigHolder(Config(server=ServerConfig(max_body_bytes=4096)), Path("unused.yml"))
+    # The cheapest argon2: what the tests check does not depend on its cost (bench/login.py
+    # measures the default's).
+    cheap = {"password_hash": {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}}
+    config = Config.model_validate({"server": {"max_body_bytes": 4096}, "auth": cheap})
+    holder = ConfigHolder(config, Path("unused.yml"))
 
     async def check_database() -> None:
         await ping(db_pool)
@@ -264,7 +270,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     await server.start_server()
     async with aiohttp.ClientSession() as session:
         url = str(server.make_url("")).rstrip("/")
-        yield Api(url, session, tokens, holder, health, app, camera_stack)
+        yield Api(url, session, tokens, holder, health, app, camera_stack, accounts)
     await server.close()
 
 
