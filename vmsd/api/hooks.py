@@ -34,6 +34,7 @@ from vmsd.access.mediamtx_auth import (
     decide,
     parse_auth_request,
 )
+from vmsd.access.roles import looks_like_token
 from vmsd.access.users import UserRegistry, is_user_name
 from vmsd.api.metrics import ApiMetrics
 from vmsd.api.middleware import error_body
@@ -226,10 +227,14 @@ async def _decide(request: web.Request, svc: HookServices) -> tuple[Decision, st
 
 def _needs_password_check(req: AuthRequest, svc: HookServices, users: UserRegistry) -> bool:
     """A user account's name and a password with no kept verdict, from an address not
-    blocked (a blocked one is refused anyway: no argon2 for it). A publisher camera's own
-    user name, publishing, is that camera's credential, not an account's."""
+    blocked (a blocked one is refused anyway: no argon2 for it). Not an API token passed as
+    the password, nor a publisher camera's own user name publishing (that camera's
+    credential). A name no user has is verified too (a dummy argon2), so that the answer's
+    time does not tell which names exist."""
     if not req.password or not is_user_name(req.user) or svc.damper.blocked(req.ip):
         return False
+    if looks_like_token(req.password) and users.by_name(req.user) is None:
+        return False  # a token as the password, with any user name: the token decides
     if req.action == "publish":
         camera = svc.registry.cameras.get(req.path)
         if camera is not None and camera.is_publisher and camera.username == req.user:
