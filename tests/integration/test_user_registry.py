@@ -96,6 +96,20 @@ async def test_verify_runs_argon2_once_then_answers_from_memory(parts: Parts) ->
     assert parts.argon2_runs() == 4
 
 
+async def test_concurrent_requests_with_one_new_credential_share_one_argon2(
+    parts: Parts,
+) -> None:
+    await parts.elsewhere.create(EVERY_CAMERA, "alice", Role.VIEWER, PASSWORD)
+    registry = parts.registry
+    await eventually(lambda: registry.by_name("alice") is not None)
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(registry.verify("alice", PASSWORD)) for _ in range(6)]
+        tasks += [tg.create_task(registry.verify("alice", "a wrong one")) for _ in range(6)]
+    results = [t.result() for t in tasks]
+    assert all(r is not None for r in results[:6]) and all(r is None for r in results[6:])
+    assert parts.argon2_runs() == 2
+
+
 async def test_any_change_drops_the_verdicts(parts: Parts) -> None:
     users, registry = parts.users, parts.registry
     await users.create(EVERY_CAMERA, "alice", Role.VIEWER, PASSWORD)

@@ -99,6 +99,7 @@ class UserRegistry:
         self._sleep = sleep
         self._by_name: dict[str, UserEntry] = {}
         self._by_id: dict[int, UserEntry] = {}
+        self._checking: dict[bytes, asyncio.Lock] = {}  # credentials argon2 is checking now
         self.loaded = asyncio.Event()
 
     def by_name(self, name: str) -> UserEntry | None:
@@ -123,23 +124,34 @@ class UserRegistry:
 
     async def verify(self, name: str, password: str) -> Principal | None:
         """The kept verdict, else argon2 (in a thread) and the verdict kept, right or wrong,
-        for auth.verdict_cache seconds."""
+        for auth.verdict_cache seconds. Concurrent requests with one new credential (a
+        player opening several connections) wait for one argon2, not one each."""
         key = self._verdicts.key(name, password)
         verdict = self._verdicts.get(key)
-        if verdict is None:
-            generation = self._verdicts.generation
-            entry = self._by_name.get(name)
-            if entry is None or not entry.enabled:
-                ok = await self.passwords.verify_unknown_in_thread(password)
-            else:
-                ok = await self.passwords.verify_in_thread(entry.password_hash, password)
-            verdict = Verdict(entry.id if ok and entry is not None else None)
-            self._verdicts.put(key, verdict, generation)
-            self._count("argon2")
-        else:
+        if verdict is not None:
             self._count("cache")
+        else:
+            lock = self._checking.setdefault(key, asyncio.Lock())
+            try:
+                async with lock:
+                    verdict = self._verdicts.get(key) or await self._check(key, name, password)
+            finally:
+                if not lock.locked():
+                    self._checking.pop(key, None)
         found = self._enabled(verdict.user_id)
         return found.principal() if found is not None else None
+
+    async def _check(self, key: bytes, name: str, password: str) -> Verdict:
+        generation = self._verdicts.generation
+        entry = self._by_name.get(name)
+        if entry is None or not entry.enabled:
+            ok = await self.passwords.verify_unknown_in_thread(password)
+        else:
+            ok = await self.passwords.verify_in_thread(entry.password_hash, password)
+        verdict = Verdict(entry.id if ok and entry is not None else None)
+        self._verdicts.put(key, verdict, generation)
+        self._count("argon2")
+        return verdict
 
     def _count(self, source: str) -> None:
         if self._metrics is not None:
