@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from vmsd.config.load import ConfigHolder
+from vmsd.core.errors import StoreError
+from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.sessions import SessionRecord, SessionStore
 
 SESSION_BYTES = 32
@@ -64,15 +66,20 @@ class SessionService:
 
     async def resolve(self, value: str) -> SessionRecord | None:
         """The live session behind a cookie value, its last use noted (at most once a
-        minute); None when there is none, or it is revoked, idle too long or too old."""
+        minute); None when there is none, or it is revoked, idle too long or too old.
+        StoreError (503) when the database does not answer in time: a request is neither
+        let in nor held for the whole hang."""
         if not value or len(value) > MAX_COOKIE_CHARS:
             return None
-        session = await self._store.find(hash_session(value))
-        now = self._clock()
-        if session is None or not self.is_live(session, now):
-            return None
-        if now - session.last_seen_at >= TOUCH_EVERY:
-            await self._store.touch(session.id, now)
+        try:
+            session = await bounded(self._store.find(hash_session(value)))
+            now = self._clock()
+            if session is None or not self.is_live(session, now):
+                return None
+            if now - session.last_seen_at >= TOUCH_EVERY:
+                await bounded(self._store.touch(session.id, now))
+        except DB_UNAVAILABLE as err:
+            raise StoreError("the database does not answer: sessions cannot be checked") from err
         return session
 
     def is_live(self, session: SessionRecord, now: datetime) -> bool:

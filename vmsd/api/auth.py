@@ -15,7 +15,7 @@ from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import body
 from vmsd.api.services import services
 from vmsd.api.user_schemas import LoginIn, MeOut, SessionOut, UserOut
-from vmsd.core.errors import ConflictError, NotFoundError
+from vmsd.core.errors import ConflictError
 from vmsd.store.sessions import SessionRecord
 from vmsd.store.users import UserRecord
 
@@ -113,7 +113,10 @@ async def end_my_session(request: web.Request) -> web.Response:
     p = principal_of(request)
     session_id = read_params(IdPath, request.match_info).id
     if p.kind is not PrincipalKind.USER:
-        raise NotFoundError(f"no session with id {session_id}")
+        raise ConflictError(
+            "a bearer token has no sessions (an admin ends a user's at "
+            "/api/v1/users/{name}/sessions/{id})"
+        )
     session = await services(request).accounts.sessions.revoke(p.id, session_id)
     return body(session_out(session, p.session_id))
 
@@ -175,6 +178,10 @@ ROUTES = [
         action="auth.session_revoke",
         tag="auth",
         path_params=IdPath,
-        responses={200: Reply("ended", SessionOut), 404: Reply("no such session of yours")},
+        responses={
+            200: Reply("ended", SessionOut),
+            404: Reply("no such session of yours"),
+            409: Reply("a bearer token has no sessions"),
+        },
     ),
 ]

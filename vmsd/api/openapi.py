@@ -177,7 +177,7 @@ def _operation(
             "content": {"application/json": {"schema": refs[(route.request_model, "validation")]}},
         }
     if required is not None:
-        operation["security"] = [{"bearer": []}, {"session": []}]
+        operation["security"] = [{"bearer": []}]
     return operation
 
 
@@ -206,10 +206,6 @@ def build_openapi(
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                # POST /api/v1/auth/login's cookie; a change needs a same-origin Origin.
-                "session": {"type": "apiKey", "in": "cookie", "name": "vmsd_session"},
-            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

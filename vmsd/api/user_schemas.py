@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from vmsd.access.passwords import MAX_PASSWORD_CHARS
+from vmsd.access.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
 from vmsd.access.principal import PrincipalKind
 from vmsd.access.roles import Role
 from vmsd.access.scope import MAX_SCOPE_ENTRIES, SCOPE_ENTRY_PATTERN
@@ -25,6 +25,9 @@ Cameras = Annotated[
     ),
 ]
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_CHARS)]
+# A password being set: the length rule is the document's too (the others, not containing
+# the name and not a common password, are the server's: a 422 naming the rule).
+NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)]
 UserName = Annotated[str, Field(pattern=USER_NAME_PATTERN)]
 
 
@@ -46,17 +49,17 @@ class UserCreate(_In):
     cameras: Cameras | None = Field(
         default=None, description="default: `*` for an admin, none for a viewer or operator"
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class UserPatch(_In):
     role: Role | None = None
     cameras: Cameras | None = None
-    enabled: bool | None = Field(default=None, description="false: its sessions end at once")
+    enabled: StrictBool | None = Field(default=None, description="false: its sessions end at once")
 
 
 class PasswordIn(_In):
-    password: Password
+    password: NewPassword = Field(description="not containing the name, not a common password")
     old_password: Password | None = Field(
         default=None, description="required when a user changes its own (not as an admin)"
     )

@@ -114,7 +114,7 @@ def test_authenticated_routes_document_401_with_its_header() -> None:
             assert "401" not in operation["responses"] or path == "/api/v1/auth/login"
             continue
         assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
-        assert operation["security"] == [{"bearer": []}, {"session": []}]
+        assert operation["security"] == [{"bearer": []}]
 
 
 def test_a_path_parameter_without_its_model_is_refused() -> None:
