@@ -203,6 +203,7 @@ def _config(fx: Fixture, report: Path) -> str:
         ("DELETE /api/v1/users/{name}", user.replace('"users"', '"doomed"')),
         ("POST /api/v1/users/{name}/password", user),
         ("GET /api/v1/users/{name}/sessions", user),
+        ("DELETE /api/v1/users/{name}/sessions", user),
         (
             "DELETE /api/v1/users/{name}/sessions/{id}",
             f'{user}, "path.id" = {{ dictionary = "sessions", probability = 0.5 }}',

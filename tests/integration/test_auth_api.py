@@ -160,6 +160,14 @@ async def test_sessions_are_listed_and_revoked_one_by_one(api: Api) -> None:
     )
     assert revoke.status == 200
     assert (await api.session.get(f"{api.url}/api/v1/auth/me", headers=first)).status == 401
+    # ...or all of them at once.
+    everywhere = [await session_cookie(api) for _ in range(3)]
+    ended = await api.session.delete(
+        f"{api.url}/api/v1/users/alice/sessions", headers=api.headers("admin")
+    )
+    assert await ended.json() == {"ended": 3}
+    for cookie in everywhere:
+        assert (await api.session.get(f"{api.url}/api/v1/auth/me", headers=cookie)).status == 401
     # Another user's session id is not yours to end.
     await make_user(api, "bob")
     bob = await session_cookie(api, "bob")

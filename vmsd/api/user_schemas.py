@@ -87,6 +87,10 @@ class SessionOut(Out):
     current: bool = Field(description="the session this request came with")
 
 
+class SessionsEndedOut(Out):
+    ended: int = Field(description="how many live sessions ended")
+
+
 class MeOut(Out):
     kind: PrincipalKind
     id: int

@@ -15,6 +15,7 @@ from vmsd.api.services import services
 from vmsd.api.user_schemas import (
     PasswordIn,
     SessionOut,
+    SessionsEndedOut,
     UserCreate,
     UserOut,
     UserPatch,
@@ -109,6 +110,12 @@ async def end_user_session(request: web.Request) -> web.Response:
     return body(session_out(session, principal_of(request).session_id))
 
 
+async def end_user_sessions(request: web.Request) -> web.Response:
+    user_id = await _user_id(request, _name(request))
+    ended = await services(request).accounts.sessions.revoke_all(user_id)
+    return body(SessionsEndedOut(ended=ended))
+
+
 _NO_USER = Reply("no such user")
 _OUT_OF_SCOPE = Reply("the user, or the cameras granted, are outside your own camera scope")
 
@@ -195,6 +202,17 @@ ROUTES = [
         tag="users",
         path_params=UserPath,
         responses={200: Reply("the sessions", SessionOut, many=True), 404: _NO_USER},
+    ),
+    ApiRoute(
+        "DELETE",
+        "/api/v1/users/{name}/sessions",
+        end_user_sessions,
+        "End every session of a user (log it out everywhere)",
+        role=Role.ADMIN,
+        action="user.sessions_revoke",
+        tag="users",
+        path_params=UserPath,
+        responses={200: Reply("ended", SessionsEndedOut), 404: _NO_USER},
     ),
     ApiRoute(
         "DELETE",
