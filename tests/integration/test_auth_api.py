@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -11,7 +12,7 @@ from tests.conftest import Api
 from vmsd.access.passwords import Passwords
 from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA
-from vmsd.config.schema import PasswordHashConfig
+from vmsd.config.schema import Config, PasswordHashConfig
 
 PASSWORD = "correct horse battery"
 
@@ -261,3 +262,27 @@ async def test_login_rehashes_a_password_made_with_other_parameters(
     stored = await db_pool.fetchval("SELECT password_hash FROM users")
     assert "t=1" in stored and not api.accounts.registry.passwords.needs_rehash(stored)
     assert (await login(api)).status == 200
+
+
+async def test_with_tls_on_the_cookie_is_secure_and_the_origin_https(
+    api: Api, tmp_path: Path
+) -> None:
+    """The listener here is plain HTTP; what is checked is what vmsd derives from
+    server.tls (a reload replaces the configuration as a whole, as here)."""
+    await make_user(api)
+    tls = {"cert_file": str(tmp_path / "cert.pem"), "key_file": str(tmp_path / "key.pem")}
+    current = api.holder.current.model_dump(mode="json")
+    api.holder.current = Config.model_validate(
+        {**current, "server": {**current["server"], "tls": tls}}
+    )
+    https = api.url.replace("http:", "https:")
+    assert (await login(api, Origin=api.url)).status == 403  # http: not this API's origin
+    response = await login(api, Origin=https)
+    assert response.status == 200
+    morsel = response.cookies["vmsd_session"]
+    assert morsel["secure"]
+    cookie = {"Cookie": f"vmsd_session={morsel.value}"}
+    out = await api.session.post(
+        f"{api.url}/api/v1/auth/logout", headers={**cookie, "Origin": https}
+    )
+    assert out.status == 204
