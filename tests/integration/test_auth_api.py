@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import asyncpg
 
+from tests.accounts import PASSWORD, login, make_user, same_origin, session_cookie
 from tests.conftest import Api
 from vmsd.access.passwords import Passwords
 from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA
 from vmsd.config.schema import Config, PasswordHashConfig
-
-PASSWORD = "correct horse battery"
-
-
-async def make_user(api: Api, name: str = "alice", role: Role = Role.VIEWER, **kw: Any) -> None:
-    await api.accounts.users.create(EVERY_CAMERA, name, role, PASSWORD, **kw)
-
-
-async def login(
-    api: Api, name: str = "alice", password: str = PASSWORD, **headers: str
-) -> aiohttp.ClientResponse:
-    return await api.session.post(
-        f"{api.url}/api/v1/auth/login",
-        json={"username": name, "password": password},
-        headers=headers,
-    )
-
-
-async def session_cookie(api: Api, name: str = "alice") -> dict[str, str]:
-    response = await login(api, name)
-    assert response.status == 200, await response.text()
-    return {"Cookie": f"vmsd_session={response.cookies['vmsd_session'].value}"}
-
-
-def same_origin(api: Api) -> dict[str, str]:
-    return {"Origin": api.url}
 
 
 async def test_login_me_logout(api: Api, db_pool: asyncpg.Pool) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from tests.accounts import PASSWORD, login, make_user, same_origin, session_cookie
 from tests.conftest import Api
-from tests.integration.test_auth_api import PASSWORD, login, make_user, same_origin, session_cookie
 from vmsd.access.roles import Role
 
 NEW_PASSWORD = "another long passphrase"

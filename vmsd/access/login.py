@@ -10,9 +10,10 @@ from vmsd.access.login_throttle import LoginThrottle
 from vmsd.access.metrics import AccessMetrics
 from vmsd.access.sessions import SessionService
 from vmsd.access.users import UserRegistry, is_user_name
-from vmsd.core.errors import TooManyRequestsError, UnauthorizedError
+from vmsd.core.errors import StoreError, TooManyRequestsError, UnauthorizedError
 from vmsd.core.log import get_logger
 from vmsd.events.bus import RecordEvent
+from vmsd.store.db import DB_UNAVAILABLE, bounded
 from vmsd.store.sessions import SessionRecord
 from vmsd.store.users import UserRecord, UserStore
 
@@ -62,12 +63,17 @@ class LoginService:
             await self._failed(name, ip, "disabled" if ok else "bad_credentials")
             raise UnauthorizedError(BAD_LOGIN)
         self._throttle.record_success(name)
+        new_hash = None
         if passwords.needs_rehash(entry.password_hash):
             new_hash = await passwords.hash_in_thread(password)
-            await self._store.rehash(entry.id, entry.password_hash, new_hash)
-            log.info("password_rehashed", user=name)
-        user = await self._store.record_login(entry.id)
-        cookie, session = await self._sessions.start(entry.id, ip, user_agent)
+        try:
+            if new_hash is not None:
+                await bounded(self._store.rehash(entry.id, entry.password_hash, new_hash))
+                log.info("password_rehashed", user=name)
+            user = await bounded(self._store.record_login(entry.id))
+            cookie, session = await bounded(self._sessions.start(entry.id, ip, user_agent))
+        except DB_UNAVAILABLE as err:
+            raise StoreError("the database does not answer: no session can be made") from err
         self._metrics.login_attempts.labels(result="ok").inc()
         return LoginResult(user, cookie, session)
 
