@@ -229,7 +229,8 @@ async def test_the_cli_manages_users_while_the_registry_follows(
     assert await registry.verify("carol", new) is not None
 
     for args, stdin, words in (
-        (("user", "passwd", "--name", "carol", "--password-stdin"), "short\n", "at least 10"),
+        (("user", "passwd", "--name", "carol", "--password-stdin"), "short\n",
+         "password: must be at least 10"),
         (("user", "passwd", "--name", "nobody", "--password-stdin"), PASSWORD, "no user"),
         (("user", "create", "--name", "carol", "--role", "viewer", "--password-stdin"),
          PASSWORD, "already exists"),

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -139,9 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_db_command(args, config))
     except VmsdError as err:
         print(f"vmsd: {err.message}", file=sys.stderr)
-        for line in err.details:
-            print(f"  {line}", file=sys.stderr)
+        for detail in err.details:
+            print(f"  {detail_line(detail)}", file=sys.stderr)
         return EXIT_CRASH
+
+
+def detail_line(detail: object) -> str:
+    """An API-shaped detail ({"field", "message"}) as `field: message`; a line as it is."""
+    if isinstance(detail, Mapping):
+        field, message = detail.get("field"), detail.get("message", "")
+        return f"{field}: {message}" if field else str(message)
+    return str(detail)
 
 
 def print_config_error(err: ConfigError, out: TextIO) -> None:
