@@ -1,6 +1,7 @@
 """Brute-force limits of the login: failures counted per user name (whether or not such a
-user exists) and per client address; past a limit, a lockout that doubles with each further
-failure. Pure: an injected monotonic clock, bounded memory."""
+user exists) and per client address, forgotten after `failure_window` without one (so a slow
+guesser, one try per lockout, keeps its count); past a limit, a lockout that doubles with
+each further failure. Pure: an injected monotonic clock, bounded memory."""
 
 from __future__ import annotations
 
