@@ -6,6 +6,7 @@ from aiohttp import web
 
 from vmsd.access.principal import PrincipalKind
 from vmsd.access.roles import Role
+from vmsd.api.audit_note import audit_note
 from vmsd.api.auth import principal_of, session_out, user_out
 from vmsd.api.body import read_json
 from vmsd.api.query import IdPath, read_params
@@ -37,6 +38,7 @@ async def list_users(request: web.Request) -> web.Response:
 
 async def create_user(request: web.Request) -> web.Response:
     req = await read_json(request, UserCreate)
+    audit_note(request).target = f"user:{req.name}"  # the path does not name it
     user = await services(request).accounts.users.create(
         principal_of(request).scope,
         req.name,
