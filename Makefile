@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/failures.py
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/login.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
 from tests.paths import REPO_ROOT
+from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
 from vmsd.access.creators import principal_resolver
 from vmsd.access.links import LinkSigner, link_key
@@ -30,7 +31,7 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.cameras.service import CameraService
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import Config, ServerConfig
+from vmsd.config.schema import Config
 from vmsd.core.health import Health, Phase
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
@@ -43,7 +44,13 @@ from vmsd.recorder.snapshot import Snapshots
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.retention.service import RetentionService
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
-from vmsd.runtime.wiring import RecordingParts, build_cameras, build_metrics, build_recording
+from vmsd.runtime.wiring import (
+    RecordingParts,
+    build_accounts,
+    build_cameras,
+    build_metrics,
+    build_recording,
+)
 from vmsd.store.audit import AuditStore
 from vmsd.store.cameras import CameraStore
 from vmsd.store.db import apply_migrations, ping
@@ -188,6 +195,7 @@ class Api:
     health: Health
     app: web.Application
     cameras: CameraStack
+    accounts: Accounts
 
     def headers(self, who: str) -> dict[str, str]:
         if who == "none":
@@ -209,7 +217,11 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     metrics = camera_stack.metrics
     health = Health(metrics)
     health.set_phase(Phase.READY)
-    holder = ConfigHolder(Config(server=ServerConfig(max_body_bytes=4096)), Path("unused.yml"))
+    # The cheapest argon2: what the tests check does not depend on its cost (bench/login.py
+    # measures the default's).
+    cheap = {"password_hash": {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}}
+    config = Config.model_validate({"server": {"max_body_bytes": 4096}, "auth": cheap})
+    holder = ConfigHolder(config, Path("unused.yml"))
 
     async def check_database() -> None:
         await ping(db_pool)
@@ -222,6 +234,8 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     await sampler.start()
     await sampler.sample_now()
     metrics.registry.register(SystemCollector(sampler.latest))
+    accounts = build_accounts(db_pool, holder, metrics, camera_stack.events.record)
+    await accounts.registry.refresh()
 
     app = create_app(
         ApiServices(
@@ -256,16 +270,17 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             ),
             AuditLog(AuditStore(db_pool), metrics),
             LinkSigner(link_key(Fernet.generate_key())),
-            principal_resolver(registry),
+            principal_resolver(registry, users=accounts.registry.principal_by_id),
             RateLimiter(),
             camera_stack.events.record,
+            accounts,
         )
     )
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as session:
         url = str(server.make_url("")).rstrip("/")
-        yield Api(url, session, tokens, holder, health, app, camera_stack)
+        yield Api(url, session, tokens, holder, health, app, camera_stack, accounts)
     await server.close()
 
 

@@ -51,6 +51,10 @@ CAMERA_BODIES = (
     "PATCH /api/v1/cameras/{name}",
     "POST /api/v1/probe",  # a source checked by the rules of a camera's
 )
+# The password rules beyond its length (not containing the name, not a common password).
+USER_BODIES = ("POST /api/v1/users", "POST /api/v1/users/{name}/password")
+USER = "schemathesis-user"  # has a session; never drawn for a deletion
+DOOMED_USER = "schemathesis-doomed"  # the one DELETE /api/v1/users/{name} may remove
 # schemathesis' own default for "valid data accepted"
 POSITIVE_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
@@ -64,6 +68,7 @@ class Fixture:
     # Shareable links to recordings outside `recording_ids`: no DELETE schemathesis sends
     # with a known id removes them, so a valid token opens a file.
     link_tokens: list[str]
+    session_id: int
 
 
 def _api(daemon: DaemonProcess, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -143,8 +148,23 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
             _api(daemon, token, "POST", f"/api/v1/recordings/{i['id']}/link", {"expires_in": "1h"})
             for i in shared
         ]
-        tokens = [link["path"].rsplit("/", 1)[1] for link in links]
-        yield Fixture(daemon, token, [i["id"] for i in items], job["id"], tokens)
+        link_tokens = [link["path"].rsplit("/", 1)[1] for link in links]
+        # A user with a session, so the user routes reach their work too.
+        password = {"password": "correct horse battery"}
+        for name in (USER, DOOMED_USER):
+            user = {"name": name, "role": "viewer", **password}
+            _api(daemon, token, "POST", "/api/v1/users", user)
+        login = urllib.request.Request(  # noqa: S310
+            daemon.url + "/api/v1/auth/login",
+            json.dumps({"username": USER, **password}).encode(),
+            {"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(login, timeout=10):  # noqa: S310
+            pass
+        [session] = _api(daemon, token, "GET", f"/api/v1/users/{USER}/sessions")
+        yield Fixture(
+            daemon, token, [i["id"] for i in items], job["id"], link_tokens, session["id"]
+        )
         assert daemon.stop() == 0, daemon.log_text()[-5000:]
     finally:
         daemon.close()
@@ -163,7 +183,7 @@ def _config(fx: Fixture, report: Path) -> str:
         "request-timeout = 10",
         'hooks = "tests.e2e.schemathesis_hooks"',
         # Every warning fails the run but validation_mismatch, which the test itself allows
-        # for the two camera bodies only (see below).
+        # for the camera and user bodies only (see below).
         f'warnings = {{ "fail-on" = {_toml(FAIL_ON_WARNINGS)} }}',
         "[headers]",
         f'Authorization = {_toml("Bearer " + fx.token)}',
@@ -185,7 +205,32 @@ def _config(fx: Fixture, report: Path) -> str:
         f"values = {_toml([fx.export_id])}",
         "[dictionaries.cameras]",
         f"values = {_toml([*CAMERAS, API_CAMERA])}",
+        "[dictionaries.users]",
+        f"values = {_toml([USER])}",
+        "[dictionaries.doomed]",
+        f"values = {_toml([DOOMED_USER])}",
+        "[dictionaries.sessions]",
+        f"values = {_toml([fx.session_id])}",
     ]
+    # The user with the session is never deleted, so its session stays there to end.
+    user = '"path.name" = { dictionary = "users", probability = 0.5 }'
+    for operation, parameters in (
+        ("GET /api/v1/users/{name}", user),
+        ("PATCH /api/v1/users/{name}", user),
+        ("DELETE /api/v1/users/{name}", user.replace('"users"', '"doomed"')),
+        ("POST /api/v1/users/{name}/password", user),
+        ("GET /api/v1/users/{name}/sessions", user),
+        ("DELETE /api/v1/users/{name}/sessions", user),
+        (
+            "DELETE /api/v1/users/{name}/sessions/{id}",
+            f'{user}, "path.id" = {{ dictionary = "sessions", probability = 0.5 }}',
+        ),
+    ):
+        lines += [
+            "[[operations]]",
+            f"include-name = {_toml(operation)}",
+            f"parameters = {{ {parameters} }}",
+        ]
     for path_regex, dictionary in (
         ("^/api/v1/recordings/", "recordings"),
         ("^/api/v1/exports/", "exports"),
@@ -227,8 +272,9 @@ def _config(fx: Fixture, report: Path) -> str:
     # two, a 422 counts as an answer to valid data and "mostly rejected" is no failure. Every
     # other check -- no server error, invalid data rejected, responses as documented --
     # still applies to them.
+    # A user body or a new password likewise (USER_BODIES).
     accepted = [*POSITIVE_ACCEPTED, "422"]
-    for operation in CAMERA_BODIES:
+    for operation in (*CAMERA_BODIES, *USER_BODIES):
         lines += [
             "[[operations]]",
             f"include-name = {_toml(operation)}",
@@ -267,9 +313,9 @@ def test_openapi_document_holds_against_the_real_daemon(running: Fixture, tmp_pa
     assert run["operations"]["skipped"] == 0 and run["operations"]["errored"] == 0, tail
     # Only the one operation disabled above is left out.
     assert run["operations"]["tested"] == run["operations"]["total"] - 1, tail
-    # Unresolvable references, missing test data...: none; validation_mismatch for the two
-    # camera bodies only.
+    # Unresolvable references, missing test data...: none; validation_mismatch for the
+    # camera and user bodies only.
     warned = {name: ops for name, ops in run["warnings"].items() if ops}
-    if set(warned.get("validation_mismatch", [])) <= set(CAMERA_BODIES):
+    if set(warned.get("validation_mismatch", [])) <= {*CAMERA_BODIES, *USER_BODIES}:
         warned.pop("validation_mismatch", None)
     assert not warned, tail

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vmsd.api import audit, cameras, events, exports, links, recordings, system, tokens
+from vmsd.api import (
+    audit,
+    auth,
+    cameras,
+    events,
+    exports,
+    links,
+    recordings,
+    system,
+    tokens,
+    users,
+)
 from vmsd.api.audit_trail import audit_trail
 from vmsd.api.middleware import (
     ROUTES,
@@ -38,6 +49,8 @@ def all_routes() -> list[ApiRoute]:
     return [
         *system.ROUTES,
         *tokens.ROUTES,
+        *auth.ROUTES,
+        *users.ROUTES,
         *cameras.ROUTES,
         *recordings.ROUTES,
         *exports.ROUTES,

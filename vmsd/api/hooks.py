@@ -27,7 +27,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from vmsd.access.damping import FailureDamper
-from vmsd.access.mediamtx_auth import AuthContext, Decision, decide, parse_auth_request
+from vmsd.access.mediamtx_auth import (
+    AuthContext,
+    AuthRequest,
+    Decision,
+    decide,
+    parse_auth_request,
+)
+from vmsd.access.roles import looks_like_token
+from vmsd.access.users import UserRegistry, is_user_name
 from vmsd.api.metrics import ApiMetrics
 from vmsd.api.middleware import error_body
 from vmsd.cameras.live import LiveCameras
@@ -103,6 +111,8 @@ class HookServices:
     # Counter children by (action, result), bound once: a labels() lookup per request costs
     # more than the decision.
     auth_counters: dict[tuple[str, str], Callable[[], None]] = field(default_factory=dict)
+    # User accounts: a user:password is checked with argon2 once, then from memory.
+    users: UserRegistry | None = None
 
     def count_auth(self, action: str, result: str) -> None:
         inc = self.auth_counters.get((action, result))
@@ -202,6 +212,8 @@ async def _decide(request: web.Request, svc: HookServices) -> tuple[Decision, st
         return Decision(False, f"malformed: {err}"), "unknown", request.remote or ""
     action = req.action if req.action in _ACTIONS else "unknown"
     try:
+        if svc.users is not None and _needs_password_check(req, svc, svc.users):
+            await svc.users.verify(req.user, req.password)  # decide() reads its verdict
         decision = decide(req, svc.auth_context())
     except Exception:  # the one place a bug must become a denial, not a 500
         log.exception("auth_decision_failed", action=action)
@@ -211,6 +223,23 @@ async def _decide(request: web.Request, svc: HookServices) -> tuple[Decision, st
     if decision.reason not in _OWN_CREDENTIALS and svc.damper.blocked(req.ip):
         return Decision(False, "blocked"), action, req.ip
     return decision, action, req.ip
+
+
+def _needs_password_check(req: AuthRequest, svc: HookServices, users: UserRegistry) -> bool:
+    """A user account's name and a password with no kept verdict, from an address not
+    blocked (a blocked one is refused anyway: no argon2 for it). Not an API token passed as
+    the password, nor a publisher camera's own user name publishing (that camera's
+    credential). A name no user has is verified too (a dummy argon2), so that the answer's
+    time does not tell which names exist."""
+    if not req.password or not is_user_name(req.user) or svc.damper.blocked(req.ip):
+        return False
+    if looks_like_token(req.password) and users.by_name(req.user) is None:
+        return False  # a token as the password, with any user name: the token decides
+    if req.action == "publish":
+        camera = svc.registry.cameras.get(req.path)
+        if camera is not None and camera.is_publisher and camera.username == req.user:
+            return False
+    return not users.has_verdict(req.user, req.password)
 
 
 _ACTIONS = frozenset({"publish", "read", "playback", "api", "metrics", "pprof"})

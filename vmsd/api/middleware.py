@@ -184,7 +184,7 @@ async def authorization(request: web.Request, handler: Handler) -> web.StreamRes
     required = spec.required_role(svc.config.current.server.open_endpoints)
     if required is None:
         return await handler(request)
-    principal = authenticate(request)
+    principal = await authenticate(request)
     request[PRINCIPAL] = principal
     await _rate_limit(request, principal)
     if not principal.role.allows(required):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
 from vmsd.access.links import LinkSigner, ResolvePrincipal
 from vmsd.access.ratelimit import RateLimiter
@@ -51,6 +52,7 @@ class ApiServices:
     resolve_principal: ResolvePrincipal
     rate_limiter: RateLimiter
     record_event: RecordEvent
+    accounts: Accounts
 
 
 SERVICES = web.AppKey("services", ApiServices)

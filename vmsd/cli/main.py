@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from vmsd import __version__
 from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA, CameraScope
+from vmsd.cli.users import add_user_parser
 from vmsd.config.load import ConfigHolder, default_config_path, load_config
 from vmsd.config.schema import Config, MediaMtxMode
 from vmsd.core.errors import (
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a JSON Lines export kept elsewhere (format=jsonl, no principal, action or target "
         "filter): its chain must hold and its last row must still be in the table unchanged",
     )
+    add_user_parser(sub, one_shot)
     return parser
 
 
@@ -162,9 +164,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_db_command(args, config))
     except VmsdError as err:
         print(f"vmsd: {err.message}", file=sys.stderr)
-        for line in err.details:
-            print(f"  {line}", file=sys.stderr)
+        for detail in err.details:
+            print(f"  {detail_line(detail)}", file=sys.stderr)
         return EXIT_CRASH
+
+
+def detail_line(detail: object) -> str:
+    """An API-shaped detail ({"field", "message"}) as `field: message`; a line as it is."""
+    if isinstance(detail, Mapping):
+        field, message = detail.get("field"), detail.get("message", "")
+        return f"{field}: {message}" if field else str(message)
+    return str(detail)
 
 
 def print_config_error(err: ConfigError, out: TextIO) -> None:
@@ -325,6 +335,7 @@ def scope_argument(text: str) -> CameraScope:
 
 async def run_db_command(args: argparse.Namespace, config: Config) -> int:
     from vmsd.cli import audit
+    from vmsd.cli.users import run_user_command
     from vmsd.runtime.database import cli_pool
 
     async with cli_pool(config) as pool:
@@ -333,6 +344,8 @@ async def run_db_command(args: argparse.Namespace, config: Config) -> int:
             return EXIT_OK
         if args.command == "audit":
             return await audit.verify(pool, args.copy)
+        if args.command == "user":
+            return await run_user_command(args, config, pool)
         return await run_token_command(args, pool)
 
 

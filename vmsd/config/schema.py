@@ -471,7 +471,7 @@ class LoginConfig(_Model):
     max_failures_per_ip: int = Field(default=20, ge=1, le=10_000)
     lockout: DurationS = 30.0
     max_lockout: DurationS = 15 * 60.0
-    # Failures older than this are forgotten.
+    # A user name's or an address's failures are forgotten after this long without one.
     failure_window: DurationS = 15 * 60.0
 
 

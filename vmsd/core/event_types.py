@@ -32,4 +32,6 @@ EVENT_TYPES: dict[str, str] = {
     "export_failed": "a clip export failed",
     "rate_limited": "a principal went past auth.rate_limit and got 429 (`principal`; at most "
     "once a minute per principal)",
+    "login_locked_out": "failed logins locked out a user name or a client address (`user`, "
+    "`ip`, `by`: user or ip); once per lockout, not per refused attempt",
 }

@@ -1,11 +1,12 @@
 """The composition root: builds every component, starts them in order, stops them in reverse.
 
 Start: state-dir lock -> preflight (binaries, listeners probed, storage roots prepared) ->
-database -> event bus, webhooks -> token registry -> camera registry (config synced) -> hook
-listener (not with MediaMTX off) -> MediaMTX config written -> leftover recorders ended,
-journal replayed, index reconciled with the disk -> HTTP site -> READY=1 -> every long-running
-component runs under the one Supervisor (a failure is logged, shown on /readyz, backed off and
-restarted; it never stops the others), and the heartbeat proves the loop runs.
+database -> event bus, webhooks -> token and user registries -> camera registry (config
+synced) -> hook listener (not with MediaMTX off) -> MediaMTX config written -> leftover
+recorders ended, journal replayed, index reconciled with the disk -> HTTP site -> READY=1 ->
+every long-running component runs under the one Supervisor (a failure is logged, shown on
+/readyz, backed off and restarted; it never stops the others), and the heartbeat proves the
+loop runs.
 A failure to start exits the process: a ConfigError with 78, a StartupError with its own
 status (vmsd.runtime.preflight), anything else with 1.
 
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vmsd import __version__
+from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
 from vmsd.access.creators import principal_resolver
 from vmsd.access.grants import ReaderGrants
@@ -77,6 +79,7 @@ from vmsd.runtime.tls import ApiTls
 from vmsd.runtime.wiring import (
     CameraParts,
     RecordingParts,
+    build_accounts,
     build_cameras,
     build_metrics,
     build_recording,
@@ -127,6 +130,7 @@ class _Core:
     token_store: TokenStore
     tokens: TokenRegistry
     audit: AuditLog
+    accounts: Accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +220,9 @@ class Daemon:
         tokens = TokenRegistry(database.pool, token_store)
         await tokens.refresh()
         audit = AuditLog(AuditStore(database.pool), self._metrics)
-        return _Core(database, events, webhooks, history, token_store, tokens, audit)
+        accounts = build_accounts(database.pool, self._holder, self._metrics, events.record)
+        await accounts.registry.refresh()
+        return _Core(database, events, webhooks, history, token_store, tokens, audit, accounts)
 
     async def _start_media(
         self, stack: contextlib.AsyncExitStack, config: Config, core: _Core
@@ -251,12 +257,18 @@ class Daemon:
             HookServices(
                 secret=hook_secret,
                 auth_context=auth_context_factory(
-                    cams.registry, core.tokens, hook_secret, internal_password, grants
+                    cams.registry,
+                    core.tokens,
+                    hook_secret,
+                    internal_password,
+                    grants,
+                    core.accounts.registry,
                 ),
                 damper=build_damper(config),
                 registry=cams.registry,
                 live=cams.live,
                 metrics=self._metrics.group(ApiMetrics),
+                users=core.accounts.registry,
             )
         )
         # Before MediaMTX starts: its first act is to ask the auth endpoint. With MediaMTX off
@@ -349,9 +361,12 @@ class Daemon:
             probes=rec.probes,
             audit=core.audit,
             links=LinkSigner(link_key(credential_key(config))),
-            resolve_principal=principal_resolver(core.tokens),
+            resolve_principal=principal_resolver(
+                core.tokens, users=core.accounts.registry.principal_by_id
+            ),
             rate_limiter=RateLimiter(),
             record_event=core.events.record,
+            accounts=core.accounts,
         )
         tls = self._reloader.tls
         runner = await start_site(
@@ -370,6 +385,7 @@ class Daemon:
             *unread,
             ("database_watch", core.database.run),
             ("token_registry", core.tokens.run),
+            ("user_registry", core.accounts.registry.run),
             ("camera_registry", cams.registry.run),
             ("camera_states", functools.partial(cams.live.follow, cams.registry)),
             ("mediamtx", functools.partial(media.mediamtx.run, self._supervisor)),

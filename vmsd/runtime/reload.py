@@ -57,6 +57,7 @@ RESTART_ONLY = frozenset(
         "recording.snapshot_timeout_seconds",
         "recording.probe_max_concurrent",  # the probes' limit is set at start
         "system.gpu",  # the GPU provider is chosen once
+        "auth.password_hash",  # the argon2 hasher is built at start
     }
 )
 
@@ -90,6 +91,9 @@ RELOADED = frozenset(
         "system.sample_interval_seconds",
         "cameras",
         "log",
+        "auth.sessions",  # read at each login and each session check
+        "auth.login",  # read at each login
+        "auth.verdict_cache",  # read as each verdict is kept
     }
 )
 

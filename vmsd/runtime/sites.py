@@ -18,6 +18,7 @@ from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.tokens import TokenRegistry
+from vmsd.access.users import UserRegistry
 from vmsd.api.hooks import CONNECTION_LIMITS, ConnectionLimits
 from vmsd.api.middleware import security_headers
 from vmsd.cameras.registry import CameraRegistry
@@ -84,13 +85,21 @@ def build_damper(config: Config) -> FailureDamper:
     return FailureDamper(mm.auth_fail_limit, mm.auth_fail_window_seconds, mm.auth_block_seconds)
 
 
+def _no_user(_user: str, _password: str) -> None:
+    return None
+
+
 def auth_context_factory(
     cameras: CameraRegistry,
     tokens: TokenRegistry,
     hook_secret: str,
     internal_password: str,
     grants: ReaderGrants,
+    users: UserRegistry | None = None,
 ) -> Callable[[], AuthContext]:
+    """`users`: user accounts' verdicts, from memory (the hook runs argon2 before deciding,
+    once per credential: vmsd.api.hooks)."""
+    user_principal = users.cached_principal if users is not None else _no_user
     cached: list[tuple[object, AuthContext]] = []
 
     def context() -> AuthContext:
@@ -107,6 +116,7 @@ def auth_context_factory(
                         internal_password,
                         functools.partial(synthetic_publish_password, hook_secret),
                         grants.allows_read,
+                        user_principal,
                     ),
                 )
             ]

@@ -5,13 +5,23 @@ exports' pins, a recorder's full disk kicking retention...)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
+from vmsd.access.accounts import Accounts
 from vmsd.access.audit_metrics import AuditMetrics
+from vmsd.access.login import LoginService
+from vmsd.access.login_throttle import LoginThrottle
+from vmsd.access.metrics import AccessMetrics
+from vmsd.access.passwords import Passwords
 from vmsd.access.secrets import CredentialCipher
+from vmsd.access.sessions import SessionService, utc_now
+from vmsd.access.users import UserRegistry, UserService
+from vmsd.access.verdicts import VerdictCache
 from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.metrics import CameraMetrics
@@ -46,6 +56,8 @@ from vmsd.store.camera_states import CameraStateStore
 from vmsd.store.cameras import CameraStore
 from vmsd.store.exports import ExportStore
 from vmsd.store.recordings import RecordingQueries, RecordingStore
+from vmsd.store.sessions import SessionStore
+from vmsd.store.users import UserStore
 
 METRIC_GROUPS = (
     HealthMetrics,
@@ -58,6 +70,7 @@ METRIC_GROUPS = (
     EventMetrics,
     RetentionMetrics,
     AuditMetrics,
+    AccessMetrics,
 )
 
 
@@ -68,6 +81,28 @@ def build_metrics() -> Metrics:
     for group in METRIC_GROUPS:
         metrics.group(group)
     return metrics
+
+
+def build_accounts(
+    pool: asyncpg.Pool,
+    holder: ConfigHolder,
+    metrics: Metrics,
+    record: RecordEvent,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Accounts:
+    """Users, sessions and logins. `clock` dates sessions (idle and lifetime); `monotonic`
+    times lockouts and MediaMTX verdicts. The argon2 cost is the one at start."""
+    access_metrics = metrics.group(AccessMetrics)
+    passwords = Passwords(holder.current.auth.password_hash)
+    store = UserStore(pool)
+    verdicts = VerdictCache(lambda: holder.current.auth.verdict_cache, monotonic)
+    registry = UserRegistry(pool, store, passwords, verdicts, access_metrics)
+    sessions = SessionService(SessionStore(pool), holder, clock)
+    throttle = LoginThrottle(lambda: holder.current.auth.login, monotonic)
+    logins = LoginService(registry, store, sessions, throttle, access_metrics, record)
+    return Accounts(registry, UserService(store, passwords, registry), sessions, logins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +125,7 @@ def build_cameras(
     """`accepts_publishers`: MediaMTX runs (its effective mode is not off)."""
     store = CameraStore(pool)
     registry = CameraRegistry(pool, store, cipher, health=health)
-    service = CameraService(
-        store, cipher, registry, record, accepts_publishers=accepts_publishers
-    )
+    service = CameraService(store, cipher, registry, record, accepts_publishers=accepts_publishers)
     live = LiveCameras(CameraStates(), metrics, record, CameraStateStore(pool))
     return CameraParts(store, registry, service, live)
 
