@@ -60,7 +60,7 @@ def test_ids_are_bounded_integers_and_names_patterns() -> None:
                 assert param["schema"]["maxLength"] == MAX_TOKEN_CHARS
             else:
                 assert param["schema"]["pattern"].startswith("^[a-z0-9]"), path
-    assert seen == 9
+    assert seen == 11
 
 
 def test_required_and_constrained_query_parameters() -> None:
