@@ -74,11 +74,14 @@ async def delete_user(request: web.Request) -> web.Response:
 
 
 async def set_password(request: web.Request) -> web.Response:
-    """An admin sets anyone's it covers; a user changes its own with the old one."""
-    req = await read_json(request, PasswordIn)
+    """An admin sets anyone's it covers; a user changes its own with the old one. Who may is
+    decided before the body is read: another user's password is a 403 whatever is sent."""
     name, principal = _name(request), principal_of(request)
-    users = services(request).accounts.users
     own = principal.kind is PrincipalKind.USER and principal.name == name
+    if not (own or principal.role.allows(Role.ADMIN)):
+        raise ForbiddenError("only an admin may set another user's password")
+    req = await read_json(request, PasswordIn)
+    users = services(request).accounts.users
     user: UserRecord
     if own and (req.old_password is not None or not principal.role.allows(Role.ADMIN)):
         if req.old_password is None:
@@ -87,10 +90,8 @@ async def set_password(request: web.Request) -> web.Response:
                 [{"field": "old_password", "message": "required"}],
             )
         user = await users.change_own_password(name, req.old_password, req.password)
-    elif principal.role.allows(Role.ADMIN):
-        user = await users.set_password(principal.scope, name, req.password)
     else:
-        raise ForbiddenError("only an admin may set another user's password")
+        user = await users.set_password(principal.scope, name, req.password)
     return body(user_out(user))
 
 
