@@ -13,10 +13,13 @@ bare aiohttp endpoint (`POST /bare`, the daemon's own `start_site`) in a separat
 on the same machine, measured in the same run, interleaved round by round with the daemon.
 
 Like MediaMTX, the client opens a new TCP connection per request (`Connection: close`); the
-request is an RTSP read of a recording camera with an API token (a viewer scoped to the
-cameras by name) as password. Printed: the sequential p50/p99 of both endpoints, their
-throughput at --concurrency concurrent new connections (median of the rounds) and the ratio,
-the daemon's in-handler time, its CPU, the scrape latencies. Targets (printed, not asserted):
+request is an RTSP read of a recording camera: with an API token (a viewer scoped to the
+cameras by name) as password, and every other one (with --users, default 100 viewer accounts
+of 10 cameras each: 1000 grants) as a user account with its password, which the daemon
+checks with argon2 once and then answers from its verdict cache (auth.verdict_cache).
+Printed: the sequential p50/p99 of both endpoints, their throughput at --concurrency
+concurrent new connections (median of the rounds) and the ratio, the daemon's in-handler
+time, its CPU, the scrape latencies. Targets (printed, not asserted):
 sequential auth p99 <= 2 ms, throughput ratio >= 0.85.
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import re
@@ -56,6 +60,8 @@ from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
 from vmsd.runtime.preflight import Listener
 from vmsd.runtime.sites import start_site
 
+GRANTS_PER_USER = 10
+USER_PASSWORD = "bench-reader-pass"  # noqa: S105 - the bench accounts'
 SETTLE_S = 15.0  # after every recorder is up: first segments closed, a few system samples
 P99_TARGET_MS, RATIO_TARGET = 2.0, 0.85
 AUTH_HIST = "vmsd_auth_request_duration_seconds"
@@ -124,11 +130,46 @@ class Figures:
     failures: int
 
 
+def user_scopes(users: int, cameras: list[str]) -> dict[str, list[str]]:
+    """User name -> its cameras: GRANTS_PER_USER each, in turn (100 users: 1000 grants)."""
+    return {
+        f"bench-user-{k:03d}": [cameras[(k + j) % len(cameras)] for j in range(GRANTS_PER_USER)]
+        for k in range(users)
+    }
+
+
+def request_bodies(cams: list[str], token: str, scopes: dict[str, list[str]]) -> list[bytes]:
+    """Reads of the cameras: with the scoped token as password, and (when users are loaded)
+    every other one as a user with its password, each of its own camera."""
+    users = list(scopes)
+    bodies = []
+    for i in range(256):
+        if users and i % 2:
+            name = users[(i // 2) % len(users)]
+            bodies.append(body(scopes[name][0], USER_PASSWORD, user=name))
+        else:
+            bodies.append(body(cams[i % len(cams)], token))
+    return bodies
+
+
+def create_users(daemon: DaemonProcess, admin: str, scopes: dict[str, list[str]]) -> None:
+    for name, cameras in scopes.items():
+        data = json.dumps({"name": name, "role": "viewer", "cameras": cameras,
+                           "password": USER_PASSWORD}).encode()
+        request = urllib.request.Request(  # noqa: S310 - the daemon's http:// URL
+            daemon.url + "/api/v1/users", data, method="POST"
+        )
+        request.add_header("Authorization", f"Bearer {admin}")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+            pass
+
+
 async def measure(args: argparse.Namespace, ports: dict[str, int], key: str, token: str,
-                  servers: dict[str, psutil.Process]) -> Figures:
+                  servers: dict[str, psutil.Process], scopes: dict[str, list[str]]) -> Figures:
     clients = {name: Client(port) for name, port in ports.items()}
     cams = [f"cam{i:02d}" for i in range(args.cameras)]
-    bodies = [body(cams[i % len(cams)], token) for i in range(256)]
+    bodies = request_bodies(cams, token, scopes)
     raws = {"bare": [http(BARE_PATH, b, key) for b in bodies],
             "auth": [http(AUTH_PATH, b, key) for b in bodies]}
     seq: dict[str, list[list[float]]] = {"bare": [], "auth": []}
@@ -219,6 +260,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         missing = wait_all_recording(daemon, cameras)
         print(f"READY and {len(cameras) - len(missing)} of {len(cameras)} recorders up after "
               f"{time.monotonic() - started:.1f} s", flush=True)
+        scopes = user_scopes(args.users, cameras)
+        create_users(daemon, admin, scopes)
+        print(f"{len(scopes)} users with {sum(map(len, scopes.values()))} camera grants",
+              flush=True)
         scraper = Scraper(daemon.url, admin, args.scrape_seconds)
         scraper.start()
         time.sleep(SETTLE_S)
@@ -231,7 +276,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         key = (daemon.state_dir / HOOK_SECRET_FILE_NAME).read_text().strip()
         servers = {"bare": psutil.Process(bare.pid), "auth": psutil.Process(daemon.proc.pid)}
         before = scraper.get()
-        figures = asyncio.run(measure(args, ports, key, token, servers))
+        figures = asyncio.run(measure(args, ports, key, token, servers, scopes))
         after = scraper.get()
         handler_us, handled = hist_mean_us(before, after)
         lag = loop_lag(before, after)
@@ -293,6 +338,9 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cameras", type=int, default=32)
+    parser.add_argument("--users", type=int, default=100,
+                        help=f"viewer accounts, {GRANTS_PER_USER} cameras each; every other "
+                        "request reads as one of them (user:password); 0: tokens only")
     parser.add_argument("--segment-seconds", type=int, default=10)
     parser.add_argument("--sequential", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=300)

@@ -95,7 +95,11 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         "hooks_port": hooks_port,
         "api_port": free_port(),  # nothing listens: MediaMTX is not running here
     }
-    config = write_config(tmp, mediamtx=mediamtx, cameras=CAMERAS)
+    # No API rate limit: every hostile request is followed by API reads of the cameras' state,
+    # hundreds a second from one token, which is the checking, not the thing checked.
+    config = write_config(
+        tmp, mediamtx=mediamtx, cameras=CAMERAS, auth={"rate_limit": {"requests_per_second": 0}}
+    )
     tokens = []
     for role in ("viewer", "admin"):
         created = vmsd_cli(config, "token", "create", "--name", role, "--role", role)

@@ -108,22 +108,22 @@ def _created(
 
 async def create_recording_link(request: web.Request) -> web.Response:
     recording_id = read_params(IdPath, request.match_info).id
-    req = await read_json(request, LinkCreate)
     svc = services(request)
     row = await svc.recordings.get(recording_id)
     _visible(
         request, row.camera, camera_groups(svc, row.camera), f"no recording with id {recording_id}"
     )
+    req = await read_json(request, LinkCreate)  # after: an unseen row is a 404 whatever is sent
     await svc.recordings.file(recording_id)  # a link only to a file that can be served
     return _created(request, req, LinkKind.RECORDING, recording_id, row.camera)
 
 
 async def create_export_link(request: web.Request) -> web.Response:
     export_id = read_params(IdPath, request.match_info).id
-    req = await read_json(request, LinkCreate)
     svc = services(request)
     job = await svc.exports.get(export_id)
     _visible(request, job.camera, camera_groups(svc, job.camera), f"no export with id {export_id}")
+    req = await read_json(request, LinkCreate)
     await svc.exports.file(export_id)  # 409 until the export is done
     return _created(request, req, LinkKind.EXPORT, export_id, job.camera)
 

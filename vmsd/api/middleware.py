@@ -91,8 +91,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Outermost: request id, one log line, request metrics."""
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = _route(request)
     started = time.perf_counter()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
@@ -125,7 +124,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             data = error_body(err.code, err.message, _details_for(request, err))
         except (TypeError, PydanticValidationError):
-            log.exception("http_error_body_invalid", code=err.code, path=request.path)
+            log.exception("http_error_body_invalid", code=err.code, route=_route(request))
             return web.json_response(error_body("internal_error", "internal error"), status=500)
         headers = {}
         if isinstance(err, UnauthorizedError):
@@ -143,8 +142,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             error_body(code, message), status=err.status, headers=_allow_header(err)
         )
     except Exception:
-        log.exception("http_unhandled_error", method=request.method, path=request.path)
+        log.exception("http_unhandled_error", method=request.method, route=_route(request))
         return web.json_response(error_body("internal_error", "internal error"), status=500)
+
+
+def _route(request: web.Request) -> str:
+    """The route's template, never the path itself: a path can carry a credential (a signed
+    link's token)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 def _details_for(request: web.Request, err: VmsdError) -> Sequence[object]:

@@ -478,8 +478,10 @@ class LoginConfig(_Model):
 class RateLimitConfig(_Model):
     """A token bucket per principal (user or token) over the whole API; 429 past it."""
 
-    requests_per_second: float = Field(default=50.0, ge=0, le=100_000)  # 0: no limit
-    burst: int = Field(default=200, ge=1, le=1_000_000)
+    # Generous for a person, a console or a dashboard (a console opening 64 cameras' tiles is
+    # a burst, not a rate); a runaway script is held to a share of a small box's CPU.
+    requests_per_second: float = Field(default=100.0, ge=0, le=100_000)  # 0: no limit
+    burst: int = Field(default=1000, ge=1, le=1_000_000)
 
 
 class LinksConfig(_Model):
