@@ -191,6 +191,11 @@ def test_quick_start_runs_as_printed(tmp_path: Path) -> None:
     recorded = root / "var" / "recordings" / "demo-1" / f"{start:%Y-%m-%d/%H-%M-%S}.mp4"
     assert segment["camera"] == "demo-1" and recorded.stat().st_size == segment["bytes"]
     assert (root / "var" / "first-kib.mp4").read_bytes() == recorded.read_bytes()[:1024]
+    # The guard's session sees demo-1 alone; the link serves the same bytes with no header.
+    assert re.search(r"^demo-1$", out, re.M) and not re.search(r"^demo-2$", out, re.M), out
+    assert len(re.findall(r"^206$", out, re.M)) == 2, out
+    assert (root / "var" / "shared-kib.mp4").read_bytes() == recorded.read_bytes()[:1024]
+    assert re.search(r"^ok: \d+ rows$", out, re.M), out
     clip = (root / "var" / "clip.mp4").read_bytes()
     assert clip[4:8] == b"ftyp" and b"moov" in clip and len(clip) > 10_000
     frames = re.findall(r"^data: (.*)$", out, re.M)

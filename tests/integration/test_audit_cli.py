@@ -83,6 +83,46 @@ async def test_token_commands_write_their_rows(
     assert (await AuditLog(AuditStore(db_pool), Metrics()).verify()) == (5, None)
 
 
+async def test_user_commands_write_their_rows(
+    database_dsn: str, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        database={"url": database_dsn},
+        auth={"password_hash": {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}},
+    )
+
+    def user(*args: str, password: str | None = None) -> int:
+        command = [sys.executable, "-m", "vmsd", "user", *args, "--config", str(config)]
+        done = subprocess.run(
+            command, input=password, capture_output=True, text=True, timeout=120, check=False
+        )
+        return done.returncode
+
+    assert user("create", "--name", "guard", "--role", "viewer", "--cameras", "gate",
+                "--password-stdin", password="night-watch-pass-42\n") == 0  # fmt: skip
+    assert user("passwd", "--name", "guard", "--password-stdin", password="another-pass-77\n") == 0
+    assert user("disable", "--name", "guard") == 0
+    missing = user("passwd", "--name", "nobody", "--password-stdin", password="another-pass-77\n")
+    assert missing == 1
+    assert user("delete", "--name", "guard") == 0
+    who = f"cli:{pwd.getpwuid(os.geteuid()).pw_name}"
+    rows = await db_pool.fetch(
+        "SELECT principal, action, target, result, details FROM audit_log ORDER BY id"
+    )
+    assert [tuple(r)[:4] for r in rows] == [
+        (who, "user.create", "user:guard", "ok"),
+        (who, "user.password", "user:guard", "ok"),
+        (who, "user.update", "user:guard", "ok"),
+        (who, "user.password", "user:nobody", "failed not_found"),
+        (who, "user.delete", "user:guard", "ok"),
+    ]
+    created = {"role": "viewer", "cameras": ["gate"], "enabled": True}
+    assert json.loads(rows[0]["details"]) == created
+    assert json.loads(rows[2]["details"]) == {"enabled": False}
+    assert "another-pass" not in json.dumps([dict(r) for r in rows])  # never a password
+
+
 async def _superuser(dsn: str, *statements: tuple[object, ...]) -> None:
     """Each (sql, *args) with the table's triggers off, as its owner or a superuser can."""
     conn = await asyncpg.connect(dsn)

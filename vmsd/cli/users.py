@@ -95,6 +95,7 @@ async def run_user_command(args: argparse.Namespace, config: Config, pool: async
     from vmsd.access.passwords import Passwords
     from vmsd.access.scope import EVERY_CAMERA
     from vmsd.access.users import UserService
+    from vmsd.cli.audit import audited
     from vmsd.store.users import UserStore
 
     users = UserService(UserStore(pool), Passwords(config.auth.password_hash))
@@ -103,20 +104,32 @@ async def run_user_command(args: argparse.Namespace, config: Config, pool: async
         for user in await users.list_users():
             print(user_json(user))
         return EXIT_OK
+    # The audit trail's names for them, as for the API's routes (vmsd/api/users.py).
+    audit_action = {"create": "user.create", "passwd": "user.password", "delete": "user.delete"}
+    details: dict[str, object] = {}
     if action == "create":
-        user = await users.create(
-            EVERY_CAMERA,
-            args.name,
-            Role(args.role),
-            read_password(sys.stdin),
-            cameras=_cameras(args.cameras),
-            enabled=not args.disabled,
-        )
-    elif action == "passwd":
-        user = await users.set_password(EVERY_CAMERA, args.name, read_password(sys.stdin))
+        details = {
+            "role": args.role,
+            "cameras": _cameras(args.cameras),
+            "enabled": not args.disabled,
+        }
     elif action in ("disable", "enable"):
-        user = await users.update(EVERY_CAMERA, args.name, enabled=action == "enable")
-    else:
-        user = await users.delete(EVERY_CAMERA, args.name)
+        details = {"enabled": action == "enable"}
+    async with audited(pool, audit_action.get(action, "user.update"), f"user:{args.name}", details):
+        if action == "create":
+            user = await users.create(
+                EVERY_CAMERA,
+                args.name,
+                Role(args.role),
+                read_password(sys.stdin),
+                cameras=_cameras(args.cameras),
+                enabled=not args.disabled,
+            )
+        elif action == "passwd":
+            user = await users.set_password(EVERY_CAMERA, args.name, read_password(sys.stdin))
+        elif action in ("disable", "enable"):
+            user = await users.update(EVERY_CAMERA, args.name, enabled=action == "enable")
+        else:
+            user = await users.delete(EVERY_CAMERA, args.name)
     print(user_json(user))
     return EXIT_OK
