@@ -32,6 +32,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vmsd.access.audit_log import AuditLog
+from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.roles import Role
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.app import create_app
@@ -89,6 +90,10 @@ async def bench_appends(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     print(f"verify {rows} rows: {ms:.0f} ms ({rows / ms * 1000:,.0f} rows/s), broken: {broken}")
 
 
+async def no_event(_type: str, **_data: object) -> None:
+    return None
+
+
 async def api_app(pool: asyncpg.Pool, name: str) -> tuple[web.Application, str]:
     metrics = Metrics()
     health = Health(metrics)
@@ -99,12 +104,18 @@ async def api_app(pool: asyncpg.Pool, name: str) -> tuple[web.Application, str]:
     await registry.refresh()
     # What the middlewares and the refused POST reach: the rest of ApiServices is not called.
     services = SimpleNamespace(
-        config=ConfigHolder(Config(), Path("unused.yml")),
+        # No rate limit: the bench sends far more than a principal's share, on purpose.
+        config=ConfigHolder(
+            Config.model_validate({"auth": {"rate_limit": {"requests_per_second": 0}}}),
+            Path("unused.yml"),
+        ),
         health=health,
         metrics=metrics,
         token_registry=registry,
         audit=AuditLog(AuditStore(pool), metrics),
         events=SimpleNamespace(close=lambda: None),
+        rate_limiter=RateLimiter(),
+        record_event=no_event,
     )
     return create_app(cast(ApiServices, services)), secret
 

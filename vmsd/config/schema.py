@@ -443,7 +443,7 @@ class SecretsConfig(_Model):
 
 
 class PasswordHashConfig(_Model):
-    """argon2id's cost. The defaults take about 85 ms per hash on a 2-core box (bench/login.py);
+    """argon2id's cost. The defaults take 55-85 ms per hash on a 2-core box (bench/login.py);
     a stored hash made with other parameters is re-hashed at the user's next login."""
 
     time_cost: int = Field(default=2, ge=1, le=20)
