@@ -47,6 +47,7 @@ from vmsd.recorder.pidfile import end_leftovers
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.recordings.index import SegmentIndex
 from vmsd.recordings.metrics import IndexMetrics
+from vmsd.recordings.player import PlaybackService
 from vmsd.recordings.recovery import recover
 from vmsd.recordings.service import RecordingsService
 from vmsd.retention.metrics import RetentionMetrics
@@ -148,6 +149,7 @@ class RecordingParts:
     exports: ExportService
     retention: RetentionService
     recordings: RecordingsService
+    playback: PlaybackService
 
 
 def build_recording(
@@ -197,7 +199,10 @@ def build_recording(
     fleet.on_no_space(retention.kick)
     fleet.on_disk_space(retention.disk_space)
     recordings = RecordingsService(holder, queries, deleter)
-    return RecordingParts(store, queries, index, fleet, deleter, exports, retention, recordings)
+    playback = PlaybackService(holder, queries, ffmpeg)
+    return RecordingParts(
+        store, queries, index, fleet, deleter, exports, retention, recordings, playback
+    )
 
 
 async def start_recording(
