@@ -5,6 +5,7 @@ stream's own time. The concat script and the gaps come from the export planner
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +55,9 @@ def build_playback(
     """The plan for `rows` (playable, non-empty) up to `end`, the stream starting at the
     keyframe `keyframe_s` seconds into the first row (found by reading it)."""
     first = rows[0]
-    keyframe_s = min(max(keyframe_s, 0.0), first.duration_s)
+    # Up to the next microsecond: the concat demuxer seeks to the keyframe at or before its
+    # inpoint, and one rounded below the keyframe's time would land on the keyframe before.
+    keyframe_s = min(max(math.ceil(keyframe_s * 1e6) / 1e6, 0.0), first.duration_s)
     first_frame = first.start + timedelta(seconds=keyframe_s)
     concat = build_concat(rows, first_frame, end)
     recorded_until = min(end, max(r.end for r in rows))
