@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import Api, ffmpeg_binary
@@ -23,6 +24,7 @@ from tests.integration.test_camera_scope_api import token
 from tests.streams.sources import ffprobe_exe
 from vmsd.api.services import SERVICES
 from vmsd.config.schema import PlaybackConfig
+from vmsd.recordings.player import PlaybackService
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
@@ -220,6 +222,14 @@ def _playback_children() -> list[int]:
     return found
 
 
+async def _until_idle(service: PlaybackService) -> None:
+    """Until no playback runs (its handler has left, FFmpeg reaped)."""
+    for _ in range(300):
+        if service.running == 0:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def _audit_details(api: Api) -> list[dict[str, Any]]:
     """The details of the playbacks' audit rows, once there is one (a row is written when
     the handler has returned, after the client has the whole body)."""
@@ -248,15 +258,30 @@ async def test_a_client_going_away_ends_ffmpeg(recorded: Playing) -> None:
         await resp.content.readexactly(1000)
         assert service.running == 1 and len(_playback_children()) == 1
         resp.close()  # the connection goes, the rest unread
-    for _ in range(300):
-        if service.running == 0:
-            break
-        await asyncio.sleep(0.05)
+    await _until_idle(service)
     # Over this test server the handler is cancelled (aiohttp's TestServer); under the
     # daemon's runner a write fails instead (tests/e2e/test_playback_daemon.py): FFmpeg is
     # stopped and reaped either way.
     assert service.running == 0
     assert _playback_children() == []
+
+
+async def test_a_daemon_stop_ends_streams_cut_short(recorded: Playing) -> None:
+    """close() (the app's shutdown) kills each stream's FFmpeg; the client sees the stream
+    broken (no closing chunk), not complete."""
+    api = recorded.api
+    service = api.app[SERVICES].playback
+    url = api.url + "/api/v1/cameras/cam/playback"
+    async with api.session.get(
+        url, params=_params(T0, "80s"), headers=api.headers("viewer")
+    ) as resp:
+        assert resp.status == 200
+        await resp.content.readexactly(1000)
+        service.close()
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
+    await _until_idle(service)
+    assert service.running == 0 and _playback_children() == []
 
 
 async def test_past_max_concurrent_is_503_busy(recorded: Playing) -> None:
@@ -273,6 +298,7 @@ async def test_past_max_concurrent_is_503_busy(recorded: Playing) -> None:
             assert second.headers["Retry-After"].isdigit()
             assert (await second.json())["error"]["code"] == "playback_busy"
         await first.read()
+    await _until_idle(api.app[SERVICES].playback)  # it leaves after the client has it all
     async with api.session.get(url, params=params, headers=headers) as again:
         assert again.status == 200  # the slot is free once the first ended
         await again.read()

@@ -20,7 +20,7 @@ from typing import IO
 from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import NotFoundError, UnavailableError
 from vmsd.core.log import get_logger
-from vmsd.core.proc import spawn_child, stop_process
+from vmsd.core.proc import signal_group, spawn_child, stop_process
 from vmsd.core.redact import redact_text
 from vmsd.recordings.playback import (
     PlaybackPlan,
@@ -37,6 +37,7 @@ log = get_logger("vmsd.playback")
 MAX_SEGMENTS = 20_000  # as exports: 24 h of 5 s segments
 READ_CHUNK = 64 * 1024
 KEYFRAME_TIMEOUT_S = 10.0  # reading one packet of a local file
+KEYFRAME_PROBES = 4
 STDERR_TAIL_BYTES = 2048
 # Fragments start at keyframes, and the moov comes first with no samples (empty_moov), so
 # a player starts on the first fragment; default_base_moof is what MSE (and Chromium's
@@ -63,6 +64,7 @@ class Outcome(StrEnum):
     CLIENT_GONE = "client_gone"
     IDLE_TIMEOUT = "idle_timeout"
     FFMPEG_FAILED = "ffmpeg_failed"
+    STOPPED = "stopped"  # the daemon is stopping
 
 
 class Playback:
@@ -76,6 +78,12 @@ class Playback:
         self._proc = proc
         self._idle_s = idle_s
         self._pending = b""
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Ends the stream at once: FFmpeg is killed, its output ends (daemon stop)."""
+        self._stopped = True
+        signal_group(self._proc.pid, signal.SIGKILL)
 
     async def _read(self) -> bytes:
         assert self._proc.stdout is not None
@@ -102,7 +110,10 @@ class Playback:
                 return Outcome.IDLE_TIMEOUT
             except ConnectionError:
                 return Outcome.CLIENT_GONE
-        return Outcome.COMPLETE if await self._proc.wait() == 0 else Outcome.FFMPEG_FAILED
+        code = await self._proc.wait()
+        if self._stopped:
+            return Outcome.STOPPED
+        return Outcome.COMPLETE if code == 0 else Outcome.FFMPEG_FAILED
 
 
 class PlaybackService:
@@ -111,6 +122,14 @@ class PlaybackService:
         self._queries = queries
         self._ffmpeg = ffmpeg
         self._running = 0
+        self._streams: set[Playback] = set()
+        # Keyframe look-ups (the plan route's too) are short; these bound their processes.
+        self._probes = asyncio.Semaphore(KEYFRAME_PROBES)
+
+    def close(self) -> None:
+        """Ends every stream (daemon stop), so none holds the HTTP stop for its timeout."""
+        for stream in self._streams:
+            stream.stop()
 
     @property
     def running(self) -> int:
@@ -154,8 +173,10 @@ class PlaybackService:
                                 "FFmpeg could not read the range's recordings",
                                 internal_details=[tail] if tail else [],
                             )
+                        self._streams.add(playback)
                         yield playback
                     finally:
+                        self._streams.discard(playback)
                         code = await stop_process(proc, first_signal=signal.SIGKILL, grace_s=1.0)
                     if code not in (0, -signal.SIGKILL):
                         tail = await asyncio.to_thread(_tail, stderr)
@@ -181,20 +202,21 @@ class PlaybackService:
     async def _keyframe_s(self, row: RecordingRow, offset_s: float) -> float:
         """The time in the file of the keyframe at or before `offset_s`: an input seek (which
         lands on a keyframe) copying one video packet, its pts kept (-copyts)."""
-        proc = await spawn_child(
-            *(self._ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"),
-            *("-ss", f"{offset_s:.6f}", "-i", row.path, "-map", "0:v:0", "-c", "copy"),
-            *("-copyts", "-frames:v", "1", "-f", "framecrc", "pipe:1"),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            async with asyncio.timeout(KEYFRAME_TIMEOUT_S):
-                out, _ = await proc.communicate()
-        except TimeoutError:
-            out = b""
-        finally:
-            await stop_process(proc, first_signal=signal.SIGKILL, grace_s=1.0)
+        async with self._probes:
+            proc = await spawn_child(
+                *(self._ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"),
+                *("-ss", f"{offset_s:.6f}", "-i", row.path, "-map", "0:v:0", "-c", "copy"),
+                *("-copyts", "-frames:v", "1", "-f", "framecrc", "pipe:1"),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                async with asyncio.timeout(KEYFRAME_TIMEOUT_S):
+                    out, _ = await proc.communicate()
+            except TimeoutError:
+                out = b""
+            finally:
+                await stop_process(proc, first_signal=signal.SIGKILL, grace_s=1.0)
         keyframe_s = parse_keyframe_s(out.decode(errors="replace"))
         if keyframe_s is None:
             # A segment starts with a keyframe (the segment muxer cuts there): start there.
