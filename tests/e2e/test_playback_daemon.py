@@ -1,7 +1,8 @@
 """Playback on the real daemon, of what its own recorder wrote (a `test://` camera, 2 s
 segments): the stream of a range over several segments starts with a keyframe at time 0 and
 has no timestamp jump at the joins; a client that goes away mid-stream (its socket closed,
-most of the stream unread) ends FFmpeg, and the audit row says `client_gone`."""
+most of the stream unread) ends FFmpeg, and the audit row says `client_gone`; Chromium's
+<video src=...> plays the stream as it arrives, across segment boundaries."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import pytest
 from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, write_config
 from tests.e2e.test_daemon_process import vmsd_cli
-from tests.streams.sources import ffprobe_exe
+from tests.streams.sources import ffprobe_exe, require
 
 FPS = 25
 SEGMENTS = 4
@@ -144,3 +145,38 @@ def test_a_client_going_away_ends_ffmpeg(daemon: tuple[DaemonProcess, dict[str, 
         time.sleep(0.2)
     assert [row["details"]["outcome"] for row in rows] == ["client_gone"]
     assert _playback_children(process) == []
+
+
+def test_chromium_plays_the_stream_across_segments(
+    daemon: tuple[DaemonProcess, dict[str, str]],
+) -> None:
+    require("playwright")
+    chromium = require("chromium")
+    from playwright.sync_api import sync_playwright
+
+    process, tokens = daemon
+    items = _segments(process, tokens["viewer"])
+    start = datetime.fromisoformat(items[0]["start"]) + timedelta(seconds=0.5)
+    src = f"{process.url}/api/v1/cameras/cam/playback?{_query(start.isoformat(), '60s')}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            # The media request carries the token as a header (the console uses its cookie).
+            context = browser.new_context(
+                extra_http_headers={"Authorization": f"Bearer {tokens['viewer']}"}
+            )
+            page = context.new_page()
+            page.set_content(
+                "<video muted autoplay playsinline></video><script>"
+                "const v = document.querySelector('video'); window.errors = [];"
+                "v.addEventListener('error', () => window.errors.push(v.error.code));"
+                f"v.src = {json.dumps(src)};</script>"
+            )
+            # Past the first two 2 s segments: playback crossed at least two joins.
+            page.wait_for_function(
+                "document.querySelector('video').currentTime > 4.5", timeout=30_000
+            )
+            assert page.evaluate("window.errors") == []
+            assert page.evaluate("document.querySelector('video').videoWidth") == 1280
+        finally:
+            browser.close()

@@ -3,7 +3,7 @@ the stream starts on the wall clock, the gaps it skips)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from aiohttp import web
@@ -50,7 +50,7 @@ class PlaybackQuery(Params):
                 [{"field": "duration", "message": f"from 1s to {max_hours * 3600:g}s"}],
             )
         try:
-            self.start + timedelta(seconds=self.duration)
+            (self.start + timedelta(seconds=self.duration)).astimezone(UTC)
         except OverflowError as err:
             raise ValidationError(
                 "invalid range", [{"field": "duration", "message": "ends past year 9999"}]
@@ -121,7 +121,6 @@ async def playback(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "video/mp4",
-                "Cache-Control": "no-store",
                 "X-Playback-Start": stream.plan.first_frame.isoformat(),
                 "X-Playback-End": stream.plan.recorded_until.isoformat(),
                 "X-Playback-Gaps": str(len(stream.plan.gaps)),
