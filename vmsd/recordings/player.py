@@ -79,6 +79,7 @@ class Playback:
         self._idle_s = idle_s
         self._pending = b""
         self._stopped = False
+        self.outcome: Outcome | None = None  # once send() has returned
 
     def stop(self) -> None:
         """Ends the stream at once: FFmpeg is killed, its output ends (daemon stop)."""
@@ -99,6 +100,10 @@ class Playback:
     async def send(self, write: Write) -> Outcome:
         """Hands FFmpeg's output to `write` until it ends, the client goes, or either side
         stops moving for the idle timeout."""
+        self.outcome = await self._pump(write)
+        return self.outcome
+
+    async def _pump(self, write: Write) -> Outcome:
         chunk = self._pending
         while chunk:
             try:
@@ -178,6 +183,13 @@ class PlaybackService:
                     finally:
                         self._streams.discard(playback)
                         code = await stop_process(proc, first_signal=signal.SIGKILL, grace_s=1.0)
+                    log.info(
+                        "playback_ended",
+                        camera=camera,
+                        outcome=str(playback.outcome),
+                        bytes=playback.sent_bytes,
+                        seconds=round(plan.covered_s, 3),
+                    )
                     if code not in (0, -signal.SIGKILL):
                         tail = await asyncio.to_thread(_tail, stderr)
                         log.warning("playback_ffmpeg_exit", camera=camera, code=code, stderr=tail)
