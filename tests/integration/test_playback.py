@@ -258,6 +258,7 @@ async def test_a_client_going_away_ends_ffmpeg(recorded: Playing) -> None:
         assert resp.status == 200
         await resp.content.readexactly(1000)
         assert service.running == 1 and len(_playback_children()) == 1
+        assert len(service.pinned()) == 4  # retention leaves what it reads alone
         resp.close()  # the connection goes, the rest unread
     await _until_idle(service)
     # Over this test server the handler is cancelled (aiohttp's TestServer); under the

@@ -84,7 +84,7 @@ def plan_out(camera: str, plan: PlaybackPlan) -> PlaybackPlanOut:
         start=plan.first_frame,
         end=plan.recorded_until,
         duration_seconds=plan.covered_s,
-        segments=plan.segments,
+        segments=len(plan.segment_ids),
         gaps=[
             PlaybackGapOut(
                 start=g.start,

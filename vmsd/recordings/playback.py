@@ -33,7 +33,7 @@ class PlaybackPlan:
     recorded_until: datetime  # wall clock of the stream's end (at most the range's end)
     gaps: tuple[PlaybackGap, ...]
     covered_s: float  # the stream's length
-    segments: int
+    segment_ids: tuple[int, ...]  # what it reads, in order
 
 
 def playable(rows: Sequence[RecordingRow], start: datetime, end: datetime) -> list[RecordingRow]:
@@ -76,7 +76,7 @@ def build_playback(
         recorded_until=recorded_until,
         gaps=tuple(gaps),
         covered_s=concat.covered_s,
-        segments=len(rows),
+        segment_ids=tuple(r.id for r in rows),
     )
 
 

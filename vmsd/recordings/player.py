@@ -131,6 +131,11 @@ class PlaybackService:
         # Keyframe look-ups (the plan route's too) are short; these bound their processes.
         self._probes = asyncio.Semaphore(KEYFRAME_PROBES)
 
+    def pinned(self) -> frozenset[int]:
+        """Segment ids a running playback reads: retention leaves them alone (FFmpeg opens
+        each file of the range in turn)."""
+        return frozenset(i for stream in self._streams for i in stream.plan.segment_ids)
+
     def close(self) -> None:
         """Ends every stream (daemon stop), so none holds the HTTP stop for its timeout."""
         for stream in self._streams:

@@ -186,6 +186,7 @@ def build_recording(
     )
     deleter = SegmentDeleter(store)
     exports = ExportService(holder, ExportStore(pool), queries, ffmpeg, record)
+    playback = PlaybackService(holder, queries, ffmpeg)
     retention = RetentionService(
         holder,
         store,
@@ -193,13 +194,12 @@ def build_recording(
         cameras.registry,
         metrics,
         record,
-        exports.pinned,
+        lambda: exports.pinned() | playback.pinned(),
         supervisor.health,
     )
     fleet.on_no_space(retention.kick)
     fleet.on_disk_space(retention.disk_space)
     recordings = RecordingsService(holder, queries, deleter)
-    playback = PlaybackService(holder, queries, ffmpeg)
     return RecordingParts(
         store, queries, index, fleet, deleter, exports, retention, recordings, playback
     )

@@ -60,7 +60,7 @@ def test_stream_starts_at_the_keyframe_and_skips_the_gaps() -> None:
     assert [r.id for r in rows] == [2, 3, 4, 5]
     assert plan.first_frame == _t(13)
     assert plan.recorded_until == _t(80)
-    assert plan.segments == 4
+    assert plan.segment_ids == (2, 3, 4, 5)
     # 13-20, 50-70, 75-80: 7 + 20 + 5 s.
     assert plan.covered_s == pytest.approx(32.0)
     assert [(g.start, g.end, g.reason, g.at_s) for g in plan.gaps] == [
