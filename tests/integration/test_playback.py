@@ -322,6 +322,27 @@ async def test_a_token_scoped_to_another_camera_gets_404(recorded: Playing) -> N
         }
 
 
+async def test_a_file_ffmpeg_cannot_read_is_503_playback_failed(recorded: Playing) -> None:
+    api = recorded.api
+    junk = api.cameras.holder.current.storage.paths[0] / "other" / "junk.mp4"
+    junk.parent.mkdir(parents=True)
+    junk.write_bytes(b"not a video at all" * 100)
+    record = SegmentRecord(
+        "other", str(junk), T0, T0 + timedelta(seconds=4), 4.0, 1800, EndReason.SEGMENT_COMPLETE
+    )
+    await RecordingStore(api.cameras.store._pool).insert([record])
+    async with api.session.get(
+        f"{api.url}/api/v1/cameras/other/playback",
+        params=_params(T0, "4"),
+        headers=api.headers("operator"),
+    ) as resp:
+        assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
+        error = (await resp.json())["error"]
+    assert error["code"] == "playback_failed"
+    assert "Invalid data" in error["details"][0]["message"]  # FFmpeg's words, for an operator
+    assert api.app[SERVICES].playback.running == 0 and _playback_children() == []
+
+
 @pytest.mark.parametrize(
     ("camera", "params", "status", "code"),
     [
