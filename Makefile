@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/login.py
+	$(BIN)/python bench/playback.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info

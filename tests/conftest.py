@@ -274,6 +274,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             RateLimiter(),
             camera_stack.events.record,
             accounts,
+            camera_stack.recording.playback,
         )
     )
     server = TestServer(app, host="127.0.0.1")

@@ -4,7 +4,8 @@ requests schemathesis generates as valid, so that "valid data accepted" means va
 whole documented contract. Requests generated as invalid are left as they are.
 
 - a time range's end is after its start, and a range is short (the timeline takes 31 days,
-  an export exports.max_range_hours): start/end, since/until;
+  an export exports.max_range_hours): start/end, since/until; a playback's duration is 1 s
+  to exports.max_range_hours, and its range ends before the end of time;
 - a `cursor` is one this API handed out: a string that only matches the cursor pattern is
   not one, so valid requests go without (the cursors themselves are tested in
   tests/integration/test_recordings_api.py and test_events_api.py);
@@ -23,12 +24,12 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import schemathesis
 
-from vmsd.core.units import parse_duration_s
+from vmsd.core.units import parse_duration_s, parse_text_duration_s
 
 # The fixture's camera (tests/e2e/test_schemathesis.py): recreated after a DELETE removed it.
 API_CAMERA = {"name": "api-camera", "source": "rtsp://192.0.2.1/x", "record": False}
@@ -38,6 +39,8 @@ MAX_LINK_S = 7 * 86400.0  # auth.links.max_expires_in's default
 LINK_PATHS = ("/api/v1/recordings/{id}/link", "/api/v1/exports/{id}/link")
 LINKS_ENV = "VMSD_SCHEMATHESIS_LINKS"
 PAIRS = (("start", "end"), ("since", "until"))
+PLAYBACK_PATHS = ("/api/v1/cameras/{name}/playback", "/api/v1/cameras/{name}/playback/plan")
+PLAYBACK_S = (1.0, 24 * 3600.0)  # exports.max_range_hours's default
 
 
 def _time(value: Any) -> datetime | None:
@@ -69,6 +72,22 @@ def _ordered(values: dict[str, Any]) -> None:
             values[first] = (end - RANGE).isoformat()
 
 
+def _playback_range(values: dict[str, Any]) -> None:
+    try:
+        seconds = parse_text_duration_s(values.get("duration"))
+    except ValueError:
+        return  # not one the API takes: left to the API to judge
+    if not PLAYBACK_S[0] <= seconds <= PLAYBACK_S[1]:
+        values["duration"] = "60"
+        seconds = 60.0
+    start = _time(values.get("start"))
+    if start is not None:
+        try:
+            (start + timedelta(seconds=seconds)).astimezone(UTC)
+        except OverflowError:
+            values["start"] = (start - timedelta(days=1)).isoformat()
+
+
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: Any) -> None:
     meta = case.meta
@@ -77,6 +96,8 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     if isinstance(case.query, dict):
         _ordered(case.query)
         case.query.pop("cursor", None)
+        if case.path in PLAYBACK_PATHS:
+            _playback_range(case.query)
     if isinstance(case.body, dict):
         _ordered(case.body)
         if case.path in LINK_PATHS and _seconds(case.body.get("expires_in")) > MAX_LINK_S:

@@ -11,6 +11,7 @@ from vmsd.api import (
     events,
     exports,
     links,
+    playback,
     recordings,
     system,
     tokens,
@@ -53,6 +54,7 @@ def all_routes() -> list[ApiRoute]:
         *users.ROUTES,
         *cameras.ROUTES,
         *recordings.ROUTES,
+        *playback.ROUTES,
         *exports.ROUTES,
         *events.ROUTES,
         *audit.ROUTES,
@@ -79,9 +81,15 @@ def create_app(svc: ApiServices) -> web.Application:
     app[ROUTES] = table
     app.on_response_prepare.append(strict_transport)
     app.on_shutdown.append(_end_event_streams)
+    app.on_shutdown.append(_end_playbacks)
     return app
 
 
 async def _end_event_streams(app: web.Application) -> None:
     """Open event streams would hold the HTTP stop for its whole timeout."""
     app[SERVICES].events.close()
+
+
+async def _end_playbacks(app: web.Application) -> None:
+    """Playbacks, likewise: each ends as its FFmpeg is killed."""
+    app[SERVICES].playback.close()

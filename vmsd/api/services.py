@@ -23,6 +23,7 @@ from vmsd.exports.service import ExportService
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.snapshot import Snapshots
+from vmsd.recordings.player import PlaybackService
 from vmsd.recordings.service import RecordingsService
 from vmsd.retention.service import RetentionService
 from vmsd.system.sampler import SystemSampler
@@ -53,6 +54,7 @@ class ApiServices:
     rate_limiter: RateLimiter
     record_event: RecordEvent
     accounts: Accounts
+    playback: PlaybackService
 
 
 SERVICES = web.AppKey("services", ApiServices)

@@ -246,6 +246,14 @@ class ExportsConfig(_Model):
     max_range_hours: float = Field(default=24.0, ge=0.01, le=24 * 7)
 
 
+class PlaybackConfig(_Model):
+    # Playbacks (GET /api/v1/cameras/{name}/playback) streaming at once; more get a 503.
+    max_concurrent: int = Field(default=8, ge=1, le=64)
+    # A stream neither FFmpeg nor the client moved for this long is ended: a paused player
+    # would hold its slot forever.
+    idle_timeout_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+
+
 class RtspTransport(StrEnum):
     TCP = "tcp"
     UDP = "udp"
@@ -517,6 +525,7 @@ class Config(_Model):
     recording: RecordingConfig = RecordingConfig()
     retention: RetentionConfig = RetentionConfig()
     exports: ExportsConfig = ExportsConfig()
+    playback: PlaybackConfig = PlaybackConfig()
     secrets: SecretsConfig = SecretsConfig()
     auth: AuthConfig = AuthConfig()
     events: EventsConfig = EventsConfig()

@@ -15,10 +15,13 @@ def _positive(whole_digits: int) -> str:
 
 
 DURATION_PATTERN = rf"^ *({_positive(9)}) *([smhdw]) *$"
+# A query string's duration: the unit may be left out (seconds), as a number would be.
+TEXT_DURATION_PATTERN = rf"^ *({_positive(9)}) *([smhdw]?) *$"
 SIZE_PATTERN = rf"^ *({_positive(18)}) *((?:[KkMmGgTtPp][Ii]?)?[Bb])? *$"
 MAX_TEXT_CHARS = 40
 MAX_DURATION_S = float(10**9 * 7 * 86400)  # what the longest text can say: 999999999w
 _DURATION_RE = re.compile(DURATION_PATTERN)
+_TEXT_DURATION_RE = re.compile(TEXT_DURATION_PATTERN)
 _DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 _SIZE_RE = re.compile(SIZE_PATTERN)
@@ -52,6 +55,13 @@ def parse_duration_s(value: object) -> float:
     if not 0 < seconds <= MAX_DURATION_S:
         raise ValueError(f"must be a positive duration (got {_q(value)})")
     return seconds
+
+
+def parse_text_duration_s(value: object) -> float:
+    """A query string's duration: `90s`, `15m`, `1h`, or `90` (seconds) -> seconds (> 0)."""
+    if isinstance(value, str) and (match := _text_match(_TEXT_DURATION_RE, value)) is not None:
+        return parse_duration_s(match.group(1) + (match.group(2) or "s"))
+    raise ValueError(f"must be seconds or a duration like 90s, 15m, 1h (got {_q(value)})")
 
 
 def parse_size_bytes(value: object) -> int:

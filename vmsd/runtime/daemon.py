@@ -367,6 +367,7 @@ class Daemon:
             rate_limiter=RateLimiter(),
             record_event=core.events.record,
             accounts=core.accounts,
+            playback=rec.parts.playback,
         )
         tls = self._reloader.tls
         runner = await start_site(

@@ -86,6 +86,7 @@ RELOADED = frozenset(
         "recording.probe_timeout_seconds",  # read by each probe
         "retention",
         "exports",
+        "playback",  # read at each playback
         "events",
         "notifications",
         "system.sample_interval_seconds",

@@ -47,6 +47,7 @@ from vmsd.recorder.pidfile import end_leftovers
 from vmsd.recordings.deletion import SegmentDeleter
 from vmsd.recordings.index import SegmentIndex
 from vmsd.recordings.metrics import IndexMetrics
+from vmsd.recordings.player import PlaybackService
 from vmsd.recordings.recovery import recover
 from vmsd.recordings.service import RecordingsService
 from vmsd.retention.metrics import RetentionMetrics
@@ -148,6 +149,7 @@ class RecordingParts:
     exports: ExportService
     retention: RetentionService
     recordings: RecordingsService
+    playback: PlaybackService
 
 
 def build_recording(
@@ -184,6 +186,7 @@ def build_recording(
     )
     deleter = SegmentDeleter(store)
     exports = ExportService(holder, ExportStore(pool), queries, ffmpeg, record)
+    playback = PlaybackService(holder, queries, ffmpeg)
     retention = RetentionService(
         holder,
         store,
@@ -191,13 +194,15 @@ def build_recording(
         cameras.registry,
         metrics,
         record,
-        exports.pinned,
+        lambda: exports.pinned() | playback.pinned(),
         supervisor.health,
     )
     fleet.on_no_space(retention.kick)
     fleet.on_disk_space(retention.disk_space)
     recordings = RecordingsService(holder, queries, deleter)
-    return RecordingParts(store, queries, index, fleet, deleter, exports, retention, recordings)
+    return RecordingParts(
+        store, queries, index, fleet, deleter, exports, retention, recordings, playback
+    )
 
 
 async def start_recording(

@@ -10,8 +10,10 @@ from vmsd.core.units import (
     DURATION_PATTERN,
     MAX_TEXT_CHARS,
     SIZE_PATTERN,
+    TEXT_DURATION_PATTERN,
     parse_duration_s,
     parse_size_bytes,
+    parse_text_duration_s,
 )
 
 
@@ -39,6 +41,22 @@ NEVER = ["", "\u0663", "\uff13", "1e3", "-1", "1 0", {}, [], None, True, "9" * (
 def test_bad_durations_are_value_errors(raw: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration_s(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [("600", 600.0), ("90s", 90.0), (" 15m", 900.0), ("1h", 3600.0), ("2.5", 2.5)],
+)
+def test_text_durations_take_bare_seconds(raw: str, seconds: float) -> None:
+    assert parse_text_duration_s(raw) == seconds
+    assert re.fullmatch(TEXT_DURATION_PATTERN, raw)
+
+
+@pytest.mark.parametrize("raw", [*NEVER, "0", "0s", "s", 600, "1 0", "5x"])
+def test_bad_text_durations_are_value_errors(raw: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_text_duration_s(raw)
+    assert not isinstance(raw, str) or not re.fullmatch(TEXT_DURATION_PATTERN, raw)
 
 
 @pytest.mark.parametrize("raw", [*NEVER, "0B", "0", "B", "\u0663KB", 1.5, 0, -3, "5x"])
