@@ -28,7 +28,8 @@ export async function api(method, path, body) {
     const detail = (e.details || []).map((d) => (d.field ? `${d.field}: ${d.message}` : d.message));
     const message = [e.message || response.statusText, ...detail].join("; ");
     const err = new ApiError(response.status, e.code || "error", message, e.details);
-    if (response.status === 401 && !path.endsWith("/auth/login")) onSignedOut();
+    // The login's 401 is a wrong password, and /auth/me's is how the start finds no session.
+    if (response.status === 401 && !path.endsWith("/auth/login") && !path.endsWith("/auth/me")) onSignedOut();
     throw err;
   }
   return data;

@@ -16,8 +16,8 @@ function row(event) {
 async function eventTypes() {
   // The document names every type the API can send; no list is kept twice.
   const doc = await get("/api/v1/openapi.json");
-  const schema = doc.components.schemas.EventType;
-  return schema && schema.enum ? schema.enum : [];
+  const type = doc.components.schemas.EventOut.properties.type;
+  return type && type.enum ? type.enum : [];
 }
 
 export async function eventsPage(root) {
@@ -29,15 +29,22 @@ export async function eventsPage(root) {
   replace(root, h("h1", {}, "Events"), h("div", { class: "toolbar" }, field("Camera", camera), field("Type", type), state), list);
 
   let source = null;
+  let generation = 0;
   async function open() {
-    if (source) source.close();
+    // A filter changed while the last one was opening: only the newest stream lives.
+    const mine = ++generation;
+    if (source) { source.close(); source = null; }
+    root.dataset.live = "connecting";
+    replace(state, "Live: connecting…");
     const filter = { camera: camera.value || undefined, type: type.value || undefined };
     const recent = await get(`/api/v1/events${query({ ...filter, limit: 50 })}`);
+    if (mine !== generation) return;
     replace(list, recent.items.map(row));
-    source = new EventSource(`/api/v1/events/stream${query(filter)}`, { withCredentials: true });
-    source.addEventListener("open", () => { replace(state, "Live: connected"); root.dataset.live = "open"; });
-    source.addEventListener("error", () => { replace(state, "Live: reconnecting…"); root.dataset.live = "error"; });
-    source.addEventListener("message", (message) => {
+    const stream = new EventSource(`/api/v1/events/stream${query(filter)}`, { withCredentials: true });
+    source = stream;
+    stream.addEventListener("open", () => { replace(state, "Live: connected"); root.dataset.live = "open"; });
+    stream.addEventListener("error", () => { replace(state, "Live: reconnecting…"); root.dataset.live = "error"; });
+    stream.addEventListener("message", (message) => {
       list.prepend(row(JSON.parse(message.data)));
       while (list.children.length > KEEP) list.lastChild.remove();
     });
