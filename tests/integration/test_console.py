@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 from tests.conftest import Api
 from tests.net import free_port
 from vmsd.api.app import create_app
+from vmsd.api.console import ConsoleAsset
 from vmsd.api.services import SERVICES
 from vmsd.runtime.preflight import Listener
 from vmsd.runtime.sites import start_site
@@ -95,8 +96,10 @@ async def test_every_file_the_page_loads_is_served_with_its_type(site: str) -> N
             text = data.decode()
             wanted |= {"/console/" + m.removeprefix("./") for m in _IMPORT_RE.findall(text)}
     shipped = {"/console/" + e.name for e in resources.files("vmsd").joinpath("console").iterdir()}
-    # Every module is reached from the page: nothing shipped is dead.
+    # Every file is reached from the page (nothing shipped is dead), and the route's list (the
+    # OpenAPI document's enum) is exactly what ships.
     assert seen == shipped - {"/console/index.html"}
+    assert {"/console/" + a for a in ConsoleAsset} == seen
 
 
 async def test_no_file_names_another_origin() -> None:

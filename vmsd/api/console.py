@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import re
 from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
 
 from aiohttp import web
@@ -47,8 +47,28 @@ _TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-ASSET_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}\.(js|css|svg)$"
-_ASSET_RE = re.compile(ASSET_PATTERN)
+
+
+class ConsoleAsset(StrEnum):
+    """Every file the page loads, named here so the OpenAPI document lists exactly what
+    exists (tests/integration/test_console.py checks it against the package's files)."""
+
+    ADMIN = "admin.js"
+    API = "api.js"
+    APP = "app.js"
+    CAMERA = "camera.js"
+    DOM = "dom.js"
+    EVENTS = "events.js"
+    GRID = "grid.js"
+    ICON = "icon.svg"
+    LIVE = "live.js"
+    STYLE = "style.css"
+    SYSTEM = "system.js"
+    TIMELINE = "timeline.js"
+
+
+INDEX = "index.html"
+_NAMES = frozenset(ConsoleAsset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,27 +79,23 @@ class Asset:
 
 
 class ConsoleFile(Params):
-    file: str = Field(pattern=ASSET_PATTERN, description="a file of the console")
+    file: ConsoleAsset = Field(description="a file of the console")
 
 
 @functools.cache
 def console_assets() -> dict[str, Asset]:
     """Every file of the console, read once (a few dozen kB) and kept."""
     found = {}
-    for entry in resources.files("vmsd").joinpath("console").iterdir():
-        suffix = "." + entry.name.rsplit(".", 1)[-1]
-        if entry.is_file() and suffix in _TYPES:
-            data = entry.read_bytes()
-            etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-            found[entry.name] = Asset(data, _TYPES[suffix], etag)
+    folder = resources.files("vmsd").joinpath("console")
+    for name in (INDEX, *ConsoleAsset):
+        data = folder.joinpath(name).read_bytes()
+        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+        found[name] = Asset(data, _TYPES["." + name.rsplit(".", 1)[-1]], etag)
     return found
 
 
 async def _serve(request: web.Request, name: str) -> web.Response:
-    assets = await asyncio.to_thread(console_assets)  # the first read off the loop
-    asset = assets.get(name)
-    if asset is None:
-        raise NotFoundError(f"no console file named {name[:64]!r}")
+    asset = (await asyncio.to_thread(console_assets))[name]  # the first read off the loop
     headers = {
         "ETag": asset.etag,
         "Cache-Control": ASSET_CACHE_CONTROL,
@@ -103,7 +119,7 @@ async def index(request: web.Request) -> web.Response:
 async def asset(request: web.Request) -> web.Response:
     """A name no console file can have is no file: 404, as for an unknown one."""
     name = request.match_info["file"]
-    if not _ASSET_RE.fullmatch(name):
+    if name not in _NAMES:
         raise NotFoundError(f"no console file named {name[:64]!r}")
     return await _serve(request, name)
 
