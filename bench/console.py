@@ -46,8 +46,8 @@ def line(name: str, values: list[float]) -> None:
 
 def sign_in(page: Page, url: str) -> None:
     page.goto(url + "/")
-    page.get_by_label("Username").fill("bench")
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Username", exact=True).fill("bench")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.locator("article.tile .states").first.wait_for()
 
@@ -104,8 +104,8 @@ def run(url: str, rounds: int) -> None:
             page.goto(url + "/")
             page.get_by_role("button", name="Sign in").wait_for()
             cold.append(time.perf_counter() - started)
-            page.get_by_label("Username").fill("bench")
-            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_label("Username", exact=True).fill("bench")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
             started = time.perf_counter()
             page.get_by_role("button", name="Sign in").click()
             page.locator("article.tile .states").first.wait_for()
@@ -129,7 +129,7 @@ def run(url: str, rounds: int) -> None:
 def timeline(page: Page, url: str, rounds: int) -> None:
     sign_in(page, url)
     page.goto(url + "/#/camera/cam-0")
-    page.get_by_label("Zoom").select_option(label="5 minutes")
+    page.get_by_label("Zoom", exact=True).select_option(label="5 minutes")
     page.locator(".timeline .track .span").first.wait_for()
     moves: list[float] = []
     for i in range(rounds):

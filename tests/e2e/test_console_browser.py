@@ -149,8 +149,8 @@ def new_page(box: Box, browser: Browser, **options: Any) -> Page:
 
 def sign_in(box: Box, page: Page, user: str) -> None:
     page.goto(box.daemon.url + "/")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Username", exact=True).fill(user)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#who")).to_contain_text(user)
 
@@ -175,8 +175,8 @@ def test_a_signed_out_visitor_sees_only_the_form_then_the_grid(box: Box, browser
     expect(page.get_by_role("link")).to_have_text(["Skip to content"])
     expect(page.locator("form")).to_have_count(1)
     box.shoot(page, "01-sign-in")
-    page.get_by_label("Username").fill("ada")
-    page.get_by_label("Password").fill("wrong password 1")
+    page.get_by_label("Username", exact=True).fill("ada")
+    page.get_by_label("Password", exact=True).fill("wrong password 1")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
 
@@ -190,11 +190,11 @@ def test_a_signed_out_visitor_sees_only_the_form_then_the_grid(box: Box, browser
         expect(tile.locator(".picture-label")).to_contain_text("Snapshot every 5 s")
         expect(tile.locator("img[data-loaded='true']")).to_have_count(1)
     box.shoot(page, "02-grid")
-    page.get_by_label("Per page").select_option("1")
+    page.get_by_label("Per page", exact=True).select_option("1")
     expect(page.locator("article.tile")).to_have_count(1)
     page.get_by_role("button", name="Next").click()
     expect(page.locator(f"article[data-camera='{CAM_B}']")).to_be_visible()
-    page.get_by_label("Per page").select_option("4")
+    page.get_by_label("Per page", exact=True).select_option("4")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.context.close()
@@ -216,7 +216,7 @@ def test_the_timeline_shows_spans_and_the_gap_a_stop_made(box: Box, admin_page: 
     )
     page.get_by_role("link", name=CAM_B, exact=True).click()
     expect(page.get_by_role("heading", name=CAM_B, level=1)).to_be_visible()
-    page.get_by_label("Zoom").select_option(label="10 minutes")
+    page.get_by_label("Zoom", exact=True).select_option(label="10 minutes")
     track = page.locator(".timeline .track")
     expect(track.locator(".gap")).not_to_have_count(0)
     assert track.locator(".span").count() >= 2
@@ -231,9 +231,9 @@ def test_the_timeline_shows_spans_and_the_gap_a_stop_made(box: Box, admin_page: 
     page.keyboard.press("ArrowLeft")
     assert timeline.get_attribute("aria-valuetext") != before
     page.keyboard.press("-")
-    expect(page.get_by_label("Zoom")).to_have_value("6")  # 30 minutes
+    expect(page.get_by_label("Zoom", exact=True)).to_have_value("6")  # 30 minutes
     page.keyboard.press("+")
-    expect(page.get_by_label("Zoom")).to_have_value("7")
+    expect(page.get_by_label("Zoom", exact=True)).to_have_value("7")
 
     # A click plays from that moment: the player asks the playback API from there.
     span = track.locator(".span").last
@@ -246,7 +246,7 @@ def test_the_timeline_shows_spans_and_the_gap_a_stop_made(box: Box, admin_page: 
 def test_a_click_plays_across_a_segment_boundary(box: Box, admin_page: Page) -> None:
     page = admin_page
     page.goto(box.daemon.url + f"/#/camera/{CAM_A}")
-    page.get_by_label("Zoom").select_option(label="10 minutes")
+    page.get_by_label("Zoom", exact=True).select_option(label="10 minutes")
     segments = box.recordings(CAM_A)
     page.evaluate(
         "() => { const v = document.querySelector('video.player'); v.muted = true;"
@@ -270,9 +270,9 @@ def test_export_a_range_download_and_share_it(box: Box, admin_page: Page, tmp_pa
     start = datetime.fromisoformat(segments[0]["start"]).astimezone(UTC)
     end = datetime.fromisoformat(segments[-1]["end"]).astimezone(UTC)
     page.goto(box.daemon.url + f"/#/camera/{CAM_A}")
-    page.get_by_label("From").fill(start.strftime("%Y-%m-%dT%H:%M:%S"))
-    page.get_by_label("To").fill(end.strftime("%Y-%m-%dT%H:%M:%S"))
-    page.get_by_label("To").dispatch_event("change")
+    page.get_by_label("From", exact=True).fill(start.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.get_by_label("To", exact=True).fill(end.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.get_by_label("To", exact=True).dispatch_event("change")
     expect(page.locator(".timeline .track .range")).to_have_count(1)
     page.get_by_role("button", name="Export").click()
     download_link = page.get_by_role("link", name="Download")
@@ -292,7 +292,7 @@ def test_export_a_range_download_and_share_it(box: Box, admin_page: Page, tmp_pa
     assert duration > 2, duration
 
     page.get_by_role("button", name="Share").click()
-    url = page.get_by_label("Shareable link").input_value()
+    url = page.get_by_label("Shareable link", exact=True).input_value()
     assert url.startswith(box.daemon.url + "/api/v1/links/")
     with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (no credentials)
         assert resp.status == 200 and resp.read()[4:8] == b"ftyp"
@@ -302,8 +302,8 @@ def test_export_a_range_download_and_share_it(box: Box, admin_page: Page, tmp_pa
 def test_the_event_feed_receives_a_live_event(box: Box, admin_page: Page) -> None:
     page = admin_page
     page.get_by_role("link", name="Events").click()
-    page.get_by_label("Type").select_option("recorder_restart_requested")
-    page.get_by_label("Camera").select_option(CAM_A)
+    page.get_by_label("Type", exact=True).select_option("recorder_restart_requested")
+    page.get_by_label("Camera", exact=True).select_option(CAM_A)
     expect(page.locator(".page[data-live='open']")).to_have_count(1)
     before = page.locator("li.event").count()
     box.call("POST", f"/api/v1/cameras/{CAM_A}/restart")
@@ -336,10 +336,10 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
     page.get_by_role("link", name="Users").click()
     expect(page.locator("tr[data-user='vera']")).to_be_visible()
     form = page.get_by_role("form", name="New user")
-    form.get_by_label("Name").fill("gwen")
-    form.get_by_label("Role").select_option("operator")
-    form.get_by_label("New password").fill("gwen-password-5531")
-    form.get_by_label("Cameras").fill(CAM_A)
+    form.get_by_label("Name", exact=True).fill("gwen")
+    form.get_by_label("Role", exact=True).select_option("operator")
+    form.get_by_label("New password", exact=True).fill("gwen-password-5531")
+    form.get_by_label("Cameras", exact=True).fill(CAM_A)
     form.get_by_role("button", name="Create user").click()
     expect(page.locator("tr[data-user='gwen']")).to_contain_text("operator")
     page.get_by_role("button", name="Disable gwen").click()
@@ -351,10 +351,10 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
 
     page.get_by_role("link", name="Tokens").click()
     form = page.get_by_role("form", name="New token")
-    form.get_by_label("Name").fill("nightly")
-    form.get_by_label("Role").select_option("viewer")
+    form.get_by_label("Name", exact=True).fill("nightly")
+    form.get_by_label("Role", exact=True).select_option("viewer")
     form.get_by_role("button", name="Create token").click()
-    secret = page.get_by_label("Token secret").input_value()
+    secret = page.get_by_label("Token secret", exact=True).input_value()
     request = urllib.request.Request(box.daemon.url + "/api/v1/auth/me")  # noqa: S310
     request.add_header("Authorization", f"Bearer {secret}")
     with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
@@ -370,9 +370,9 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
     page.get_by_role("link", name="Manage cameras").click()
     page.get_by_role("button", name="New camera").click()
     form = page.get_by_role("form", name="New camera")
-    form.get_by_label("Name").fill("cam-c")
-    form.get_by_label("Source").fill("test://?size=160x120&fps=5")
-    form.get_by_label("Record").uncheck()
+    form.get_by_label("Name", exact=True).fill("cam-c")
+    form.get_by_label("Source", exact=True).fill("test://?size=160x120&fps=5")
+    form.get_by_label("Record", exact=True).uncheck()
     add = form.get_by_role("button", name="Add camera")
     expect(add).to_be_disabled()  # probe first
     form.get_by_role("button", name="Probe").click()
@@ -382,7 +382,7 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
     expect(row).to_contain_text("api")
     page.get_by_role("button", name="Edit cam-c").click()
     edit = page.get_by_role("form", name="Edit cam-c")
-    edit.get_by_label("Location").fill("loading bay")
+    edit.get_by_label("Location", exact=True).fill("loading bay")
     edit.get_by_role("button", name="Save").click()
     saved = lambda: box.call("GET", "/api/v1/cameras/cam-c")["location"] == "loading bay"  # noqa: E731
     box.until("the edit saved", saved)
@@ -397,7 +397,7 @@ def test_a_viewer_of_one_camera_by_keyboard_on_a_phone(box: Box, browser: Browse
     box.problems.clear()
     page = new_page(box, browser, viewport={"width": 390, "height": 844}, has_touch=True)
     page.goto(box.daemon.url + "/")
-    expect(page.get_by_label("Username")).to_be_focused()
+    expect(page.get_by_label("Username", exact=True)).to_be_focused()
     page.keyboard.type("vera")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)

@@ -108,5 +108,7 @@ document.getElementById("signout").addEventListener("click", async () => {
   signInForm("Signed out.");
 });
 whenSignedOut(() => signInForm("Your session has ended; sign in again."));
+// The skip link moves the focus; as a plain #main it would be a route.
+document.querySelector(".skip").addEventListener("click", (event) => { event.preventDefault(); main.focus(); });
 window.addEventListener("hashchange", show);
 start();
