@@ -86,10 +86,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         directory,
         ffmpeg={"binary": ffmpeg_binary()},
         recording={"segment_seconds": 2, "snapshot_timeout_seconds": 5, "probe_timeout_seconds": 5},
-        cameras=[
-            {"name": CAM_A, "source": "test://?size=320x180&fps=5"},
-            {"name": CAM_B, "source": "test://?size=320x180&fps=5"},
-        ],
+        # cam-a from the file (read-only in the console), cam-b made through the API below.
+        cameras=[{"name": CAM_A, "source": "test://?size=320x180&fps=5"}],
         auth={"password_hash": {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}},
         log={"level": "info", "format": "json"},
     )
@@ -101,6 +99,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         shots = directory / "screenshots"
         shots.mkdir()
         box = Box(daemon, created.stdout.strip(), shots)
+        box.call("POST", "/api/v1/cameras", {"name": CAM_B, "source": "test://?size=320x180&fps=5"})
         box.call("POST", "/api/v1/users", {"name": "ada", "role": "admin", "password": PASSWORD})
         box.call(
             "POST",
@@ -338,7 +337,7 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
     form = page.get_by_role("form", name="New user")
     form.get_by_label("Name", exact=True).fill("gwen")
     form.get_by_label("Role", exact=True).select_option("operator")
-    form.get_by_label("New password", exact=True).fill("gwen-password-5531")
+    form.get_by_label("New password", exact=True).fill("tall-pine-lantern-5531")
     form.get_by_label("Cameras", exact=True).fill(CAM_A)
     form.get_by_role("button", name="Create user").click()
     expect(page.locator("tr[data-user='gwen']")).to_contain_text("operator")
@@ -368,6 +367,8 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
     assert refused.value.code == 401
 
     page.get_by_role("link", name="Manage cameras").click()
+    expect(page.locator(f"tr[data-camera='{CAM_A}']")).to_contain_text("read-only")
+    expect(page.get_by_role("button", name=f"Edit {CAM_B}")).to_be_visible()
     page.get_by_role("button", name="New camera").click()
     form = page.get_by_role("form", name="New camera")
     form.get_by_label("Name", exact=True).fill("cam-c")

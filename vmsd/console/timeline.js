@@ -16,8 +16,8 @@ export class Timeline {
     this.onPick = onPick;
     this.onRange = onRange;
     this.zoom = 5; // an hour
-    this.end = Date.now() + 60000;
-    this.cursor = Date.now() - 60000;
+    this.cursor = Date.now();
+    this.end = this.liveEdge();
     this.playhead = null;
     this.range = null;
     this.spans = [];
@@ -41,11 +41,15 @@ export class Timeline {
     return this.start + ((clientX - box.left) / box.width) * this.span;
   }
 
+  // The right edge of a view that follows the wall clock: now, and a little room.
+  liveEdge() { return Date.now() + this.span * 0.03; }
+
+  // A view showing now stays at the live edge; any other zooms around `around`.
   setZoom(index, around = this.cursor) {
-    const z = Math.max(0, Math.min(ZOOMS.length - 1, index));
-    const frac = (around - this.start) / this.span;
-    this.zoom = z;
-    this.end = around + (1 - Math.max(0, Math.min(1, frac))) * this.span;
+    const live = this.end >= Date.now();
+    const frac = Math.max(0, Math.min(1, (around - this.start) / this.span));
+    this.zoom = Math.max(0, Math.min(ZOOMS.length - 1, index));
+    this.end = live ? this.liveEdge() : around + (1 - frac) * this.span;
     this.changed();
   }
 
@@ -57,7 +61,7 @@ export class Timeline {
   }
 
   pan(ms) { this.end += ms; this.changed(); }
-  toNow() { this.end = Date.now() + this.span * 0.02; this.cursor = Date.now(); this.changed(); }
+  toNow() { this.end = this.liveEdge(); this.cursor = Date.now(); this.changed(); }
 
   moveCursor(ms) {
     this.cursor += ms;
@@ -184,8 +188,10 @@ export class Timeline {
     const ticks = [];
     for (let i = 0; i <= 4; i++) {
       const t = this.start + (this.span * i) / 4;
-      const label = this.span > 86400000 ? new Date(t).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", hour12: false })
-        : new Date(t).toLocaleTimeString(undefined, { hour12: false, second: this.span <= 600000 ? "2-digit" : undefined });
+      const d = new Date(t);
+      const label = this.span > 86400000
+        ? d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false })
+        : d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: this.span <= 600000 ? "2-digit" : undefined, hour12: false });
       const tick = h("span", {}, label);
       tick.style.left = `${i * 25}%`;
       ticks.push(tick);
