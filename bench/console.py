@@ -30,7 +30,7 @@ from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, write_config
 from vmsd.api.app import all_routes
 
-PASSWORD = "bench-console-7791"  # noqa: S105 (a throwaway account of the bench's own daemon)
+PASSWORD = "quiet-harbour-7791"  # noqa: S105 (a throwaway account of the bench's own daemon)
 HAS_PLAYBACK = any(r.path == "/api/v1/cameras/{name}/playback" for r in all_routes())
 
 

@@ -44,7 +44,7 @@ async function draw(box) {
       storage.paths.map((p) => [p.path, bytes(p.free_bytes), bytes(p.used_bytes), bytes(p.total_bytes), days(p.days_until_low_watermark)])),
     table(`Components: ${ready.status}`, ["component", "state", "detail"],
       ready.checks.map((c) => [c.name, c.ok ? "ok" : "failing", c.detail || ""])),
-    h("p", { class: "muted" }, `vmsd ${system.version}, up ${Math.round(system.uptime_seconds / 60)} min, sampled ${new Date(system.time).toLocaleTimeString(undefined, { hour12: false })}`));
+    h("p", { class: "muted" }, `vmsd ${system.version}; host up ${(system.uptime_seconds / 3600).toFixed(1)} h; sampled ${new Date(system.time).toLocaleTimeString(undefined, { hour12: false })}`));
 }
 
 export async function systemPage(root) {

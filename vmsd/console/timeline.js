@@ -144,7 +144,8 @@ export class Timeline {
     try {
       const t = await get(`${cameraPath(this.camera)}/timeline${query({ start: start.toISOString(), end: end.toISOString() })}`);
       this.spans = t.spans;
-      replace(this.status, `${t.spans.length} recorded spans around this view`);
+      const n = t.spans.length;
+      replace(this.status, `${n} recorded span${n === 1 ? "" : "s"} in and around this view`);
     } catch (err) {
       replace(this.status, `Timeline unavailable: ${err.message}`);
     }
