@@ -8,6 +8,7 @@ from vmsd.api import (
     audit,
     auth,
     cameras,
+    console,
     events,
     exports,
     links,
@@ -60,6 +61,7 @@ def all_routes() -> list[ApiRoute]:
         *audit.ROUTES,
         *links.ROUTES,
         OPENAPI_ROUTE,
+        *console.ROUTES,
     ]
 
 

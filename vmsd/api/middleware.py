@@ -34,6 +34,8 @@ log = get_logger("vmsd.api")
 
 ROUTES = web.AppKey("routes", dict)  # AbstractRoute -> ApiRoute
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Set on a response whose own Cache-Control stands (security_headers leaves it).
+KEEP_CACHE_CONTROL = web.ResponseKey("keep_cache_control", bool)
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 RETRY_AFTER_S = "5"
@@ -64,10 +66,12 @@ async def security_headers(_request: web.Request, response: web.StreamResponse) 
     nosniff: a JSON error or a recording is never run as a script or a page. no-store on
     every response, not only authenticated ones: what vmsd serves is access-controlled or
     live state (health, metrics), and a stale copy in a proxy or a browser is never right.
-    It replaces a handler's weaker `no-cache` (the event stream) rather than keep it.
+    It replaces a handler's weaker `no-cache` (the event stream) rather than keep it; only
+    the console's static files (vmsd.api.console, the same for everyone) keep theirs.
     """
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-store"
+    if not response.get(KEEP_CACHE_CONTROL, False):  # the console's files: ETag revalidation
+        response.headers["Cache-Control"] = "no-store"
 
 
 async def strict_transport(request: web.Request, response: web.StreamResponse) -> None:

@@ -116,7 +116,7 @@ def _content(reply: Reply, refs: dict[Any, Any], status: int) -> dict[str, Any] 
         return {"application/json": {"schema": schema}}
     if status >= 400:
         return {"application/json": {"schema": _ERROR}}
-    return None  # 204
+    return None  # 204, 304: no body
 
 
 def _response(reply: Reply, refs: dict[Any, Any], status: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 
 from vmsd.access.links import MAX_TOKEN_CHARS, TOKEN_PATTERN
 from vmsd.api.app import all_routes
+from vmsd.api.console import ConsoleAsset
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
 from vmsd.config.schema import OpenEndpoint
@@ -58,6 +59,10 @@ def test_ids_are_bounded_integers_and_names_patterns() -> None:
             elif param["name"] == "token":  # a link: the token's shape, bounded
                 assert param["schema"]["pattern"] == TOKEN_PATTERN
                 assert param["schema"]["maxLength"] == MAX_TOKEN_CHARS
+            elif param["name"] == "file":  # the console's: exactly the files it ships
+                enum = DOC["components"]["schemas"]["ConsoleAsset"]["enum"]
+                assert param["schema"] == {"$ref": "#/components/schemas/ConsoleAsset"}
+                assert set(enum) == set(ConsoleAsset), path
             else:
                 assert param["schema"]["pattern"].startswith("^[a-z0-9]"), path
     assert seen == 11
@@ -89,7 +94,7 @@ def test_every_response_has_its_schema() -> None:
         assert any(200 <= s < 300 for s in statuses), (method, path)
         assert "default" not in operation["responses"]
         for status, response in operation["responses"].items():
-            if status == "204":
+            if status in ("204", "304"):  # no body: no content, 304 the console's revalidation
                 assert "content" not in response
                 continue
             content = response["content"]
