@@ -12,6 +12,7 @@ from vmsd.access.links import MAX_TOKEN_CHARS, TOKEN_PATTERN
 from vmsd.api.app import all_routes
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
+from vmsd.api.whep import SESSION_PATTERN
 from vmsd.config.schema import OpenEndpoint
 from vmsd.core.ints import BIGINT_MAX
 
@@ -55,6 +56,8 @@ def test_ids_are_bounded_integers_and_names_patterns() -> None:
             if param["name"] == "id":
                 assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
                 seen += 1
+            elif param["name"] == "session":  # a live view's: vmsd's random id
+                assert param["schema"]["pattern"] == SESSION_PATTERN
             elif param["name"] == "token":  # a link: the token's shape, bounded
                 assert param["schema"]["pattern"] == TOKEN_PATTERN
                 assert param["schema"]["maxLength"] == MAX_TOKEN_CHARS
