@@ -103,6 +103,49 @@ class _Session:
     used_monotonic: float
 
 
+class LiveSessions:
+    """vmsd's session ids -> MediaMTX's session Locations. Bounded (past `max_sessions` the
+    least recently used is forgotten) and expiring (SESSION_KEEP_S without use)."""
+
+    def __init__(self, max_sessions: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
+        self._max = max_sessions
+        self._clock = clock
+
+    def add(self, camera: str, owner: str, upstream: str) -> str:
+        self._prune()
+        while len(self._sessions) >= self._max:
+            self._sessions.popitem(last=False)
+        session = secrets.token_urlsafe(16)  # 22 characters
+        self._sessions[session] = _Session(camera, owner, upstream, self._clock())
+        return session
+
+    def find(self, camera: str, owner: str, session: str) -> str:
+        """The Location of a session of this camera and this principal; anyone else's is
+        unknown (NotFoundError)."""
+        self._prune()
+        entry = self._sessions.get(session) if _SESSION_ID.fullmatch(session) else None
+        if entry is None or entry.camera != camera or entry.owner != owner:
+            raise NotFoundError("no such live session")
+        entry.used_monotonic = self._clock()
+        self._sessions.move_to_end(session)
+        return entry.upstream
+
+    def forget(self, session: str) -> None:
+        self._sessions.pop(session, None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _prune(self) -> None:
+        horizon = self._clock() - SESSION_KEEP_S
+        while self._sessions:
+            oldest = next(iter(self._sessions.values()))
+            if oldest.used_monotonic > horizon:
+                break
+            self._sessions.popitem(last=False)
+
+
 class LiveView:
     """Starts, feeds and ends live sessions. `mediamtx_on`: MediaMTX is managed or external
     (fixed at start); `console.live_view` and the WebRTC listener are read at each request."""
@@ -118,9 +161,7 @@ class LiveView:
         self._holder = holder
         self._grants = grants
         self._mediamtx_on = mediamtx_on
-        self._clock = clock
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()  # least recently used first
-        self._max = holder.current.console.max_live_sessions
+        self.sessions = LiveSessions(holder.current.console.max_live_sessions, clock)
 
     def check_on(self) -> None:
         """LiveViewOffError unless the live view can work: the console's clients then fall
@@ -157,7 +198,7 @@ class LiveView:
             raise _transport_error(err) from err
         finally:
             self._grants.revoke(grant.user)  # MediaMTX checked it, or never will
-        session = self._remember(_Session(camera, owner, upstream, self._clock()))
+        session = self.sessions.add(camera, owner, upstream)
         log.info("live_session_started", camera=camera, principal=owner)
         return WhepAnswer(session, body, headers, links)
 
@@ -166,13 +207,13 @@ class LiveView:
     ) -> None:
         """Trickle ICE: the browser's candidates, forwarded."""
         self.check_on()
-        entry = self._find(camera, owner, session)
+        upstream = self.sessions.find(camera, owner, session)
         headers = {"Content-Type": ICE_FRAGMENT_TYPE}
         if if_match is not None:
             headers["If-Match"] = if_match
-        status, body = await self._send("PATCH", entry.upstream, fragment, headers)
+        status, body = await self._send("PATCH", upstream, fragment, headers)
         if status == 404:
-            self._sessions.pop(session, None)
+            self.sessions.forget(session)
             raise NotFoundError("no such live session (MediaMTX has ended it)")
         if status == 400:
             raise BadRequestError(f"MediaMTX refused the candidates: {_error_text(body)}")
@@ -183,15 +224,12 @@ class LiveView:
         """Ends the session in MediaMTX and forgets it (whatever MediaMTX answers: it ends a
         session whose peer has gone by itself)."""
         self.check_on()
-        entry = self._find(camera, owner, session)
-        del self._sessions[session]
-        status, _ = await self._send("DELETE", entry.upstream, b"", {})
+        upstream = self.sessions.find(camera, owner, session)
+        self.sessions.forget(session)
+        status, _ = await self._send("DELETE", upstream, b"", {})
         if status not in (200, 204, 404):
             raise MediaMtxBadAnswerError(f"MediaMTX answered {status} to the end of a session")
         log.info("live_session_stopped", camera=camera, principal=owner)
-
-    def __len__(self) -> int:
-        return len(self._sessions)
 
     async def _send(
         self, method: str, upstream: str, data: bytes, headers: Mapping[str, str]
@@ -209,32 +247,6 @@ class LiveView:
         address = self._holder.current.console.webrtc.address
         host = connect_host(listen_host(address, "console.webrtc.address"))
         return f"http://{host}:{address.rsplit(':', 1)[1]}"
-
-    def _remember(self, entry: _Session) -> str:
-        self._prune()
-        while len(self._sessions) >= self._max:
-            self._sessions.popitem(last=False)
-        session = secrets.token_urlsafe(16)  # 22 characters
-        self._sessions[session] = entry
-        return session
-
-    def _find(self, camera: str, owner: str, session: str) -> _Session:
-        """A session of this camera and this principal; anyone else's is unknown (404)."""
-        self._prune()
-        entry = self._sessions.get(session) if _SESSION_ID.fullmatch(session) else None
-        if entry is None or entry.camera != camera or entry.owner != owner:
-            raise NotFoundError("no such live session")
-        entry.used_monotonic = self._clock()
-        self._sessions.move_to_end(session)
-        return entry
-
-    def _prune(self) -> None:
-        horizon = self._clock() - SESSION_KEEP_S
-        while self._sessions:
-            oldest = next(iter(self._sessions.values()))
-            if oldest.used_monotonic > horizon:
-                break
-            self._sessions.popitem(last=False)
 
 
 def basic_authorization(user: str, password: str) -> str:
