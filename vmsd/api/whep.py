@@ -73,7 +73,6 @@ async def start_live(request: web.Request) -> web.Response:
             **answer.headers,  # ETag, as MediaMTX gives it
             "Location": f"/api/v1/cameras/{name}/whep/{answer.session}",
             "Accept-Patch": ICE_FRAGMENT_TYPE,
-            "Cache-Control": "no-store",
         },
     )
     for link in answer.links:
