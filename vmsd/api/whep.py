@@ -51,9 +51,10 @@ async def _read_text(request: web.Request, media_type: str, limit: int) -> bytes
 
 
 def _live_camera(request: web.Request) -> str:
-    """The camera (404 unknown or out of scope), enabled (409), with the live view on (409)."""
-    camera = require_camera(request, camera_name(request))
+    """With the live view on (409, for every camera alike: it says nothing of any), the
+    camera (404 unknown or out of scope), enabled (409)."""
     services(request).live_view.check_on()
+    camera = require_camera(request, camera_name(request))
     if not camera.enabled:
         raise ConflictError(f"camera {camera.name!r} is disabled")
     return camera.name
