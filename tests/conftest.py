@@ -21,6 +21,7 @@ from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
 from vmsd.access.creators import principal_resolver
 from vmsd.access.links import LinkSigner, link_key
+from vmsd.access.live_grants import LiveGrants
 from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.roles import Role
 from vmsd.access.secrets import CredentialCipher
@@ -37,6 +38,7 @@ from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor
 from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
+from vmsd.mediamtx.whep import LiveView
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs, direct_input
 from vmsd.recorder.prober import StreamProber
@@ -196,6 +198,7 @@ class Api:
     app: web.Application
     cameras: CameraStack
     accounts: Accounts
+    live_grants: LiveGrants
 
     def headers(self, who: str) -> dict[str, str]:
         if who == "none":
@@ -236,6 +239,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     metrics.registry.register(SystemCollector(sampler.latest))
     accounts = build_accounts(db_pool, holder, metrics, camera_stack.events.record)
     await accounts.registry.refresh()
+    live_grants = LiveGrants(holder.current.console.max_live_sessions)
 
     app = create_app(
         ApiServices(
@@ -275,13 +279,16 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
             camera_stack.events.record,
             accounts,
             camera_stack.recording.playback,
+            # "MediaMTX on": the live-view tests point console.webrtc.address at a WebRTC
+            # peer standing in for it (tests/integration/test_whep.py); no other test calls it.
+            LiveView(holder, live_grants, mediamtx_on=True),
         )
     )
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as session:
         url = str(server.make_url("")).rstrip("/")
-        yield Api(url, session, tokens, holder, health, app, camera_stack, accounts)
+        yield Api(url, session, tokens, holder, health, app, camera_stack, accounts, live_grants)
     await server.close()
 
 

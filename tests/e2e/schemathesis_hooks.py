@@ -17,6 +17,9 @@ whole documented contract. Requests generated as invalid are left as they are.
   data: every valid PATCH was a 404 or a 409).
 
 schemathesis re-validates a case a hook changed, so the check still judges what is sent.
+
+The live view's bodies (an SDP offer, a trickle-ICE fragment) are text: they go on the wire
+as schemathesis sends text/plain.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from vmsd.core.units import parse_duration_s, parse_text_duration_s
 
 # The fixture's camera (tests/e2e/test_schemathesis.py): recreated after a DELETE removed it.
 API_CAMERA = {"name": "api-camera", "source": "rtsp://192.0.2.1/x", "record": False}
+
+schemathesis.serializer.alias(["application/sdp", "application/trickle-ice-sdpfrag"], "text/plain")
 
 RANGE = timedelta(minutes=10)
 MAX_LINK_S = 7 * 86400.0  # auth.links.max_expires_in's default

@@ -45,6 +45,7 @@ from vmsd.mediamtx.controller import (
     render_document,
     vmsd_command,
 )
+from vmsd.mediamtx.keys import GLOBAL_KEYS
 from vmsd.mediamtx.render import (
     HookGeneration,
     RenderSettings,
@@ -55,6 +56,7 @@ from vmsd.mediamtx.render import (
     synthetic_publisher_command,
 )
 from vmsd.mediamtx.schema import Version, validate_mediamtx_document
+from vmsd.mediamtx.webrtc import WEBRTC_KEYS, webrtc_listener
 
 BASE_FILE = REPO_ROOT / "mediamtx.yml"
 GOLDEN_DIR = TESTS_DIR / "golden" / "mediamtx"
@@ -164,6 +166,8 @@ def vmsd_config(hook_names: HookNames = HookNames.AUTO) -> Config:
                 "hooks_port": HOOKS_PORT,
                 "hook_names": hook_names.value,
             },
+            # The goldens above are the live view off; test_golden_live_view has it on.
+            "console": {"live_view": False},
         }
     )
 
@@ -263,6 +267,98 @@ def test_golden_auto_hook_names(
     check_golden(golden, portable)
     assert portable == (GOLDEN_DIR / same_as).read_text(encoding="utf-8")
     assert validate_mediamtx_document(yaml.safe_load(portable), validate_as) == []
+
+
+# The live view on: MediaMTX's WebRTC listener rendered, bound as configured (the default
+# console.webrtc), for a release before MoQ and the hook renames and one after both.
+LIVE_GOLDENS: list[tuple[str, Version]] = [
+    ("live-view-v1.18.2.yml", (1, 18, 2)),
+    ("live-view-v1.20.0.yml", (1, 20, 0)),
+]
+LIVE_KEYS = {
+    "webrtc": True,
+    "webrtcAddress": "127.0.0.1:8889",
+    "webrtcLocalUDPAddress": ":8189",
+    "webrtcLocalTCPAddress": "",
+    "webrtcAdditionalHosts": [],
+    "webrtcICEServers2": [],
+}
+
+
+@pytest.mark.parametrize(("golden", "version"), LIVE_GOLDENS)
+def test_golden_live_view(golden: str, version: Version) -> None:
+    live = Config().console.model_copy(update={"live_view": True})
+    on = vmsd_config().model_copy(update={"console": live})
+    off = vmsd_config()
+    docs = []
+    for config in (on, off):
+        built = build_render_settings(
+            config, HOOK_SECRET, hook_generation(config, version), FFMPEG, mediamtx_version=version
+        )
+        settings = dataclasses.replace(
+            built, hook_command=HOOK_COMMAND, publisher_command=PUBLISHER_COMMAND
+        )
+        docs.append(render_document(config, fleet(), settings)[0])
+    live, dark = docs
+    text = dump_mediamtx_yaml(live, "mediamtx.yml")
+    check_golden(golden, text)
+    assert validate_mediamtx_document(yaml.safe_load(text), version) == []
+    assert {k: live[k] for k in LIVE_KEYS} == LIVE_KEYS
+    # Only the WebRTC keys differ from the live view off, where the server stays off.
+    assert dark["webrtc"] is False and not any(k in dark for k in LIVE_KEYS if k != "webrtc")
+    assert {k: v for k, v in live.items() if k not in LIVE_KEYS} == {
+        k: v for k, v in dark.items() if k != "webrtc"
+    }
+
+
+def test_the_live_view_drops_deprecated_webrtc_keys_that_would_win() -> None:
+    """MediaMTX lets a present deprecated key override its replacement (listeners.py)."""
+    old = {
+        "webrtcDisable": True,
+        "webrtcICEUDPMuxAddress": ":9000",
+        "webrtcICETCPMuxAddress": ":9001",
+        "webrtcICEHostNAT1To1IPs": ["198.51.100.7"],
+        "webrtcICEServers": ["stun:stun.example.lan:3478"],
+    }
+    listener = webrtc_listener(
+        Config.model_validate(
+            {
+                "console": {
+                    "webrtc": {
+                        "address": ":8889",
+                        "local_udp_address": "192.0.2.5:8189",
+                        "local_tcp_address": "192.0.2.5:8190",
+                        "additional_hosts": ["nvr.example.lan"],
+                        "ice_servers": [
+                            {"url": "stun:stun.example.lan:3478"},
+                            {"url": "turn:turn.example.lan:3478", "username": "u", "password": "p"},
+                        ],
+                    }
+                }
+            }
+        ).console
+    )
+    doc = render(settings=fixed_settings(webrtc=listener), base_doc={**base(), **old})
+    assert not set(old) & set(doc)
+    assert {k: doc[k] for k in LIVE_KEYS} == {
+        "webrtc": True,
+        "webrtcAddress": ":8889",
+        "webrtcLocalUDPAddress": "192.0.2.5:8189",
+        "webrtcLocalTCPAddress": "192.0.2.5:8190",
+        "webrtcAdditionalHosts": ["nvr.example.lan"],
+        "webrtcICEServers2": [
+            {"url": "stun:stun.example.lan:3478"},
+            {"url": "turn:turn.example.lan:3478", "username": "u", "password": "p"},
+        ],
+    }
+    for version in ((1, 9, 0), (1, 18, 2), (1, 20, 0), (1, 20, 1)):
+        assert all(GLOBAL_KEYS[k].accepted_in(version) for k in WEBRTC_KEYS), version
+
+
+def test_live_view_off_leaves_webrtc_as_the_base_says() -> None:
+    assert render(settings=fixed_settings())["webrtc"] is False
+    off = Config.model_validate({"console": {"live_view": False}}).console
+    assert webrtc_listener(off) is None
 
 
 def test_available_hooks_are_rejected_by_mediamtx_before_v1_19_3() -> None:

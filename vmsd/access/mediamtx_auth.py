@@ -9,8 +9,8 @@ token, as `token` or as the password with any user name; or a user account's use
 password) reads or plays back a camera when its role is at least viewer and its scope allows
 that camera; it publishes to a `publisher` camera when it is an operator or an admin whose
 scope allows it; MediaMTX's api, metrics and pprof need an admin with the scope `*`.
-vmsd's own credentials (internal, reader grants, synthetic publishers) and a publisher
-camera's own credentials are decided apart, as before.
+vmsd's own credentials (internal, reader grants, live-view grants, synthetic publishers) and a
+publisher camera's own credentials are decided apart, as before.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from vmsd.access.grants import READER_USER_PREFIX
+from vmsd.access.live_grants import LIVE_USER_PREFIX
 from vmsd.access.principal import Principal
 from vmsd.access.roles import Role
 from vmsd.core.jsonbody import load_json_object
@@ -43,6 +44,10 @@ _STRING_FIELDS = (
     ("protocol", MAX_FIELD_CHARS),
     ("query", MAX_FIELD_CHARS),
 )
+
+
+# MediaMTX's `protocol` for a WebRTC (WHEP/WHIP) session (internal/auth/request.go).
+WEBRTC_PROTOCOL = "webrtc"
 
 
 class AuthAction(StrEnum):
@@ -141,6 +146,9 @@ class AuthContext:
     # (user, password) -> the enabled user account's principal, from an in-memory verdict
     # cache (never a password hash per request), or None.
     user_principal: Callable[[str, str], Principal | None] = lambda _user, _password: None
+    # (user, password, path) -> a live, unexpired live-view grant for that path
+    # (access/live_grants.py); the decision adds the action and protocol it is bound to.
+    live_allowed: Callable[[str, str, str], bool] = lambda _user, _password, _path: False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,8 @@ def decide(request: AuthRequest, ctx: AuthContext) -> Decision:
         return _internal(request, action, ctx)
     if request.user.startswith(READER_USER_PREFIX):
         return _reader(request, action, ctx)
+    if request.user.startswith(LIVE_USER_PREFIX):
+        return _live(request, action, ctx)
     if action is AuthAction.PUBLISH:
         return _publish(request, ctx)
     if action in (AuthAction.READ, AuthAction.PLAYBACK):
@@ -185,6 +195,19 @@ def _reader(request: AuthRequest, action: AuthAction, ctx: AuthContext) -> Decis
     if not ctx.reader_allowed(request.user, request.password, request.path):
         return Decision(False, "bad_reader_grant", request.user)
     return Decision(True, "reader_grant", request.user)
+
+
+def _live(request: AuthRequest, action: AuthAction, ctx: AuthContext) -> Decision:
+    """One browser's live view, minted by the WHEP proxy: `read` over `webrtc` of its one
+    path, until it expires (or the proxy revokes it once MediaMTX has answered)."""
+    if action is not AuthAction.READ or request.protocol != WEBRTC_PROTOCOL:
+        return Decision(False, "live_grant_is_webrtc_read_only", request.user)
+    camera = ctx.cameras.get(request.path)
+    if camera is None or not camera.enabled:
+        return Decision(False, "unknown_path", request.user)
+    if not ctx.live_allowed(request.user, request.password, request.path):
+        return Decision(False, "bad_live_grant", request.user)
+    return Decision(True, "live_grant", request.user)
 
 
 def _publish(request: AuthRequest, ctx: AuthContext) -> Decision:

@@ -23,7 +23,7 @@ from vmsd.store.listen import listen_forever
 from vmsd.store.users import USERS_CHANNEL, UserRecord, UserStore
 
 USER_NAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
-# vmsd's own MediaMTX users are vmsd-internal, vmsd-synthetic and vmsd-reader-*.
+# vmsd's own MediaMTX users are vmsd-internal, vmsd-synthetic, vmsd-reader-* and vmsd-live-*.
 RESERVED_USER_PREFIX = "vmsd-"
 _USER_NAME = re.compile(USER_NAME_PATTERN)
 

@@ -17,6 +17,7 @@ from vmsd.api import (
     system,
     tokens,
     users,
+    whep,
 )
 from vmsd.api.audit_trail import audit_trail
 from vmsd.api.middleware import (
@@ -60,6 +61,7 @@ def all_routes() -> list[ApiRoute]:
         *events.ROUTES,
         *audit.ROUTES,
         *links.ROUTES,
+        *whep.ROUTES,
         OPENAPI_ROUTE,
         *console.ROUTES,
     ]

@@ -58,7 +58,9 @@ log = get_logger(LOGGER_NAME)
 # through structlog's processors (measured 2.2 us of the ~30 us a request costs).
 _stdlib_log = logging.getLogger(LOGGER_NAME)
 
-_CREDENTIAL_FAILURES = frozenset({"bad_credentials", "bad_internal_credential", "bad_reader_grant"})
+_CREDENTIAL_FAILURES = frozenset(
+    {"bad_credentials", "bad_internal_credential", "bad_reader_grant", "bad_live_grant"}
+)
 MAX_HOOK_BODY_BYTES = 64 * 1024
 # MediaMTX and `vmsd hook` open a connection per request and write it whole at once, over
 # loopback, and MediaMTX gives up after its readTimeout (10 s): a request still incomplete
@@ -243,7 +245,8 @@ def _needs_password_check(req: AuthRequest, svc: HookServices, users: UserRegist
 
 
 _ACTIONS = frozenset({"publish", "read", "playback", "api", "metrics", "pprof"})
-_OWN_CREDENTIALS = frozenset({"internal", "synthetic_publisher", "reader_grant"})
+# A live-view grant comes through vmsd's WHEP proxy, so from loopback too.
+_OWN_CREDENTIALS = frozenset({"internal", "synthetic_publisher", "reader_grant", "live_grant"})
 
 
 @dataclass(frozen=True, slots=True)

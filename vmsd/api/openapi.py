@@ -149,6 +149,10 @@ def _common(route: ApiRoute, authenticated: bool) -> Iterable[tuple[int, Reply]]
         yield 413, Reply("body larger than server.max_body_bytes")
         yield 415, Reply("Content-Type is not application/json")
         yield 422, Reply("invalid body")
+    if route.request_media_types:
+        yield 400, Reply("malformed body")
+        yield 413, Reply("body larger than the route's bound (or server.max_body_bytes)")
+        yield 415, Reply(f"Content-Type is not {' or '.join(route.request_media_types)}")
     if route.query is not None or route.headers is not None or route.path_params is not None:
         yield 422, Reply("invalid parameters")
     if route.path.startswith("/api/"):
@@ -187,6 +191,11 @@ def _operation(
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": refs[(route.request_model, "validation")]}},
+        }
+    if route.request_media_types:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {kind: {"schema": {"type": "string"}} for kind in route.request_media_types},
         }
     if required is not None:
         operation["security"] = [{"bearer": []}]

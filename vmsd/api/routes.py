@@ -44,6 +44,8 @@ class ApiRoute:
     # changes something has one (create_app refuses a table without), and so do downloads.
     action: str | None = None
     request_model: type[BaseModel] | None = None
+    # A body that is not JSON, in one of these types (text the handler reads and bounds).
+    request_media_types: tuple[str, ...] = ()
     path_params: type[Params] | None = None
     query: type[Params] | None = None
     headers: type[Params] | None = None

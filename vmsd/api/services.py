@@ -20,6 +20,7 @@ from vmsd.core.metrics import Metrics
 from vmsd.events.bus import RecordEvent
 from vmsd.events.history import EventHistory
 from vmsd.exports.service import ExportService
+from vmsd.mediamtx.whep import LiveView
 from vmsd.recorder.fleet import RecorderFleet
 from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.snapshot import Snapshots
@@ -55,6 +56,7 @@ class ApiServices:
     record_event: RecordEvent
     accounts: Accounts
     playback: PlaybackService
+    live_view: LiveView  # the WHEP proxy's MediaMTX side (vmsd.api.whep)
 
 
 SERVICES = web.AppKey("services", ApiServices)

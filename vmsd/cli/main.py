@@ -309,6 +309,9 @@ async def run_render(config: Config, *, show_secrets: bool) -> int:
     doc, text = render_document(config, cameras, settings)
     if not show_secrets:
         text = redact_text(text).replace(secret, REDACTED)
+        for server in config.console.webrtc.ice_servers:  # TURN passwords
+            if password := server.password.get_secret_value():
+                text = text.replace(password, REDACTED)
     print(text, end="")
     print(
         f"# mode {effective_mode(config).value}, MediaMTX {version_text or 'version unknown'}, "

@@ -36,6 +36,7 @@ from vmsd.mediamtx.render import (
     render_mediamtx_config,
 )
 from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
+from vmsd.mediamtx.webrtc import webrtc_listener
 from vmsd.mediamtx.writer import write_if_changed
 from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.ffmpeg import RecorderInput
@@ -330,6 +331,7 @@ def build_render_settings(
         ffmpeg_binary=ffmpeg,
         publisher_command=(*vmsd_command(), "synthetic-publish"),
         mediamtx_version=mediamtx_version,
+        webrtc=webrtc_listener(config.console),
     )
 
 

@@ -21,6 +21,7 @@ import yaml
 from vmsd.cameras.model import Camera
 from vmsd.core.sources import PUBLISHER, parse_synthetic
 from vmsd.mediamtx.listeners import bind_listeners, listen_host, listener_version, switched_on
+from vmsd.mediamtx.webrtc import WebrtcListener, render_webrtc
 
 HEADER = (
     "# Written by vmsd from {base} and the camera registry: edit those, not this file.\n"
@@ -64,6 +65,9 @@ class RenderSettings:
     publisher_command: Sequence[str]
     # The release the listener keys are written for; None (unknown): the oldest supported.
     mediamtx_version: tuple[int, int, int] | None = None
+    # The console's live view: MediaMTX's WebRTC listener, bound as configured. None: the
+    # WebRTC server stays as the base says (off unless it turns it on).
+    webrtc: WebrtcListener | None = None
 
 
 def render_mediamtx_config(
@@ -85,6 +89,8 @@ def render_mediamtx_config(
     if doc.get("metrics"):
         metrics_host = listen_host(base.get("metricsAddress"), "metricsAddress")
         doc["metricsAddress"] = f"{metrics_host}:{settings.metrics_port}"
+    if settings.webrtc is not None:
+        doc = render_webrtc(doc, settings.webrtc)
     # Every other server this release has: off unless the base turns it on, and then bound.
     doc = bind_listeners(doc, listener_version(settings.mediamtx_version))
     paths: dict[str, Any] = dict(base.get("paths") or {})

@@ -32,6 +32,7 @@ from vmsd.access.audit_log import AuditLog
 from vmsd.access.creators import principal_resolver
 from vmsd.access.grants import ReaderGrants
 from vmsd.access.links import LinkSigner, link_key
+from vmsd.access.live_grants import LiveGrants
 from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
@@ -55,6 +56,7 @@ from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController, effective_mode
+from vmsd.mediamtx.whep import LiveView
 from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
 from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.roots import prepare_roots
@@ -138,6 +140,7 @@ class _Media:
     cameras: CameraParts
     mediamtx: MediaMtxController
     grants: ReaderGrants  # the reader grants the auth endpoint checks
+    live_grants: LiveGrants  # the live view's (WHEP proxy's) grants, checked there too
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +247,7 @@ class Daemon:
         # vmsd's own MediaMTX API calls: a new credential at every start. Readers get grants.
         internal_password = secrets.token_urlsafe(24)
         grants = ReaderGrants()
+        live_grants = LiveGrants(config.console.max_live_sessions)
         mediamtx = MediaMtxController(
             config,
             cams.registry,
@@ -263,6 +267,7 @@ class Daemon:
                     internal_password,
                     grants,
                     core.accounts.registry,
+                    live_grants,
                 ),
                 damper=build_damper(config),
                 registry=cams.registry,
@@ -279,7 +284,7 @@ class Daemon:
             stack.push_async_callback(self._stage, "hooks", hooks.cleanup)
         self._notifier.status("writing the MediaMTX configuration")
         await mediamtx.start()
-        return _Media(cams, mediamtx, grants)
+        return _Media(cams, mediamtx, grants, live_grants)
 
     async def _start_recording(
         self, config: Config, core: _Core, media: _Media, ffmpeg: str
@@ -368,6 +373,11 @@ class Daemon:
             record_event=core.events.record,
             accounts=core.accounts,
             playback=rec.parts.playback,
+            live_view=LiveView(
+                self._holder,
+                media.live_grants,
+                mediamtx_on=media.mediamtx.mode is not MediaMtxMode.OFF,
+            ),
         )
         tls = self._reloader.tls
         runner = await start_site(

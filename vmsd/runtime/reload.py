@@ -58,6 +58,7 @@ RESTART_ONLY = frozenset(
         "recording.probe_max_concurrent",  # the probes' limit is set at start
         "system.gpu",  # the GPU provider is chosen once
         "auth.password_hash",  # the argon2 hasher is built at start
+        "console.max_live_sessions",  # the live sessions' and grants' tables are sized at start
     }
 )
 
@@ -95,6 +96,11 @@ RELOADED = frozenset(
         "auth.sessions",  # read at each login and each session check
         "auth.login",  # read at each login
         "auth.verdict_cache",  # read as each verdict is kept
+        # MediaMTX re-rendered (a changed listener restarts its paths); the WHEP proxy reads
+        # them at each request.
+        "console.live_view",
+        "console.webrtc",
+        "console.live_credential_seconds",  # read at each live session's start
     }
 )
 

@@ -16,6 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from vmsd.access.damping import FailureDamper
 from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.grants import ReaderGrants
+from vmsd.access.live_grants import LiveGrants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.tokens import TokenRegistry
 from vmsd.access.users import UserRegistry
@@ -89,6 +90,10 @@ def _no_user(_user: str, _password: str) -> None:
     return None
 
 
+def _no_live(_user: str, _password: str, _path: str) -> bool:
+    return False
+
+
 def auth_context_factory(
     cameras: CameraRegistry,
     tokens: TokenRegistry,
@@ -96,9 +101,10 @@ def auth_context_factory(
     internal_password: str,
     grants: ReaderGrants,
     users: UserRegistry | None = None,
+    live: LiveGrants | None = None,
 ) -> Callable[[], AuthContext]:
     """`users`: user accounts' verdicts, from memory (the hook runs argon2 before deciding,
-    once per credential: vmsd.api.hooks)."""
+    once per credential: vmsd.api.hooks). `live`: the WHEP proxy's live-view grants."""
     user_principal = users.cached_principal if users is not None else _no_user
     cached: list[tuple[object, AuthContext]] = []
 
@@ -117,6 +123,7 @@ def auth_context_factory(
                         functools.partial(synthetic_publish_password, hook_secret),
                         grants.allows_read,
                         user_principal,
+                        live.allows_read if live is not None else _no_live,
                     ),
                 )
             ]

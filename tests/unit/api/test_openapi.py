@@ -13,6 +13,7 @@ from vmsd.api.app import all_routes
 from vmsd.api.console import ConsoleAsset
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
+from vmsd.api.whep import SESSION_PATTERN
 from vmsd.config.schema import OpenEndpoint
 from vmsd.core.ints import BIGINT_MAX
 
@@ -56,6 +57,8 @@ def test_ids_are_bounded_integers_and_names_patterns() -> None:
             if param["name"] == "id":
                 assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
                 seen += 1
+            elif param["name"] == "session":  # a live view's: vmsd's random id
+                assert param["schema"]["pattern"] == SESSION_PATTERN
             elif param["name"] == "token":  # a link: the token's shape, bounded
                 assert param["schema"]["pattern"] == TOKEN_PATTERN
                 assert param["schema"]["maxLength"] == MAX_TOKEN_CHARS

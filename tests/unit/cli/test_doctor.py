@@ -39,8 +39,8 @@ async def test_known_version_lists_what_listens(tmp_path: Path) -> None:
     assert check is not None
     assert (check.name, check.status) == ("mediamtx_listeners", "ok")
     assert check.detail == (
-        "MediaMTX v1.20.1 listens on rtsp 127.0.0.1:18554, api 127.0.0.1:9997, "
-        "metrics 127.0.0.1:9998; every other server off"
+        "MediaMTX v1.20.1 listens on rtsp 127.0.0.1:18554, webrtc 127.0.0.1:8889, "
+        "webrtc :8189, api 127.0.0.1:9997, metrics 127.0.0.1:9998; every other server off"
     )
 
 

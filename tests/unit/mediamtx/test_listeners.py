@@ -64,7 +64,7 @@ def for_release(doc: dict[str, Any], version: Version) -> dict[str, Any]:
     return out
 
 
-def config() -> Config:
+def config(live_view: bool = False) -> Config:
     return Config.model_validate(
         {
             "state_dir": "/var/lib/vmsd",
@@ -75,6 +75,8 @@ def config() -> Config:
                 "api_port": API_PORT,
                 "metrics_port": METRICS_PORT,
             },
+            # The base's servers alone; test_the_live_view_adds_webrtc_as_configured has it on.
+            "console": {"live_view": live_view},
         }
     )
 
@@ -84,8 +86,10 @@ CAMERA = camera_from_config(
 )
 
 
-def render(base: dict[str, Any], version: Version | None) -> dict[str, Any]:
-    cfg = config()
+def render(
+    base: dict[str, Any], version: Version | None, live_view: bool = False
+) -> dict[str, Any]:
+    cfg = config(live_view)
     settings = build_render_settings(
         cfg, "s" * 43, hook_generation(cfg, version), "/usr/bin/ffmpeg", mediamtx_version=version
     )
@@ -167,6 +171,21 @@ def test_servers_turned_on_without_addresses_get_loopback(version: Version) -> N
     addresses = {k: v for k, v in doc.items() if k.endswith("Address") and k != "authHTTPAddress"}
     assert addresses == expected_addresses(version)
     assert "webrtcLocalTCPAddress" not in doc  # off by default: stays off
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda v: "v{}.{}.{}".format(*v))
+def test_the_live_view_adds_webrtc_as_configured(version: Version) -> None:
+    """console.live_view (on by default): the WHEP listener on loopback, ICE UDP on every
+    interface (browsers send media there), the TCP one off."""
+    doc = render(shipped_base(version), version, live_view=True)
+    check_every_server_off_or_bound(doc, version)
+    assert [(o.server, o.key, o.address) for o in open_listeners(doc, version)] == [
+        ("rtsp", "rtspAddress", f"127.0.0.1:{RTSP_PORT}"),
+        ("webrtc", "webrtcAddress", "127.0.0.1:8889"),
+        ("webrtc", "webrtcLocalUDPAddress", ":8189"),
+        ("api", "apiAddress", f"127.0.0.1:{API_PORT}"),
+        ("metrics", "metricsAddress", f"127.0.0.1:{METRICS_PORT}"),
+    ]
 
 
 def test_v1_18_2_gets_no_moq_key_and_v1_20_0_gets_moq_false() -> None:
