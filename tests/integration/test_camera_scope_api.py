@@ -121,6 +121,10 @@ def test_the_camera_routes_are_those_known_here() -> None:
 async def test_out_of_scope_is_exactly_unknown_on_every_camera_route(api: Api) -> None:
     ids = await seed(api)
     scoped_admin = await token(api, "admin", ["a"])
+    # The live view on (it is off by default, and off answers 409 for every camera alike).
+    config = api.holder.current
+    on = config.console.model_copy(update={"live_view": True})
+    api.holder.current = config.model_copy(update={"console": on})
     missing = {"recordings": {"zz": [MISSING_ID]}, "exports": {"zz": MISSING_ID}}
     for method, path in _camera_routes():
         params = RANGE if path.endswith("/timeline") else None

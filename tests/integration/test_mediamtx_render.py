@@ -324,6 +324,7 @@ def test_the_live_view_drops_deprecated_webrtc_keys_that_would_win() -> None:
         Config.model_validate(
             {
                 "console": {
+                    "live_view": True,
                     "webrtc": {
                         "address": ":8889",
                         "local_udp_address": "192.0.2.5:8189",

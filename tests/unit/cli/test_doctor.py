@@ -12,7 +12,7 @@ import pytest
 
 from tests.paths import REPO_ROOT
 from vmsd.cli.doctor import Check, database_check, mediamtx_listeners
-from vmsd.config.schema import Config
+from vmsd.config.schema import Config, ConsoleConfig
 from vmsd.runtime.database import DatabaseState
 
 BASE_FILE = REPO_ROOT / "mediamtx.yml"
@@ -39,9 +39,19 @@ async def test_known_version_lists_what_listens(tmp_path: Path) -> None:
     assert check is not None
     assert (check.name, check.status) == ("mediamtx_listeners", "ok")
     assert check.detail == (
-        "MediaMTX v1.20.1 listens on rtsp 127.0.0.1:18554, webrtc 127.0.0.1:8889, "
-        "webrtc :8189, api 127.0.0.1:9997, metrics 127.0.0.1:9998; every other server off"
+        "MediaMTX v1.20.1 listens on rtsp 127.0.0.1:18554, api 127.0.0.1:9997, "
+        "metrics 127.0.0.1:9998; every other server off"
     )
+
+
+async def test_the_live_view_lists_webrtc_and_its_ice_port(tmp_path: Path) -> None:
+    binary = fake_mediamtx(tmp_path, "v1.20.1")
+    on = config(tmp_path, "managed", binary).model_copy(
+        update={"console": ConsoleConfig(live_view=True)}
+    )
+    check = await mediamtx_listeners(on)
+    assert check is not None and check.status == "ok"
+    assert "webrtc 127.0.0.1:8889, webrtc :8189, " in check.detail
 
 
 @pytest.mark.parametrize("prints", ["", "dev build"])
