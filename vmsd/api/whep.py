@@ -51,10 +51,10 @@ async def _read_text(request: web.Request, media_type: str, limit: int) -> bytes
 
 
 def _live_camera(request: web.Request) -> str:
-    """With the live view on (409, for every camera alike: it says nothing of any), the
-    camera (404 unknown or out of scope), enabled (409)."""
-    services(request).live_view.check_on()
+    """The camera first (404 unknown or out of scope: access before anything else, as on
+    every camera route), then the live view on (409), the camera enabled (409)."""
     camera = require_camera(request, camera_name(request))
+    services(request).live_view.check_on()
     if not camera.enabled:
         raise ConflictError(f"camera {camera.name!r} is disabled")
     return camera.name
