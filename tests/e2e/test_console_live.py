@@ -48,6 +48,14 @@ CAM_A, CAM_B = "cam-a", "cam-b"
 USER, PASSWORD = "vera", "live-tile-pass-5521"
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 WAIT_MS = int(FRAME_TIMEOUT_S * 1000)
+# The grey level at the centre of the video's current picture, drawn on a canvas.
+GREY = """(v) => {
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0);
+  return g.getImageData(c.width / 2, c.height / 2, 1, 1).data[1];
+}"""
 
 
 @dataclass
@@ -158,6 +166,11 @@ async def test_the_live_tile_plays_webrtc_through_the_proxy(box: Box, browser: B
         assert await video.evaluate("(v) => v.paused") is False
         decoded = await video.evaluate("(v) => v.getVideoPlaybackQuality().totalVideoFrames")
         assert decoded > 5, decoded
+        # The picture itself moves on: the stand-in's luma ramps frame by frame.
+        first = await video.evaluate(GREY)
+        await page.wait_for_function(
+            f"([v, g]) => ({GREY})(v) !== g", arg=[await video.element_handle(), first]
+        )
         path = SCREENSHOTS / "20-live-tile.png"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(path), full_page=True)
