@@ -164,6 +164,7 @@ async def test_the_live_tile_plays_webrtc_through_the_proxy(box: Box, browser: B
             "([v, t]) => v.currentTime > t + 1", arg=[await video.element_handle(), before]
         )
         assert await video.evaluate("(v) => v.paused") is False
+        assert await video.evaluate("(v) => v.muted") is True  # a grid of tiles is silent
         decoded = await video.evaluate("(v) => v.getVideoPlaybackQuality().totalVideoFrames")
         assert decoded > 5, decoded
         # The picture itself moves on: the stand-in's luma ramps frame by frame.
