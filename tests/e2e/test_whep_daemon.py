@@ -1,6 +1,6 @@
 """The live view through the real daemon: `vmsd run` with MediaMTX `external` (and absent),
 its rendered mediamtx.yml checked for the WebRTC listener, and a browser's WHEP session
-through the daemon's proxy to the aiortc peer that stands in for MediaMTX (test_whep.py's
+through the daemon's proxy to the aiortc peer that stands in for MediaMTX (tests/whep_peer.py's
 FakeMediaMtx, which asks the daemon's real hooks listener about each offer's credential, as
 MediaMTX would). Frames are decoded on the browser's side.
 """
@@ -17,21 +17,21 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from tests.daemon_process import DaemonProcess, write_config
 from tests.e2e.test_daemon_process import vmsd_cli
-from tests.integration.test_whep import (
+from tests.net import free_port
+from tests.paths import REPO_ROOT
+from tests.whep_peer import (
     FRAME_TIMEOUT_S,
     HEIGHT,
     ICE_LINK,
     WIDTH,
     FakeMediaMtx,
     offer_from,
+    serving,
 )
-from tests.net import free_port
-from tests.paths import REPO_ROOT
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
 
 TURN = "turn-S3cret-9431"
@@ -106,17 +106,16 @@ def test_the_rendered_file_has_the_webrtc_listener_as_configured(box: Box) -> No
 async def test_a_browser_plays_through_the_daemon(box: Box) -> None:
     key = (box.daemon.state_dir / HOOK_SECRET_FILE_NAME).read_text().strip()
     hook_url = f"http://127.0.0.1:{box.hooks_port}/hooks/mediamtx/auth?key={quote(key, safe='')}"
-    mediamtx = FakeMediaMtx(hook_url, other_path="cam-b")
-    runner = web.AppRunner(mediamtx.app())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", box.webrtc_port).start()
     browser = RTCPeerConnection()
     tracks: asyncio.Queue[Any] = asyncio.Queue()
     browser.on("track", tracks.put_nowait)
     auth = {"Authorization": f"Bearer {box.viewer}"}
     try:
         sdp = await offer_from(browser)
-        async with aiohttp.ClientSession() as session:
+        async with (
+            serving(FakeMediaMtx(hook_url, other_path="cam-b"), box.webrtc_port) as mediamtx,
+            aiohttp.ClientSession() as session,
+        ):
             base = box.daemon.url + "/api/v1/cameras"
             async with session.post(
                 f"{base}/cam-b/whep", data=sdp, headers={**auth, "Content-Type": "application/sdp"}
@@ -142,4 +141,3 @@ async def test_a_browser_plays_through_the_daemon(box: Box) -> None:
         ]
     finally:
         await browser.close()
-        await runner.cleanup()

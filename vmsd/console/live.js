@@ -73,7 +73,10 @@ function snapshots(name, img, label) {
 
 // Fills `box` with the picture; returns the function that ends it.
 export function livePicture(box, name) {
-  const video = h("video", { muted: true, autoplay: true, playsinline: true, class: "live", "aria-label": `${name} live` });
+  const video = h("video", { autoplay: true, playsinline: true, class: "live", "aria-label": `${name} live` });
+  // The property, not the attribute: set after creation, `muted` only sets defaultMuted, and
+  // every tile of the grid would play its camera's sound (and autoplay could be refused).
+  video.muted = true;
   const img = h("img", { alt: `${name} snapshot`, class: "live" });
   const label = h("p", { class: "picture-label" }, "Connecting…");
   replace(box, label);
