@@ -37,7 +37,7 @@ def run(expression: str) -> Any:
         f"const plan = c.readPlan({json.dumps(PLAN)});\n"
         f"console.log(JSON.stringify({expression}));\n"
     )
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [require("node"), "--input-type=module", "-e", script],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
