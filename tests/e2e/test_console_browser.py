@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -200,8 +201,10 @@ def test_a_signed_out_visitor_sees_only_the_form_then_the_grid(box: Box, browser
     assert box.problems == []
 
 
-def test_the_timeline_shows_spans_and_the_gap_a_stop_made(box: Box, admin_page: Page) -> None:
-    page = admin_page
+@pytest.fixture(scope="module")
+def cam_b_gap(box: Box) -> float:
+    """A gap in cam-b's recording, made once for the module: the camera stopped for 5 s. Returns
+    when it restarted (epoch seconds), once a recording after it has begun."""
     box.call("PATCH", f"/api/v1/cameras/{CAM_B}", {"enabled": False})
     time.sleep(5)  # the gap: five seconds with no recording
     box.call("PATCH", f"/api/v1/cameras/{CAM_B}", {"enabled": True})
@@ -213,6 +216,13 @@ def test_the_timeline_shows_spans_and_the_gap_a_stop_made(box: Box, admin_page: 
             for r in box.recordings(CAM_B)
         ),
     )
+    return restarted
+
+
+def test_the_timeline_shows_spans_and_the_gap_a_stop_made(
+    box: Box, admin_page: Page, cam_b_gap: float
+) -> None:
+    page = admin_page
     page.get_by_role("link", name=CAM_B, exact=True).click()
     expect(page.get_by_role("heading", name=CAM_B, level=1)).to_be_visible()
     page.get_by_label("Zoom", exact=True).select_option(label="10 minutes")
@@ -261,6 +271,75 @@ def test_a_click_plays_across_a_segment_boundary(box: Box, admin_page: Page) -> 
         "() => document.querySelector('video.player').currentTime > 5", timeout=WAIT_MS
     )
     assert page.evaluate("window.__errors") == 0
+
+
+@pytest.mark.skipif(not HAS_PLAYBACK, reason="GET .../playback is built on branch i15-playback")
+def test_playback_follows_the_wall_clock_across_a_gap_and_says_so(
+    box: Box, admin_page: Page, cam_b_gap: float
+) -> None:
+    page = admin_page
+    # Enough recorded after the gap (2 s segments) to play a couple of seconds past it.
+    box.until(
+        "4 s recorded after the restart",
+        lambda: any(
+            datetime.fromisoformat(r["end"]).timestamp() > cam_b_gap + 4
+            for r in box.recordings(CAM_B)
+        ),
+    )
+    page.goto(box.daemon.url + f"/#/camera/{CAM_B}")
+    page.get_by_label("Zoom", exact=True).select_option(label="5 minutes")
+    page.evaluate(
+        "() => { const v = document.querySelector('video.player'); v.muted = true;"
+        " window.__errors = 0; v.addEventListener('error', () => window.__errors++); }"
+    )
+    track = page.locator(".timeline .track")
+    gap_box = track.locator(".gap").last.bounding_box()
+    track_box = track.bounding_box()
+    assert gap_box is not None and track_box is not None
+    # Three seconds before the gap (the view is 300 s wide): the stream starts at the keyframe
+    # at or before there, plays into the gap and is carried over it.
+    per_second = track_box["width"] / 300
+    page.mouse.click(gap_box["x"] - 3 * per_second, gap_box["y"] + gap_box["height"] / 2)
+
+    # The player's plan is the stream's: ask the API the same, for the gap it skips.
+    video = page.locator("video.player")
+    expect(video).to_have_attribute("data-start", re.compile(r"^\d{4}-"))
+    start = video.get_attribute("data-start")
+    assert start is not None
+    plan = box.call(
+        "GET",
+        f"/api/v1/cameras/{CAM_B}/playback/plan?"
+        + urllib.parse.urlencode({"start": start, "duration": 600}),
+    )
+    assert plan["gaps"], plan
+    gap = plan["gaps"][0]
+    assert gap["reason"] in {"recorder_stopped", "source_lost"}, gap
+    assert 0 < gap["at_seconds"] < 8, gap  # the click was just before it
+
+    page.wait_for_function(
+        "(at) => document.querySelector('video.player').currentTime > at + 1.5",
+        arg=gap["at_seconds"],
+        timeout=WAIT_MS,
+    )
+    # The time shown and the playhead are past the gap's end on the wall clock, not 5 s behind.
+    shown = page.locator("time.play-clock").get_attribute("datetime")
+    assert shown is not None
+    assert datetime.fromisoformat(shown) > datetime.fromisoformat(gap["end"]), (shown, gap)
+    playhead = track.locator(".playhead").bounding_box()
+    assert playhead is not None
+    assert playhead["x"] + playhead["width"] / 2 > gap_box["x"] + gap_box["width"], (
+        playhead,
+        gap_box,
+    )
+    # It says what it skipped, under the player and on the timeline.
+    seconds = int(gap["seconds"] + 0.5)
+    at = datetime.fromisoformat(gap["start"]).astimezone(UTC).strftime("%H:%M:%S")
+    expect(page.get_by_role("list", name="Skipped gaps").get_by_role("listitem")).to_have_text(
+        [f"skipped 00:00:{seconds:02d} gap ({gap['reason']}) at {at}"]
+    )
+    expect(track.locator(".skipped")).to_have_attribute("data-reason", gap["reason"])
+    assert page.evaluate("window.__errors") == 0
+    box.shoot(page, "03b-camera-skipped-gap")
 
 
 def test_export_a_range_download_and_share_it(box: Box, admin_page: Page, tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ class ConsoleAsset(StrEnum):
     API = "api.js"
     APP = "app.js"
     CAMERA = "camera.js"
+    CLOCK = "clock.js"
     DOM = "dom.js"
     EVENTS = "events.js"
     GRID = "grid.js"

@@ -21,6 +21,7 @@ export class Timeline {
     this.playhead = null;
     this.range = null;
     this.spans = [];
+    this.skipped = []; // gaps the player skipped: {start, end, seconds, reason}, epoch ms
     this.fetchTimer = null;
     this.track = h("div", { class: "track" });
     this.axis = h("div", { class: "axis", "aria-hidden": "true" });
@@ -130,6 +131,7 @@ export class Timeline {
   }
 
   setPlayhead(ms) { this.playhead = ms; this.draw(); }
+  setSkipped(gaps) { this.skipped = gaps; this.draw(); }
 
   changed() {
     this.draw();
@@ -175,6 +177,10 @@ export class Timeline {
         const gap = this.block(`gap gap-${s.end_reason}`, to, gapEnd, `gap of ${seconds} s: ${s.end_reason}`);
         if (gap) { gap.dataset.reason = s.end_reason; parts.push(gap); }
       }
+    });
+    this.skipped.forEach((g) => {
+      const mark = this.block("skipped", g.start, g.end, `skipped in playback: ${Math.round(g.seconds)} s, ${g.reason}`);
+      if (mark) { mark.dataset.reason = g.reason; parts.push(mark); }
     });
     if (this.range) parts.push(this.block("range", this.range.start, this.range.end, "selected range"));
     const mark = (cls, t) => {
