@@ -186,7 +186,7 @@ def test_a_signed_out_visitor_sees_only_the_form_then_the_grid(box: Box, browser
         expect(tile.get_by_role("link", name=camera, exact=True)).to_be_visible()
         expect(tile.locator(".states")).to_contain_text("online")
         expect(tile.locator(".states")).to_contain_text("recording")
-        # WHEP is not served on this branch: the tile says so and shows snapshots.
+        # The live view is off (its default, and MediaMTX is off): snapshots, and the tile says so.
         expect(tile.locator(".picture-label")).to_contain_text("Snapshot every 5 s")
         expect(tile.locator("img[data-loaded='true']")).to_have_count(1)
     box.shoot(page, "02-grid")
