@@ -46,6 +46,12 @@ TIMEOUT_S = 20
 SELF_OR_ADMIN = {("POST", "/api/v1/users/{name}/password")}
 # Routes about no camera that a scoped principal may not use: probing an arbitrary source.
 NEEDS_EVERY_CAMERA = {("POST", "/api/v1/probe")}
+# An existing live session's routes, with the live view off (this daemon: MediaMTX off),
+# answer 409 for every camera alike, before the camera is looked up: nothing leaks.
+LIVE_SESSION_ROUTES = {
+    ("PATCH", "/api/v1/cameras/{name}/whep/{session}"),
+    ("DELETE", "/api/v1/cameras/{name}/whep/{session}"),
+}
 
 
 @dataclass(frozen=True)
@@ -321,6 +327,8 @@ def expected(cell: Cell, open_endpoints: tuple[Any, ...]) -> str:
         return "403"
     if (route.method, route.path) in NEEDS_EVERY_CAMERA and "*" not in who.scope:
         return "403"
+    if (route.method, route.path) in LIVE_SESSION_ROUTES:
+        return "409"
     if cell.camera is not None and not who.sees(cell.camera):
         return "404"
     return "allowed"
@@ -358,7 +366,7 @@ def test_every_route_answers_every_principal_as_declared(box: Box) -> None:
             body={} if cell.route.method in ("POST", "PATCH") else None,
             credential=credential_for(box, cell),
         )
-        if want in ("401", "403", "404"):
+        if want in ("401", "403", "404", "409"):
             ok = status == int(want)
         elif want == "open":
             ok = status not in (401, 403)

@@ -50,9 +50,13 @@ async def _read_text(request: web.Request, media_type: str, limit: int) -> bytes
     return body
 
 
-def _live_camera(request: web.Request) -> str:
-    """The camera first (404 unknown or out of scope: access before anything else, as on
-    every camera route), then the live view on (409), the camera enabled (409)."""
+def _live_camera(request: web.Request, *, session: bool = False) -> str:
+    """A new session: the camera first (404 unknown or out of scope, as on every camera
+    route), then the live view on (409). An existing session's routes ask the live view
+    first: off, they answer 409 for every camera alike (it says nothing of any). Then the
+    camera enabled (409)."""
+    if session:
+        services(request).live_view.check_on()
     camera = require_camera(request, camera_name(request))
     services(request).live_view.check_on()
     if not camera.enabled:
@@ -82,7 +86,7 @@ async def start_live(request: web.Request) -> web.Response:
 
 
 async def add_candidates(request: web.Request) -> web.Response:
-    name = _live_camera(request)
+    name = _live_camera(request, session=True)
     fragment = await _read_text(request, ICE_FRAGMENT_TYPE, MAX_ICE_FRAGMENT_BYTES)
     await services(request).live_view.ice(
         name,
@@ -95,7 +99,7 @@ async def add_candidates(request: web.Request) -> web.Response:
 
 
 async def stop_live(request: web.Request) -> web.Response:
-    name = _live_camera(request)
+    name = _live_camera(request, session=True)
     session = request.match_info["session"]
     await services(request).live_view.stop(name, request[PRINCIPAL].label, session)
     return web.Response(status=204)
