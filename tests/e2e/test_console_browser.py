@@ -9,6 +9,7 @@ Any Content-Security-Policy violation or script error on any page fails the test
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -19,7 +20,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.conftest import ffmpeg_binary
 from tests.daemon_process import DaemonProcess, write_config
 from tests.e2e.test_daemon_process import vmsd_cli
 from tests.paths import REPO_ROOT
+from tests.player_probe import play_in_stretches
 from tests.streams.sources import require
 from vmsd.api.app import all_routes
 
@@ -309,7 +311,7 @@ def test_playback_follows_the_wall_clock_across_a_gap_and_says_so(
     plan = box.call(
         "GET",
         f"/api/v1/cameras/{CAM_B}/playback/plan?"
-        + urllib.parse.urlencode({"start": start, "duration": 600}),
+        + urllib.parse.urlencode({"start": start, "duration": 600, "align": "segment"}),
     )
     assert plan["gaps"], plan
     gap = plan["gaps"][0]
@@ -340,6 +342,83 @@ def test_playback_follows_the_wall_clock_across_a_gap_and_says_so(
     expect(track.locator(".skipped")).to_have_attribute("data-reason", gap["reason"])
     assert page.evaluate("window.__errors") == 0
     box.shoot(page, "03b-camera-skipped-gap")
+
+
+def _end(row: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(row["end"])
+
+
+@pytest.mark.skipif(not HAS_PLAYBACK, reason="GET .../playback is built on branch i15-playback")
+def test_the_player_goes_on_from_stretch_to_stretch_without_a_replay(
+    box: Box, admin_page: Page
+) -> None:
+    """At each stretch's end the next one, loaded meanwhile in the hidden <video>, takes over
+    where it ended: the wall clock of the frames shown never steps back (no keyframe interval
+    played twice, as a stream asked from a time mid-segment would) nor jumps ahead."""
+    page = admin_page
+    # 20 s of cam-a recorded without a hole (it is never stopped), the last 16 of it played.
+    def recorded_s() -> float:
+        rows = box.recordings(CAM_A)  # newest first
+        return (_end(rows[0]) - datetime.fromisoformat(rows[-1]["start"])).total_seconds()
+
+    box.until("20 s of cam-a", lambda: recorded_s() > 20)
+    start = _end(box.recordings(CAM_A)[0]) - timedelta(seconds=16.3)
+    page.goto(box.daemon.url + "/#/system")
+    # Stretches of 3 s (the console's are 600 s): 4 of them within the 16 s played.
+    shown = play_in_stretches(page, CAM_A, start, seconds=3, stretches=4, timeout_ms=WAIT_MS)
+    steps = shown.wall_steps
+    print(
+        f"{len(shown.stretches)} stretches; wall steps {min(steps):.3f}..{max(steps):.3f} s; "
+        f"longest between two frames shown: {max(shown.within):.3f} s within a stretch, "
+        f"{max(shown.switches):.3f} s at a switch"
+    )
+    assert shown.media_errors == []
+    # 5 fps: a frame every 0.2 s, the clock read when the browser calls back. Going on from
+    # the keyframe before a stretch's end would step back by up to its 2 s GOP; starting the
+    # next one a segment late would jump 2 s ahead.
+    assert min(steps) > -0.15, (shown.stretches, steps)
+    assert max(steps) < 1.0, (shown.stretches, steps)
+    # Each stretch begins on the wall clock where the one before it ended.
+    for stretch, wall in shown.first_walls.items():
+        assert abs(wall - datetime.fromisoformat(stretch).timestamp()) < 0.3, shown.first_walls
+    assert max(shown.switches) < 1.5, shown.switches  # the figure is bench/stretches.py's
+
+
+@pytest.mark.skipif(not HAS_PLAYBACK, reason="GET .../playback is built on branch i15-playback")
+def test_the_player_goes_on_past_a_gap_longer_than_a_stretch_and_says_so(
+    box: Box, admin_page: Page, cam_b_gap: float
+) -> None:
+    """The stretch after the one that ends where cam-b was stopped finds nothing recorded for
+    its length (the gap is longer): the player goes on from the next recording after it, and
+    tells the gap it skipped, with the reason the segment before it ended."""
+    page = admin_page
+    box.until(
+        "4 s recorded after the restart",
+        lambda: any(_end(r).timestamp() > cam_b_gap + 4 for r in box.recordings(CAM_B)),
+    )
+    rows = sorted(box.recordings(CAM_B), key=lambda r: r["start"])
+    before, after = next(
+        (a, b)
+        for a, b in itertools.pairwise(rows)
+        if (datetime.fromisoformat(b["start"]) - _end(a)).total_seconds() > 3
+    )
+    gap_s = (datetime.fromisoformat(after["start"]) - _end(before)).total_seconds()
+    page.goto(box.daemon.url + "/#/system")
+    shown = play_in_stretches(
+        page, CAM_B, _end(before) - timedelta(seconds=3.5), seconds=2, stretches=3,
+        timeout_ms=WAIT_MS,
+    )  # fmt: skip
+    assert shown.media_errors == []
+    # One step over the gap, on from the first recording after it; none back.
+    assert after["start"] in shown.stretches, shown.stretches
+    jumps = [step for step in shown.wall_steps if step > 1.0]
+    assert len(jumps) == 1 and jumps[0] == pytest.approx(gap_s, abs=0.5), shown.wall_steps
+    assert min(shown.wall_steps) > -0.15, shown.wall_steps
+    reason = before["end_reason"]
+    at = _end(before).astimezone(UTC).strftime("%H:%M:%S")
+    expect(page.get_by_role("list", name="Skipped gaps").get_by_role("listitem")).to_have_text(
+        [f"skipped 00:00:{round(gap_s):02d} gap ({reason}) at {at}"]
+    )
 
 
 def test_export_a_range_download_and_share_it(box: Box, admin_page: Page, tmp_path: Path) -> None:

@@ -87,30 +87,30 @@ async def recorded(api: Api) -> Playing:
     return Playing(api, await _segments(api, api.cameras.holder.current.storage.paths[0]))
 
 
-def _params(start: datetime, duration: str) -> dict[str, str]:
-    return {"start": start.isoformat(), "duration": duration}
+def _params(start: datetime, duration: str, **extra: str) -> dict[str, str]:
+    return {"start": start.isoformat(), "duration": duration, **extra}
 
 
 async def _stream(
-    api: Api, tmp: Path, start: datetime, duration: str
+    api: Api, tmp: Path, start: datetime, duration: str, **extra: str
 ) -> tuple[dict[str, str], Path]:
     url = api.url + "/api/v1/cameras/cam/playback"
     async with api.session.get(
-        url, params=_params(start, duration), headers=api.headers("viewer")
+        url, params=_params(start, duration, **extra), headers=api.headers("viewer")
     ) as resp:
         assert resp.status == 200, await resp.text()
         assert resp.content_type == "video/mp4"
         data = await resp.read()
         headers = dict(resp.headers)
-    path = tmp / "playback.mp4"
+    path = tmp / f"playback-{start.timestamp()}.mp4"
     path.write_bytes(data)
     return headers, path
 
 
-async def _plan(api: Api, start: datetime, duration: str) -> dict[str, Any]:
+async def _plan(api: Api, start: datetime, duration: str, **extra: str) -> dict[str, Any]:
     url = api.url + "/api/v1/cameras/cam/playback/plan"
     async with api.session.get(
-        url, params=_params(start, duration), headers=api.headers("viewer")
+        url, params=_params(start, duration, **extra), headers=api.headers("viewer")
     ) as resp:
         assert resp.status == 200, await resp.text()
         plan: dict[str, Any] = await resp.json()
@@ -205,6 +205,41 @@ async def test_a_range_with_a_gap_skips_it_and_says_where(
     assert min(steps) > FRAME_S - 0.005 and max(steps) < FRAME_S + JOIN_SLACK_S, steps
     assert _duration_s(path) == pytest.approx(plan["duration_seconds"], abs=2 * FRAME_S)
     assert _decode_errors(path) == ""
+
+
+async def test_aligned_streams_follow_each_other_exactly(
+    recorded: Playing, tmp_path: Path
+) -> None:
+    """align=segment: the stream runs on to the end of the segment holding its end, and the
+    one asked for from there starts on the next segment's first keyframe: every frame of the
+    two, once each."""
+    api, spans = recorded.api, recorded.spans
+    start = spans[0][0] + timedelta(seconds=1.55)
+    duration = f"{(spans[1][0] + timedelta(seconds=1.2) - start).total_seconds():.3f}"
+    one, first_path = await _stream(api, tmp_path, start, duration, align="segment")
+    assert datetime.fromisoformat(one["X-Playback-End"]) == spans[1][1]  # not 1.2 s into it
+    plan = await _plan(api, start, duration, align="segment")
+    assert datetime.fromisoformat(plan["end"]) == spans[1][1]
+    assert plan["end_reason"] == "segment_complete"
+    follow = datetime.fromisoformat(one["X-Playback-End"])
+    two, second_path = await _stream(api, tmp_path, follow, "1", align="segment")
+    assert datetime.fromisoformat(two["X-Playback-Start"]) == spans[2][0]
+    assert abs((spans[2][0] - spans[1][1]).total_seconds()) < FRAME_S  # back to back
+    assert datetime.fromisoformat(two["X-Playback-End"]) == spans[2][1]
+    after = await _plan(api, follow, "1", align="segment")
+    assert after["end_reason"] == "source_lost"  # what ended the third segment
+    first = datetime.fromisoformat(one["X-Playback-Start"])
+    frames = [_packets(p, "v:0") for p in (first_path, second_path)]
+    assert all("K" in f[0]["flags"] for f in frames)
+    seconds = (spans[2][1] - first).total_seconds()
+    assert len(frames[0]) + len(frames[1]) == pytest.approx(seconds * FPS, abs=2)
+    # Unaligned, the same range ends inside the second segment: the next stream asked from
+    # there would start on that segment's keyframe before it, and play the frames between
+    # twice.
+    unaligned = await _plan(api, start, duration)
+    cut = datetime.fromisoformat(unaligned["end"]) - spans[1][0]
+    assert cut.total_seconds() == pytest.approx(1.2, abs=1e-3)
+    assert unaligned["end_reason"] is None
 
 
 def _playback_children() -> list[int]:
@@ -356,6 +391,8 @@ async def test_a_file_ffmpeg_cannot_read_is_503_playback_failed(recorded: Playin
         ("cam", {"duration": "10"}, 422, "validation_failed"),
         ("cam", {"start": "9999-12-31T23:59:59Z", "duration": "1h"}, 422, BAD),
         ("cam", {"start": "9999-12-31T10:00:00-05:00", "duration": "10h"}, 422, BAD),
+        ("cam", {"start": "2026-11-20T10:00:00Z", "duration": "10", "align": "gop"}, 422, BAD),
+        ("cam", {"start": "2026-11-20T10:00:00Z", "duration": "10", "align": ""}, 422, BAD),
     ],
 )
 async def test_bad_requests_are_clear_errors(

@@ -63,6 +63,7 @@ class ConsoleAsset(StrEnum):
     GRID = "grid.js"
     ICON = "icon.svg"
     LIVE = "live.js"
+    PLAYER = "player.js"
     STYLE = "style.css"
     SYSTEM = "system.js"
     TIMELINE = "timeline.js"

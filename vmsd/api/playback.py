@@ -4,7 +4,7 @@ the stream starts on the wall clock, the gaps it skips)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import BeforeValidator, Field, WithJsonSchema
@@ -42,6 +42,12 @@ TextDuration = Annotated[
 class PlaybackQuery(Params):
     start: Time = Field(description=f"{_TIME}: the stream starts at the keyframe at or before it")
     duration: TextDuration
+    align: Literal["segment"] | None = Field(
+        default=None,
+        description="`segment`: run on past start + duration to the end of the segment "
+        "holding it, so that a stream asked for from this one's end (X-Playback-End) "
+        "starts exactly there, on that segment's first keyframe, with nothing played twice",
+    )
 
     def bounds(self, max_hours: float) -> tuple[datetime, float]:
         if not MIN_DURATION_S <= self.duration <= max_hours * 3600:
@@ -71,6 +77,11 @@ class PlaybackPlanOut(Out):
     start: datetime = Field(description="wall clock of the stream's time 0 (a keyframe)")
     end: datetime = Field(description="wall clock where the stream ends (recording or range)")
     duration_seconds: float = Field(description="the stream's length: recorded time only")
+    end_reason: EndReason | None = Field(
+        description="what ended the last segment when the stream plays it to its end (a "
+        "stream asked for from `end` starts after a gap of this reason when there is one); "
+        "null when the range ends inside a segment"
+    )
     segments: int
     gaps: list[PlaybackGapOut] = Field(
         description="holes the stream skips without a jump in its time, in order: wall clock "
@@ -84,6 +95,7 @@ def plan_out(camera: str, plan: PlaybackPlan) -> PlaybackPlanOut:
         start=plan.first_frame,
         end=plan.recorded_until,
         duration_seconds=plan.covered_s,
+        end_reason=plan.end_reason,
         segments=len(plan.segment_ids),
         gaps=[
             PlaybackGapOut(
@@ -98,26 +110,28 @@ def plan_out(camera: str, plan: PlaybackPlan) -> PlaybackPlanOut:
     )
 
 
-def _query(request: web.Request) -> tuple[str, datetime, float]:
+def _query(request: web.Request) -> tuple[str, datetime, float, bool]:
     camera = require_camera(request, camera_name(request)).name
     max_hours = services(request).config.current.exports.max_range_hours
-    start, duration_s = read_params(PlaybackQuery, request.query).bounds(max_hours)
-    return camera, start, duration_s
+    query = read_params(PlaybackQuery, request.query)
+    start, duration_s = query.bounds(max_hours)
+    return camera, start, duration_s, query.align == "segment"
 
 
 async def playback_plan(request: web.Request) -> web.Response:
-    camera, start, duration_s = _query(request)
+    camera, start, duration_s, aligned = _query(request)
     plan = await services(request).playback.plan(
-        camera, start, start + timedelta(seconds=duration_s)
+        camera, start, start + timedelta(seconds=duration_s), to_segment_end=aligned
     )
     return body(plan_out(camera, plan))
 
 
 async def playback(request: web.Request) -> web.StreamResponse:
-    camera, start, duration_s = _query(request)
+    camera, start, duration_s, aligned = _query(request)
     note = audit_note(request)
     note.details.update(start=start.isoformat(), duration_seconds=duration_s)
-    async with services(request).playback.open(camera, start, duration_s) as stream:
+    playbacks = services(request).playback
+    async with playbacks.open(camera, start, duration_s, to_segment_end=aligned) as stream:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "video/mp4",

@@ -1,83 +1,17 @@
-// One camera: its states and live picture, the timeline, a player that plays from any point
-// (the playback API), and a range to export, download and share.
-import { get, post, query, cameraPath } from "./api.js";
+// One camera: its states and live picture, the timeline, the player (player.js) that plays
+// from any point, and a range to export, download and share.
+import { get, post, cameraPath } from "./api.js";
 import { h, replace, field, onLeave, formatTime, bytes, errorText } from "./dom.js";
 import { livePicture } from "./live.js";
 import { Timeline, ZOOMS } from "./timeline.js";
-import { readPlan, skippedBy, wallClock, hms } from "./clock.js";
+import { createPlayer } from "./player.js";
 
-// How much one playback request asks for; at its end the player asks for the next stretch.
-export const PLAY_SECONDS = 600;
 const EXPORT_POLL_MS = 1000;
-// How many skipped gaps the list under the player keeps.
-const SKIPPED_SHOWN = 5;
 
 function localInput(ms) {
   const d = new Date(ms);
   const p = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-function player(camera, timeline) {
-  const video = h("video", { controls: true, playsinline: true, class: "player", "aria-label": `${camera} recording` });
-  const status = h("p", { class: "muted", "aria-live": "polite" }, "Click the timeline (or press Enter on it) to play from that moment.");
-  const clock = h("time", { class: "play-clock" }, "–");
-  const skipped = h("ul", { class: "skipped-gaps", "aria-label": "Skipped gaps", "aria-live": "polite" });
-  const shown = []; // the gaps told of, newest first, across streams
-  let from = null; // the wall clock asked for
-  let plan = null; // the stream's plan (clock.js), once it has come
-  let told = 0; // how many of the plan's gaps the stream has been seen past
-  let asked = 0; // counts play(): the late plan of a stream since replaced is dropped
-
-  function tellSkipped(g) {
-    if (shown.some((s) => s.start === g.start)) return; // seeking back and over it again
-    shown.unshift(g);
-    shown.length = Math.min(shown.length, SKIPPED_SHOWN);
-    const at = (ms) => new Date(ms).toLocaleTimeString(undefined, { hour12: false });
-    replace(skipped, shown.map((s) => h("li", { "data-reason": s.reason }, `skipped ${hms(s.seconds)} gap (${s.reason}) at ${at(s.start)}`)));
-    timeline.setSkipped([...shown]);
-  }
-  function follow() {
-    if (plan === null) return;
-    const wall = wallClock(plan, video.currentTime);
-    const passed = skippedBy(plan, video.currentTime);
-    passed.slice(told).forEach(tellSkipped);
-    told = passed.length;
-    clock.dateTime = new Date(wall).toISOString();
-    replace(clock, formatTime(new Date(wall)));
-    timeline.setPlayhead(wall);
-  }
-  async function play(ms) {
-    from = ms;
-    plan = null;
-    told = 0;
-    const mine = ++asked;
-    const start = new Date(ms).toISOString();
-    const range = query({ start, duration: PLAY_SECONDS });
-    video.src = `${cameraPath(camera)}/playback${range}`;
-    video.dataset.start = start;
-    replace(status, `Playing from ${formatTime(start)}`);
-    video.play().catch(() => {});
-    try {
-      const got = readPlan(await get(`${cameraPath(camera)}/playback/plan${range}`));
-      if (mine === asked) { plan = got; follow(); }
-    } catch (err) {
-      if (mine === asked) replace(status, `Where this stream is on the clock is unknown: ${errorText(err)}`);
-    }
-  }
-  video.addEventListener("timeupdate", follow);
-  // The next stretch starts where this one ended on the wall clock: past the gaps it skipped.
-  video.addEventListener("ended", () => { if (from !== null) play(plan === null ? from + PLAY_SECONDS * 1000 : plan.end); });
-  video.addEventListener("error", () => {
-    const code = video.error ? video.error.code : "?";
-    replace(status, `This moment could not be played (media error ${code}): no recording there, or playback is unavailable.`);
-  });
-  onLeave(() => { video.removeAttribute("src"); video.load(); });
-  return {
-    el: h("section", { "aria-label": "Player" }, video, h("p", {}, "Playing at ", clock), status, skipped),
-    play,
-    now: () => (plan === null ? from : wallClock(plan, video.currentTime)),
-  };
 }
 
 function exportPanel(camera, timeline, current) {
@@ -177,7 +111,8 @@ export async function cameraPage(root, name, me) {
   let exporter = null;
   let play = () => {};
   const timeline = new Timeline(name, { onPick: (t) => play(t), onRange: (r) => exporter && exporter.set(r) });
-  const p = player(name, timeline);
+  const p = createPlayer(name, { onPlayhead: (ms) => timeline.setPlayhead(ms), onSkipped: (gaps) => timeline.setSkipped(gaps) });
+  onLeave(() => p.stop());
   play = p.play;
   exporter = exportPanel(name, timeline, p.now);
 

@@ -34,6 +34,9 @@ class PlaybackPlan:
     gaps: tuple[PlaybackGap, ...]
     covered_s: float  # the stream's length
     segment_ids: tuple[int, ...]  # what it reads, in order
+    # What ended its last segment when the stream plays that one to its end (a stream that
+    # goes on from here may start after a gap of this reason); None when the range ends first.
+    end_reason: EndReason | None
 
 
 def playable(rows: Sequence[RecordingRow], start: datetime, end: datetime) -> list[RecordingRow]:
@@ -49,12 +52,18 @@ def seek_offset_s(first: RecordingRow, start: datetime) -> float:
     return max(0.0, (start - first.start).total_seconds())
 
 
+def segment_end(rows: Sequence[RecordingRow], end: datetime) -> datetime:
+    """`end` moved on to the end of the segment that holds it: a stream cut there is followed
+    seamlessly by one that starts there, since the next segment starts with a keyframe."""
+    return max([end, *(r.end for r in rows)])
+
+
 def build_playback(
     rows: Sequence[RecordingRow], end: datetime, keyframe_s: float
 ) -> PlaybackPlan:
     """The plan for `rows` (playable, non-empty) up to `end`, the stream starting at the
     keyframe `keyframe_s` seconds into the first row (found by reading it)."""
-    first = rows[0]
+    first, last = rows[0], max(rows, key=lambda r: (r.end, r.id))
     # Up to the next microsecond: the concat demuxer seeks to the keyframe at or before its
     # inpoint, and one rounded below the keyframe's time would land on the keyframe before.
     keyframe_s = min(max(math.ceil(keyframe_s * 1e6) / 1e6, 0.0), first.duration_s)
@@ -77,6 +86,7 @@ def build_playback(
         gaps=tuple(gaps),
         covered_s=concat.covered_s,
         segment_ids=tuple(r.id for r in rows),
+        end_reason=last.end_reason if last.end <= end else None,
     )
 
 

@@ -28,6 +28,7 @@ from vmsd.recordings.playback import (
     parse_keyframe_s,
     playable,
     seek_offset_s,
+    segment_end,
 )
 from vmsd.store.db import bounded
 from vmsd.store.recordings import RecordingQueries, RecordingRow
@@ -145,22 +146,26 @@ class PlaybackService:
     def running(self) -> int:
         return self._running
 
-    async def plan(self, camera: str, start: datetime, end: datetime) -> PlaybackPlan:
-        """The plan of [start, end): NothingRecordedError when no file holds any of it."""
+    async def plan(
+        self, camera: str, start: datetime, end: datetime, *, to_segment_end: bool = False
+    ) -> PlaybackPlan:
+        """The plan of [start, end), or on to the end of the segment holding `end`:
+        NothingRecordedError when no file holds any of it."""
         rows = await bounded(self._queries.overlapping([camera], start, end, MAX_SEGMENTS))
         rows = await asyncio.to_thread(_present, playable(rows, start, end))
         if not rows:
             raise NothingRecordedError(f"camera {camera!r} has no recording in the range")
         offset_s = seek_offset_s(rows[0], start)
         keyframe_s = await self._keyframe_s(rows[0], offset_s)
-        return build_playback(rows, end, keyframe_s)
+        return build_playback(rows, segment_end(rows, end) if to_segment_end else end, keyframe_s)
 
     @contextlib.asynccontextmanager
     async def open(
-        self, camera: str, start: datetime, duration_s: float
+        self, camera: str, start: datetime, duration_s: float, *, to_segment_end: bool = False
     ) -> AsyncIterator[Playback]:
-        """A started playback of [start, start + duration): FFmpeg has produced its first
-        bytes. FFmpeg is stopped (and reaped) when the context ends, however it ends."""
+        """A started playback of [start, start + duration) (see plan()): FFmpeg has produced
+        its first bytes. FFmpeg is stopped (and reaped) when the context ends, however it
+        ends."""
         config = self._holder.current.playback
         if self._running >= config.max_concurrent:
             raise PlaybackBusyError(
@@ -168,7 +173,8 @@ class PlaybackService:
             )
         self._running += 1
         try:
-            plan = await self.plan(camera, start, start + timedelta(seconds=duration_s))
+            end = start + timedelta(seconds=duration_s)
+            plan = await self.plan(camera, start, end, to_segment_end=to_segment_end)
             listing = await asyncio.to_thread(_write_listing, plan.script)
             try:
                 with tempfile.TemporaryFile() as stderr:

@@ -20,6 +20,7 @@ PLAN = {
     "start": "2026-12-01T10:00:00.400000Z",
     "end": "2026-12-01T10:03:45.900000Z",
     "duration_seconds": 100,
+    "end_reason": "segment_complete",
     "segments": 50,
     "gaps": [
         {"start": "2026-12-01T10:01:00.400000Z", "end": "2026-12-01T10:01:05.400000Z",
@@ -79,6 +80,27 @@ def test_the_gaps_skipped_by_a_time_and_the_plan_in_milliseconds() -> None:
     assert run("[c.readPlan({...plan, gaps: []}).gaps, plan.start, plan.end]") == [
         [], ms(PLAN["start"]), ms(PLAN["end"]),
     ]  # fmt: skip
+
+
+def test_a_stream_is_played_out_only_near_its_length() -> None:
+    assert run("[0, 98.9, 99.1, 100].map((t) => c.playedOut(plan, t))") == [
+        False, False, True, True,
+    ]  # fmt: skip
+
+
+def test_the_gap_between_a_stream_and_the_next() -> None:
+    # The next one starts where this one ended (to the microsecond, as the API wrote it), or a
+    # hole of at most a second later: they join. Later still: a gap, of this one's end reason.
+    assert run("plan.endText") == PLAN["end"]
+    end = ms(PLAN["end"])
+    got = run(f"[0, 1000, 1001, 7500].map((d) => c.gapBetween(plan, {{ start: {end} + d }}))")
+    assert got[:2] == [None, None]
+    assert got[2:] == [
+        {"start": end, "end": end + 1001, "seconds": 1.001, "reason": "segment_complete"},
+        {"start": end, "end": end + 7500, "seconds": 7.5, "reason": "segment_complete"},
+    ]
+    unknown = run(f"c.gapBetween({{ ...plan, endReason: null }}, {{ start: {end} + 5000 }})")
+    assert unknown["reason"] == "unknown"
 
 
 def test_hms() -> None:

@@ -14,6 +14,7 @@ from vmsd.recordings.playback import (
     parse_keyframe_s,
     playable,
     seek_offset_s,
+    segment_end,
 )
 from vmsd.store.recordings import EndReason, RecordingRow
 
@@ -91,6 +92,30 @@ def test_a_range_starting_in_a_gap_starts_at_the_next_recording() -> None:
     assert plan.first_frame == _t(50)
     assert plan.gaps == ()
     assert plan.covered_s == pytest.approx(5.0)
+
+
+def test_a_stream_to_the_segment_end_is_followed_exactly_by_the_next() -> None:
+    rows = playable(ROWS, _t(3), _t(8.2))
+    end = segment_end(rows, _t(8.2))
+    assert end == _t(10)  # on to the end of the segment holding 8.2
+    plan = build_playback(rows, end, keyframe_s=2.0)
+    assert (plan.recorded_until, plan.end_reason) == (_t(10), C)
+    assert "outpoint" not in plan.script  # played out
+    # The next stream, from that end, starts on the first keyframe of the next segment.
+    after = playable(ROWS, plan.recorded_until, plan.recorded_until + timedelta(seconds=5))
+    assert after[0].id == 2 and seek_offset_s(after[0], plan.recorded_until) == 0.0
+    # Into a gap: the stream ends with the recording, and says why it stopped.
+    rows = playable(ROWS, _t(13), _t(14.2))
+    assert build_playback(rows, segment_end(rows, _t(14.2)), 3.0).end_reason == LOST
+    # A range ending in a gap, or past what is recorded, stays where it is.
+    assert segment_end(playable(ROWS, _t(15), _t(30)), _t(30)) == _t(30)
+    assert segment_end(playable(ROWS, _t(90), _t(99)), _t(99)) == _t(99)
+
+
+def test_the_end_reason_is_told_only_when_the_last_segment_is_played_out() -> None:
+    assert _plan(13.5, 80, keyframe_s=3.0)[1].end_reason is None  # ends inside 75-85
+    assert _plan(80, 200, keyframe_s=4.0)[1].end_reason == C  # 85.5-95 played out
+    assert _plan(61, 72, keyframe_s=0.0)[1].end_reason == CRASH  # ends in the crash's gap
 
 
 @pytest.mark.parametrize(("keyframe_s", "first"), [(-1.0, 0.0), (99.0, 10.0)])
