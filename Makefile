@@ -45,6 +45,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/login.py
 	$(BIN)/python bench/playback.py
+	$(BIN)/python bench/links_ratelimit.py
+	$(BIN)/python bench/console.py
+	$(BIN)/python bench/stretches.py
+	$(BIN)/python bench/whep_proxy.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build *.egg-info
