@@ -44,7 +44,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vmsd.access.damping import FailureDamper
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import TOKEN_PREFIX, Role, generate_token, hash_token
@@ -162,7 +162,7 @@ async def serve(profile: str | None) -> None:
     live = LiveCameras(CameraStates(), metrics, no_record)
     await live.sync(registry.cameras)
     context = with_users(
-        auth_context_factory(registry, Tokens(), SECRET, "i" * 32, ReaderGrants()),  # type: ignore[arg-type]
+        auth_context_factory(registry, Tokens(), SECRET, "i" * 32, Grants(READER_USER_PREFIX)),  # type: ignore[arg-type]
         Users(),
     )
     svc = HookServices(SECRET, context,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.streams.sources import RtspServer
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.config.schema import SegmentFormat
 from vmsd.core.sources import with_credentials
 from vmsd.recorder.binary import resolve_ffmpeg
@@ -42,7 +42,7 @@ PASSWORD = "bench-pa55word"  # noqa: S105 - the test camera's
 
 
 async def open_cost(directory: Path, opens: int) -> dict[str, list[float]]:
-    grants = ReaderGrants()
+    grants = Grants(READER_USER_PREFIX)
     inputs = ReaderInputs(directory / "inputs", grants)
     inputs.prepare()
     kinds = {

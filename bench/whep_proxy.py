@@ -25,7 +25,7 @@ import aiohttp
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
-from vmsd.access.live_grants import LiveGrants
+from vmsd.access.grants import LIVE_USER_PREFIX, Grants
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
 from vmsd.core.log import LogLevel, configure_logging
@@ -77,7 +77,8 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
 
 def live_view(port: int) -> LiveView:
     config = Config.model_validate({"console": {"webrtc": {"address": f"127.0.0.1:{port}"}}})
-    return LiveView(ConfigHolder(config, Path("bench.yml")), LiveGrants(64), mediamtx_on=True)
+    grants = Grants(LIVE_USER_PREFIX, max_grants=64)
+    return LiveView(ConfigHolder(config, Path("bench.yml")), grants, mediamtx_on=True)
 
 
 def report(name: str, samples_s: list[float]) -> None:

@@ -20,8 +20,8 @@ from tests.paths import REPO_ROOT
 from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
 from vmsd.access.creators import principal_resolver
+from vmsd.access.grants import LIVE_USER_PREFIX, Grants
 from vmsd.access.links import LinkSigner, link_key
-from vmsd.access.live_grants import LiveGrants
 from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.roles import Role
 from vmsd.access.secrets import CredentialCipher
@@ -198,7 +198,7 @@ class Api:
     app: web.Application
     cameras: CameraStack
     accounts: Accounts
-    live_grants: LiveGrants
+    live_grants: Grants
 
     def headers(self, who: str) -> dict[str, str]:
         if who == "none":
@@ -239,7 +239,7 @@ async def api(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterator
     metrics.registry.register(SystemCollector(sampler.latest))
     accounts = build_accounts(db_pool, holder, metrics, camera_stack.events.record)
     await accounts.registry.refresh()
-    live_grants = LiveGrants(holder.current.console.max_live_sessions)
+    live_grants = Grants(LIVE_USER_PREFIX, max_grants=holder.current.console.max_live_sessions)
 
     app = create_app(
         ApiServices(

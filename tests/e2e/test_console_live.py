@@ -39,7 +39,7 @@ from tests.net import free_port
 from tests.paths import REPO_ROOT
 from tests.streams.sources import require
 from tests.whep_peer import FRAME_TIMEOUT_S, HEIGHT, WIDTH, FakeMediaMtx, serving
-from vmsd.access.live_grants import LIVE_USER_PREFIX
+from vmsd.access.grants import LIVE_USER_PREFIX
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's (.ci/run installs it); Playwright downloads none

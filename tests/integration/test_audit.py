@@ -21,7 +21,7 @@ import yaml
 from structlog.testing import capture_logs
 
 from tests.conftest import Api
-from vmsd.access.audit import AuditEntry, ChainLink, verify
+from vmsd.access.audit import verify
 from vmsd.access.audit_log import AuditLog
 from vmsd.api.app import all_routes
 from vmsd.api.services import SERVICES
@@ -31,6 +31,7 @@ from vmsd.events.bus import EventBus
 from vmsd.runtime.reload import Reloader
 from vmsd.runtime.systemd import SystemdNotifier
 from vmsd.store.audit import AuditStore
+from vmsd.store.audit_row import AuditEntry, AuditRow
 from vmsd.store.events import EventStore
 
 AUDIT = "/api/v1/audit"
@@ -259,7 +260,7 @@ async def test_an_exported_copy_verifies_by_itself(
     ) as resp:
         exported = [json.loads(line) for line in (await resp.text()).splitlines()]
     links = [
-        ChainLink(
+        AuditRow(
             e["id"],
             AuditEntry(
                 datetime.fromisoformat(e["time"]), e["principal"], e["client_ip"], e["action"],

@@ -16,9 +16,9 @@ import asyncpg
 from tests.conftest import Api
 from tests.daemon_process import write_config
 from vmsd.access.audit import chain_hash
-from vmsd.access.audit_log import AuditLog, entry_of
+from vmsd.access.audit_log import AuditLog
 from vmsd.core.metrics import Metrics
-from vmsd.store.audit import AuditRow, AuditStore
+from vmsd.store.audit import AuditFilter, AuditStore
 
 
 def vmsd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -170,17 +170,17 @@ async def test_a_copy_shows_what_the_table_alone_cannot(
     assert "row 6 (" in cut.stdout and "is not in the table: rows were removed" in cut.stdout
 
     # Row 2 edited and every later hash recomputed: a whole chain again, but not the copy's.
-    rows = await db_pool.fetch("SELECT * FROM audit_log ORDER BY id")
-    prev = bytes(rows[0]["hash"])
+    rows = [row async for row in AuditStore(db_pool).stream(AuditFilter())]
+    prev = rows[0].hash
     updates: list[tuple[object, ...]] = []
     for row in rows[1:]:
-        entry = entry_of(_stored(row))
-        if row["id"] == 2:
+        entry = row.entry
+        if row.id == 2:
             entry = dataclasses.replace(entry, principal="user:bob")
         new = chain_hash(prev, entry)
         updates.append((
             "UPDATE audit_log SET principal = $1, prev_hash = $2, hash = $3 WHERE id = $4",
-            entry.principal, prev, new, row["id"],
+            entry.principal, prev, new, row.id,
         ))
         prev = new
     await _superuser(database_dsn, *updates)
@@ -198,10 +198,3 @@ async def test_a_copy_shows_what_the_table_alone_cannot(
     junk = vmsd(config, "audit", "verify", "--copy", str(tmp_path / "junk.jsonl"))
     assert junk.returncode == 1 and "junk.jsonl:1: not an audit row" in junk.stdout
 
-
-def _stored(row: asyncpg.Record) -> AuditRow:
-    return AuditRow(
-        row["id"], row["time"], row["principal"], row["client_ip"], row["action"],
-        row["target"], row["result"], row["request_id"], json.loads(row["details"]),
-        bytes(row["prev_hash"]), bytes(row["hash"]),
-    )

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from tests.conftest import CameraStack
 from vmsd.access.damping import FailureDamper
 from vmsd.access.derive import synthetic_publish_password
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.access.mediamtx_auth import INTERNAL_USER, SYNTHETIC_PUBLISH_USER
 from vmsd.access.roles import Role
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -44,7 +44,7 @@ class Hooks:
     admin: str
     cameras: CameraStack
     pool: asyncpg.Pool
-    grants: ReaderGrants
+    grants: Grants
 
     async def auth(self, body: Any, key: str = HOOK_SECRET, raw: bytes | None = None) -> int:
         data = raw if raw is not None else json.dumps(body).encode()
@@ -75,7 +75,7 @@ async def hooks(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterat
     )
     await camera_stack.live.sync(camera_stack.registry.cameras)
 
-    grants = ReaderGrants()
+    grants = Grants(READER_USER_PREFIX)
     context = auth_context_factory(
         camera_stack.registry, tokens, HOOK_SECRET, INTERNAL_PASSWORD, grants
     )

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.conftest import CameraStack
 from vmsd.access.damping import FailureDamper
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.access.metrics import AccessMetrics
 from vmsd.access.passwords import Passwords
 from vmsd.access.roles import Role
@@ -83,7 +83,12 @@ async def hooks(db_pool: asyncpg.Pool, camera_stack: CameraStack) -> AsyncIterat
         HookServices(
             secret=SECRET,
             auth_context=auth_context_factory(
-                camera_stack.registry, tokens, SECRET, "internal-pass", ReaderGrants(), users
+                camera_stack.registry,
+                tokens,
+                SECRET,
+                "internal-pass",
+                Grants(READER_USER_PREFIX),
+                users,
             ),
             damper=damper,
             registry=camera_stack.registry,

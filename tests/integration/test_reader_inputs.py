@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.recorder.ffmpeg import RecorderInput
 from vmsd.recorder.inputs import INPUT_SUFFIX, ReaderInputs
 
@@ -34,7 +34,7 @@ async def test_a_direct_input_file_is_private_and_removed(tmp_path: Path) -> Non
 async def test_through_mediamtx_a_grant_lives_exactly_as_long_as_the_file(
     tmp_path: Path,
 ) -> None:
-    grants = ReaderGrants()
+    grants = Grants(READER_USER_PREFIX)
     inputs = ReaderInputs(tmp_path / "inputs", grants)
     inputs.prepare()
     source = RecorderInput("rtsp://127.0.0.1:8554/door", "tcp", "door")
@@ -49,7 +49,7 @@ async def test_through_mediamtx_a_grant_lives_exactly_as_long_as_the_file(
 
 
 async def test_a_failed_run_still_removes_its_file_and_grant(tmp_path: Path) -> None:
-    grants = ReaderGrants()
+    grants = Grants(READER_USER_PREFIX)
     inputs = ReaderInputs(tmp_path / "inputs", grants)
     inputs.prepare()
     source = RecorderInput("rtsp://127.0.0.1:8554/door", "tcp", "door")

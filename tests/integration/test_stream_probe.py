@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import ffmpeg_binary
 from tests.net import free_port
 from tests.streams.sources import RtspServer
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import CameraConfig, Config
@@ -70,7 +70,7 @@ def _holder(state_dir: Path, **recording: object) -> ConfigHolder:
     return ConfigHolder(config, Path("unused.yml"))
 
 
-def _inputs(state_dir: Path, grants: ReaderGrants | None = None) -> ReaderInputs:
+def _inputs(state_dir: Path, grants: Grants | None = None) -> ReaderInputs:
     inputs = ReaderInputs(state_dir / INPUT_DIR_NAME, grants)
     inputs.prepare()
     return inputs
@@ -251,7 +251,7 @@ async def test_through_mediamtx_with_a_grant_of_its_own(
 ) -> None:
     """The RTSP server stands where MediaMTX would: the probe reads the camera's path there,
     with a reader grant issued for the probe and revoked after it."""
-    grants = ReaderGrants()
+    grants = Grants(READER_USER_PREFIX)
 
     def at_mediamtx(camera: Camera) -> RecorderInput:
         return RecorderInput(f"rtsp://127.0.0.1:{aac_camera.port}/cam1", "tcp", camera.name)
@@ -283,7 +283,7 @@ async def test_mediamtx_without_the_stream_asks_the_source(
     prober = StreamProber(
         _holder(tmp_path),
         ffmpeg_binary(),
-        _inputs(tmp_path, ReaderGrants()),
+        _inputs(tmp_path, Grants(READER_USER_PREFIX)),
         at_mediamtx,
         via_mediamtx=True,
         max_concurrent=1,

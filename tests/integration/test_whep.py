@@ -35,8 +35,7 @@ from tests.whep_peer import (
     serving,
 )
 from vmsd.access.damping import FailureDamper
-from vmsd.access.grants import ReaderGrants
-from vmsd.access.live_grants import LIVE_USER_PREFIX
+from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX, Grants
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics
 from vmsd.api.services import SERVICES
@@ -69,7 +68,7 @@ async def live(api: Api) -> AsyncIterator[Live]:
                 api.app[SERVICES].token_registry,
                 HOOK_SECRET,
                 "internal-pass",
-                ReaderGrants(),
+                Grants(READER_USER_PREFIX),
                 api.accounts.registry,
                 api.live_grants,
             ),

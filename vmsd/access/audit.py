@@ -1,6 +1,7 @@
 """The audit trail's rows and their chain. Pure.
 
-Each row is an AuditEntry (what was done, by whom, with what result) sealed into a chain:
+Each row (vmsd.store.audit_row.AuditRow) is an AuditEntry (what was done, by whom, with what
+result) sealed into a chain:
 `hash = SHA-256(prev_hash || canonical(entry))`, where `prev_hash` is the previous row's hash
 (GENESIS for the first row). Editing a row's content, removing a row or moving one breaks the
 chain at that row, and `verify` names the first such row.
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from vmsd.core.redact import redact_value
+from vmsd.store.audit_row import ENTRY_FIELDS, AuditEntry, AuditRow, Json
 
 GENESIS = bytes(32)  # the first row's prev_hash
 # Principals that are not a user, a token or a link.
@@ -36,8 +38,6 @@ TEXT_MAX = 200  # characters kept of one text field (a target from a hostile pat
 DETAIL_TEXT_MAX = 500
 DETAIL_ITEMS_MAX = 50  # items kept of one list or object in the details
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-Json = str | int | bool | None | list["Json"] | dict[str, "Json"]
 
 
 def cli_principal(unix_user: str) -> str:
@@ -65,22 +65,6 @@ def clean_details(value: object, depth: int = 0) -> Json:
     if depth < 4 and isinstance(value, list | tuple | set | frozenset):
         return [clean_details(v, depth + 1) for v in list(value)[:DETAIL_ITEMS_MAX]]
     return clean_text(str(value), DETAIL_TEXT_MAX)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One audited act. Build it with `audit_entry` (which cleans the fields); the store
-    keeps every field as given, so the canonical form of a row read back is the one
-    hashed."""
-
-    time: datetime  # aware; vmsd's clock when the act ended
-    principal: str  # `user:alice`, `token:ci`, `cli:root`, `system`, `anonymous`
-    client_ip: str
-    action: str  # `camera.create`, `auth.login`, `config.reload`
-    target: str  # `camera:gate-1`, `recording:42`, "" when none
-    result: str  # `ok`, `403 forbidden`, `failed`
-    request_id: str
-    details: Mapping[str, Json]
 
 
 def audit_entry(
@@ -115,6 +99,9 @@ def format_time(time: datetime) -> str:
 
 
 def canonical(entry: AuditEntry) -> bytes:
+    """Version 1, frozen: its fields are named here, not taken from ENTRY_FIELDS, because
+    every stored row's hash depends on exactly them. A field added to the row later is not
+    in it; hashing one would take a version 2 that the verifier reads besides this one."""
     document = {
         "v": CANONICAL_VERSION,
         "time": format_time(entry.time),
@@ -133,16 +120,6 @@ def canonical(entry: AuditEntry) -> bytes:
 
 def chain_hash(prev_hash: bytes, entry: AuditEntry) -> bytes:
     return hashlib.sha256(prev_hash + canonical(entry)).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class ChainLink:
-    """A stored row: its id, content and the two hashes it was stored with."""
-
-    id: int
-    entry: AuditEntry
-    prev_hash: bytes
-    hash: bytes
 
 
 class BreakReason(StrEnum):
@@ -177,10 +154,10 @@ class ChainVerifier:
     def __init__(self, start: bytes | None = GENESIS) -> None:
         self.rows = 0
         self._last_hash = start
-        self._suspect: tuple[ChainLink, bytes] | None = None  # (row, recomputed hash)
+        self._suspect: tuple[AuditRow, bytes] | None = None  # (row, recomputed hash)
         self.broken: ChainBreak | None = None
 
-    def feed(self, link: ChainLink) -> ChainBreak | None:
+    def feed(self, row: AuditRow) -> ChainBreak | None:
         """The first break, once known (then stop feeding)."""
         if self.broken is not None:
             return self.broken
@@ -189,18 +166,18 @@ class ChainVerifier:
             suspect, recomputed = self._suspect
             reason = (
                 BreakReason.HASH_WRONG
-                if link.prev_hash == recomputed
+                if row.prev_hash == recomputed
                 else BreakReason.CONTENT_EDITED
             )
             self.broken = ChainBreak(suspect.id, suspect.entry.time, reason)
             return self.broken
-        if self._last_hash is not None and link.prev_hash != self._last_hash:
-            self.broken = ChainBreak(link.id, link.entry.time, BreakReason.CHAIN_BROKEN)
+        if self._last_hash is not None and row.prev_hash != self._last_hash:
+            self.broken = ChainBreak(row.id, row.entry.time, BreakReason.CHAIN_BROKEN)
             return self.broken
-        recomputed = chain_hash(link.prev_hash, link.entry)
-        if recomputed != link.hash:
-            self._suspect = (link, recomputed)
-        self._last_hash = link.hash
+        recomputed = chain_hash(row.prev_hash, row.entry)
+        if recomputed != row.hash:
+            self._suspect = (row, recomputed)
+        self._last_hash = row.hash
         return None
 
     def finish(self) -> ChainBreak | None:
@@ -211,14 +188,14 @@ class ChainVerifier:
         return self.broken
 
 
-def link_from_json(data: Mapping[str, object]) -> ChainLink:
-    """A row of a JSON Lines export (GET /api/v1/audit?format=jsonl) as the link it copies;
+def row_from_json(data: Mapping[str, object]) -> AuditRow:
+    """A row of a JSON Lines export (GET /api/v1/audit?format=jsonl) as the row it copies;
     ValueError if it is not one."""
     try:
         fields = {k: data[k] for k in _EXPORTED}
-        texts = [fields[k] for k in _EXPORTED_TEXT]
+        texts = {k: fields[k] for k in _EXPORTED_TEXT}
         details, row_id = fields["details"], fields["id"]
-        if not all(isinstance(t, str) for t in texts) or not isinstance(details, dict):
+        if not all(isinstance(t, str) for t in texts.values()) or not isinstance(details, dict):
             raise ValueError("a field has the wrong type")
         if not isinstance(row_id, int) or isinstance(row_id, bool):
             raise ValueError("id is not an integer")
@@ -229,19 +206,20 @@ def link_from_json(data: Mapping[str, object]) -> ChainLink:
         hash_ = bytes.fromhex(str(fields["hash"]))
     except (KeyError, TypeError) as err:
         raise ValueError(f"not an audit row: {err}") from None
-    principal, client_ip, action, target, result, request_id = (str(t) for t in texts)
-    entry = AuditEntry(time, principal, client_ip, action, target, result, request_id, details)
-    return ChainLink(row_id, entry, prev_hash, hash_)
+    entry = AuditEntry(time=time, details=details, **{k: str(t) for k, t in texts.items()})
+    return AuditRow(row_id, entry, prev_hash, hash_)
 
 
-_EXPORTED_TEXT = ("principal", "client_ip", "action", "target", "result", "request_id")
-_EXPORTED = ("id", "time", *_EXPORTED_TEXT, "details", "prev_hash", "hash")
+# What the export writes (api/audit.py, row_out): every content field but time and details
+# is text.
+_EXPORTED_TEXT = tuple(name for name in ENTRY_FIELDS if name not in ("time", "details"))
+_EXPORTED = ("id", *ENTRY_FIELDS, "prev_hash", "hash")
 
 
-def verify(links: Iterable[ChainLink]) -> ChainBreak | None:
+def verify(rows: Iterable[AuditRow]) -> ChainBreak | None:
     """The first broken row of a chain given in id order, or None if it holds."""
     verifier = ChainVerifier()
-    for link in links:
-        if verifier.feed(link) is not None:
+    for row in rows:
+        if verifier.feed(row) is not None:
             break
     return verifier.finish()

@@ -13,21 +13,14 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from vmsd.access.audit import (
-    GENESIS,
-    AuditEntry,
-    ChainBreak,
-    ChainLink,
-    ChainVerifier,
-    audit_entry,
-    chain_hash,
-)
+from vmsd.access.audit import GENESIS, ChainBreak, ChainVerifier, audit_entry, chain_hash
 from vmsd.access.audit_metrics import AuditMetrics
 from vmsd.core.errors import StoreError, ValidationError, describe_error
 from vmsd.core.ints import is_id
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
-from vmsd.store.audit import AuditFilter, AuditRow, AuditStore
+from vmsd.store.audit import AuditFilter, AuditStore
+from vmsd.store.audit_row import AuditRow
 from vmsd.store.db import DB_UNAVAILABLE
 
 log = get_logger("vmsd.audit")
@@ -36,24 +29,6 @@ OK = "ok"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def entry_of(row: AuditRow) -> AuditEntry:
-    """A stored row's content exactly as stored (not cleaned again: that is what was hashed)."""
-    return AuditEntry(
-        time=row.time,
-        principal=row.principal,
-        client_ip=row.client_ip,
-        action=row.action,
-        target=row.target,
-        result=row.result,
-        request_id=row.request_id,
-        details=row.details,
-    )
-
-
-def link_of(row: AuditRow) -> ChainLink:
-    return ChainLink(row.id, entry_of(row), row.prev_hash, row.hash)
 
 
 def encode_cursor(row: AuditRow) -> str:
@@ -167,6 +142,6 @@ class AuditLog:
         """The rows read and the first broken one (None: the chain holds)."""
         verifier = ChainVerifier()
         async for row in self.rows(AuditFilter()):
-            if verifier.feed(link_of(row)) is not None:
+            if verifier.feed(row) is not None:
                 break
         return verifier.rows, verifier.finish()

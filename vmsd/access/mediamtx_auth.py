@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from vmsd.access.grants import READER_USER_PREFIX
-from vmsd.access.live_grants import LIVE_USER_PREFIX
+from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX
 from vmsd.access.principal import Principal
 from vmsd.access.roles import Role
 from vmsd.core.jsonbody import load_json_object
@@ -147,7 +146,7 @@ class AuthContext:
     # cache (never a password hash per request), or None.
     user_principal: Callable[[str, str], Principal | None] = lambda _user, _password: None
     # (user, password, path) -> a live, unexpired live-view grant for that path
-    # (access/live_grants.py); the decision adds the action and protocol it is bound to.
+    # (access/grants.py); the decision adds the action and protocol it is bound to.
     live_allowed: Callable[[str, str, str], bool] = lambda _user, _password, _path: False
 
 

@@ -23,7 +23,8 @@ from vmsd.api.services import services
 from vmsd.core.errors import StoreError, ValidationError
 from vmsd.core.log import get_logger
 from vmsd.core.names import TEXT_PATTERN
-from vmsd.store.audit import AuditFilter, AuditRow
+from vmsd.store.audit import AuditFilter
+from vmsd.store.audit_row import AuditRow, entry_values
 
 log = get_logger("vmsd.api.audit")
 
@@ -61,14 +62,7 @@ class AuditQuery(Params):
 def row_out(row: AuditRow) -> AuditRowOut:
     return AuditRowOut(
         id=row.id,
-        time=row.time,
-        principal=row.principal,
-        client_ip=row.client_ip,
-        action=row.action,
-        target=row.target,
-        result=row.result,
-        request_id=row.request_id,
-        details=row.details,
+        **entry_values(row.entry),
         prev_hash=row.prev_hash.hex(),
         hash=row.hash.hex(),
     )

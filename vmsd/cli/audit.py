@@ -14,11 +14,12 @@ from pathlib import Path
 
 import asyncpg
 
-from vmsd.access.audit import ChainLink, ChainVerifier, cli_principal, format_time, link_from_json
+from vmsd.access.audit import ChainVerifier, cli_principal, format_time, row_from_json
 from vmsd.access.audit_log import AuditLog
 from vmsd.core.errors import EXIT_CRASH, EXIT_OK, VmsdError
 from vmsd.core.metrics import Metrics
 from vmsd.store.audit import AuditStore
+from vmsd.store.audit_row import AuditRow
 
 
 def unix_user() -> str:
@@ -100,7 +101,7 @@ async def verify(pool: asyncpg.Pool, copy: Path | None = None) -> int:
     return EXIT_OK
 
 
-def read_copy(path: Path) -> tuple[int, ChainLink | None, str | None]:
+def read_copy(path: Path) -> tuple[int, AuditRow | None, str | None]:
     """A JSON Lines export, one row at a time: (rows, the last one, what is wrong or None).
     It may begin at any row (an export with `start`): its first prev_hash is taken as given,
     the table's chain vouches for the rows before it."""
@@ -110,7 +111,7 @@ def read_copy(path: Path) -> tuple[int, ChainLink | None, str | None]:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 try:
-                    last = link_from_json(json.loads(line))
+                    last = row_from_json(json.loads(line))
                 except ValueError as err:
                     return verifier.rows, None, f"{path}:{number}: {err}"
                 if verifier.feed(last) is not None:

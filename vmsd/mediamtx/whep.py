@@ -1,7 +1,7 @@
 """The console's live view: WHEP signalling relayed to MediaMTX's WebRTC server.
 
 The browser talks to vmsd only (one origin, its session); vmsd forwards each step to MediaMTX
-with a credential of its own, minted for that one camera (access/live_grants.py). MediaMTX's
+with a credential of its own, minted for that one camera (access/grants.py). MediaMTX's
 contract, from bluenviron/mediamtx `internal/servers/webrtc/http_server.go`:
 
 * `POST /<path>/whep`, `Content-Type: application/sdp`, the offer: MediaMTX authenticates the
@@ -31,7 +31,7 @@ from typing import Final
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from vmsd.access.live_grants import LiveGrants
+from vmsd.access.grants import Grants
 from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import (
     BadRequestError,
@@ -153,7 +153,7 @@ class LiveView:
     def __init__(
         self,
         holder: ConfigHolder,
-        grants: LiveGrants,
+        grants: Grants,
         *,
         mediamtx_on: bool,
         clock: Callable[[], float] = time.monotonic,
@@ -174,7 +174,7 @@ class LiveView:
     async def start(self, camera: str, owner: str, offer: bytes) -> WhepAnswer:
         self.check_on()
         console = self._holder.current.console
-        grant = self._grants.issue(camera, console.live_credential_seconds)
+        grant = self._grants.issue(camera, lifetime_s=console.live_credential_seconds)
         url = f"{self._base_url()}/{camera}/whep"
         try:
             async with _client(OFFER_TIMEOUT_S) as client, client.post(

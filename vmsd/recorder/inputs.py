@@ -45,7 +45,7 @@ class Grant(Protocol):
 
 
 class GrantIssuer(Protocol):
-    """access.grants.ReaderGrants fits."""
+    """access.grants.Grants fits."""
 
     def issue(self, path: str) -> Grant: ...
     def revoke(self, user: str) -> None: ...

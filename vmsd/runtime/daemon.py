@@ -30,9 +30,8 @@ from vmsd import __version__
 from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
 from vmsd.access.creators import principal_resolver
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX, Grants
 from vmsd.access.links import LinkSigner, link_key
-from vmsd.access.live_grants import LiveGrants
 from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
@@ -139,8 +138,8 @@ class _Core:
 class _Media:
     cameras: CameraParts
     mediamtx: MediaMtxController
-    grants: ReaderGrants  # the reader grants the auth endpoint checks
-    live_grants: LiveGrants  # the live view's (WHEP proxy's) grants, checked there too
+    grants: Grants  # the reader grants the auth endpoint checks
+    live_grants: Grants  # the live view's (WHEP proxy's) grants, checked there too
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,8 +245,8 @@ class Daemon:
         hook_secret = load_or_create_hook_secret(config.state_dir / HOOK_SECRET_FILE_NAME)
         # vmsd's own MediaMTX API calls: a new credential at every start. Readers get grants.
         internal_password = secrets.token_urlsafe(24)
-        grants = ReaderGrants()
-        live_grants = LiveGrants(config.console.max_live_sessions)
+        grants = Grants(READER_USER_PREFIX)
+        live_grants = Grants(LIVE_USER_PREFIX, max_grants=config.console.max_live_sessions)
         mediamtx = MediaMtxController(
             config,
             cams.registry,

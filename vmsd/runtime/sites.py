@@ -15,8 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from vmsd.access.damping import FailureDamper
 from vmsd.access.derive import synthetic_publish_password
-from vmsd.access.grants import ReaderGrants
-from vmsd.access.live_grants import LiveGrants
+from vmsd.access.grants import Grants
 from vmsd.access.mediamtx_auth import AuthContext
 from vmsd.access.tokens import TokenRegistry
 from vmsd.access.users import UserRegistry
@@ -99,9 +98,9 @@ def auth_context_factory(
     tokens: TokenRegistry,
     hook_secret: str,
     internal_password: str,
-    grants: ReaderGrants,
+    grants: Grants,
     users: UserRegistry | None = None,
-    live: LiveGrants | None = None,
+    live: Grants | None = None,
 ) -> Callable[[], AuthContext]:
     """`users`: user accounts' verdicts, from memory (the hook runs argon2 before deciding,
     once per credential: vmsd.api.hooks). `live`: the WHEP proxy's live-view grants."""

@@ -6,13 +6,13 @@ only serialises the appends and hands the previous row's hash to the seal it is 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
 
 import asyncpg
 
+from vmsd.store.audit_row import ENTRY_FIELDS, AuditEntry, AuditRow, entry_values
 from vmsd.store.db import QUERY_TIMEOUT_S, bounded_connection
 
 # pg_advisory_xact_lock key: every box sharing the database appends to one chain, one at a
@@ -23,46 +23,12 @@ STREAM_BATCH_ROWS = 500
 # trouble, and the request that waits on it has done its act already.
 APPEND_TIMEOUT_S = 3.0
 
-_COLUMNS = (
-    "id, time, principal, client_ip, action, target, result, request_id, details, "
-    "prev_hash, hash"
-)
-
-
-class AuditContent(Protocol):
-    """What a row holds besides its id and hashes (vmsd.access.audit.AuditEntry)."""
-
-    @property
-    def time(self) -> datetime: ...
-    @property
-    def principal(self) -> str: ...
-    @property
-    def client_ip(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def result(self) -> str: ...
-    @property
-    def request_id(self) -> str: ...
-    @property
-    def details(self) -> Mapping[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    id: int
-    time: datetime
-    principal: str
-    client_ip: str
-    action: str
-    target: str
-    result: str
-    request_id: str
-    details: dict[str, Any]
-    prev_hash: bytes
-    hash: bytes
+# The row's columns, from its one description (store/audit_row.py).
+_COLUMNS = ", ".join(("id", *ENTRY_FIELDS, "prev_hash", "hash"))
+_INSERTED = (*ENTRY_FIELDS, "prev_hash", "hash")  # id is the sequence's
+_INSERT = f"""INSERT INTO audit_log ({", ".join(_INSERTED)})
+    VALUES ({", ".join(f"${n}" for n in range(1, len(_INSERTED) + 1))})
+    RETURNING {_COLUMNS}"""  # noqa: S608 - constants only
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +42,18 @@ class AuditFilter:
     end: datetime | None = None
 
 
+def _values(entry: AuditEntry) -> list[object]:
+    """The content as the INSERT takes it: details as JSON text for jsonb."""
+    values = entry_values(entry)
+    values["details"] = json.dumps(entry.details)
+    return list(values.values())
+
+
 def _row(r: asyncpg.Record) -> AuditRow:
-    return AuditRow(
-        id=r["id"],
-        time=r["time"],
-        principal=r["principal"],
-        client_ip=r["client_ip"],
-        action=r["action"],
-        target=r["target"],
-        result=r["result"],
-        request_id=r["request_id"],
-        details=json.loads(r["details"]),
-        prev_hash=bytes(r["prev_hash"]),
-        hash=bytes(r["hash"]),
-    )
+    # The content exactly as stored, not cleaned again (audit_entry): that is what was hashed.
+    content = {name: r[name] for name in ENTRY_FIELDS}
+    content["details"] = json.loads(r["details"])
+    return AuditRow(r["id"], AuditEntry(**content), bytes(r["prev_hash"]), bytes(r["hash"]))
 
 
 # $1..$5: the filter; NULL matches everything.
@@ -108,7 +72,7 @@ class AuditStore:
 
     async def append(
         self,
-        content: AuditContent,
+        entry: AuditEntry,
         seal: Callable[[bytes], bytes],
         genesis: bytes,
         timeout_s: float = APPEND_TIMEOUT_S,
@@ -120,22 +84,7 @@ class AuditStore:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", AUDIT_LOCK_KEY)
             last = await conn.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
             prev_hash = bytes(last) if last is not None else genesis
-            row = await conn.fetchrow(
-                f"""INSERT INTO audit_log (time, principal, client_ip, action, target, result,
-                       request_id, details, prev_hash, hash)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
-                   RETURNING {_COLUMNS}""",  # noqa: S608 - constants only
-                content.time,
-                content.principal,
-                content.client_ip,
-                content.action,
-                content.target,
-                content.result,
-                content.request_id,
-                json.dumps(content.details),
-                prev_hash,
-                seal(prev_hash),
-            )
+            row = await conn.fetchrow(_INSERT, *_values(entry), prev_hash, seal(prev_hash))
         assert row is not None
         return _row(row)
 

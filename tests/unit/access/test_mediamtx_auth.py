@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from vmsd.access.derive import synthetic_publish_password
-from vmsd.access.grants import ReaderGrants
+from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.access.mediamtx_auth import (
     INTERNAL_USER,
     MAX_FIELD_CHARS,
@@ -70,7 +70,7 @@ def camera(
     )
 
 
-GRANTS = ReaderGrants()
+GRANTS = Grants(READER_USER_PREFIX)
 CAMERAS: dict[str, Camera] = {
     "pull": camera("pull", "rtsp://10.0.0.5:554/stream"),
     "pull-off": camera("pull-off", "rtsp://10.0.0.6/stream", enabled=False),

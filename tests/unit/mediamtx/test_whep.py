@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from vmsd.access.live_grants import LiveGrants
+from vmsd.access.grants import LIVE_USER_PREFIX, Grants
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
 from vmsd.core.errors import BadRequestError, NotFoundError, UnavailableError
@@ -127,7 +127,8 @@ async def test_the_live_view_is_off_without_mediamtx_or_when_turned_off(
     mediamtx_on: bool, live_view: bool, message: str
 ) -> None:
     config = Config.model_validate({"console": {"live_view": live_view}})
-    view = LiveView(ConfigHolder(config, Path("x.yml")), LiveGrants(4), mediamtx_on=mediamtx_on)
+    grants = Grants(LIVE_USER_PREFIX, max_grants=4)
+    view = LiveView(ConfigHolder(config, Path("x.yml")), grants, mediamtx_on=mediamtx_on)
     with pytest.raises(LiveViewOffError, match=message):
         view.check_on()
     with pytest.raises(LiveViewOffError):
