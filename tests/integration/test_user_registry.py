@@ -281,7 +281,7 @@ async def test_the_cli_manages_users_while_the_registry_follows(
 
 
 async def test_the_cli_keeps_the_last_admin_unless_forced(
-    parts: Parts, database_dsn: str, tmp_path: Path
+    parts: Parts, database_dsn: str, db_pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     config = tmp_path / "vmsd.yml"
     settings = {
@@ -299,3 +299,9 @@ async def test_the_cli_keeps_the_last_admin_unless_forced(
     status, out, err = await vmsd(config, "user", "disable", "--name", "root", "--force")
     assert status == 0, err
     assert json.loads(out)["enabled"] is False
+    rows = await db_pool.fetch("SELECT action, result, details FROM audit_log ORDER BY id")
+    assert [(r["action"], r["result"], json.loads(r["details"])) for r in rows] == [
+        ("user.update", "failed last_admin", {"enabled": False}),
+        ("user.delete", "failed last_admin", {}),
+        ("user.update", "ok", {"enabled": False, "force": True}),
+    ]
