@@ -145,6 +145,9 @@ async def _drive(api: Client, silent_port: int) -> None:
             break
         await asyncio.sleep(0.1)
     assert job["state"] == "failed", job
+    root = {"name": "root", "role": "admin", "password": "the only admin here"}
+    status, made, _ = await api.call("POST", "/api/v1/users", json_body=root)
+    assert status == 201, made
 
     cameras = "/api/v1/cameras"
     # (method, path, route or None, who, request options, status, code)
@@ -182,6 +185,9 @@ async def _drive(api: Client, silent_port: int) -> None:
         ("GET", "/api/v1/events?type=no_such_event", "/api/v1/events", "viewer", {},
          422, "validation_failed"),
         ("DELETE", "/api/v1/tokens/999999", "/api/v1/tokens/{id}", "admin", {}, 404, "not_found"),
+        ("PATCH", "/api/v1/users/root", "/api/v1/users/{name}", "admin",
+         {"json_body": {"enabled": False}}, 409, "last_admin"),
+        ("DELETE", "/api/v1/users/root", "/api/v1/users/{name}", "admin", {}, 409, "last_admin"),
         ("GET", "/api/v1/no-such-thing", None, "viewer", {}, 404, "not_found"),
         ("PUT", "/api/v1/recordings", None, "admin", {}, 405, "method_not_allowed"),
         ("GET", f"{cameras}/silent/snapshot", f"{cameras}/{{name}}/snapshot", "viewer", {},

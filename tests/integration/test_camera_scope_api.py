@@ -314,3 +314,40 @@ async def test_token_scope_survives_a_reload_of_the_registry(api: Api) -> None:
     assert status == 200
     assert tokens.principal_by_id(principal.id) is None
     assert tokens.lookup(scoped) is None
+
+
+async def test_a_scoped_admin_sees_and_revokes_only_tokens_it_covers(api: Api) -> None:
+    scoped_admin = await token(api, "admin", ["a", "group:gate"])
+    for cameras in (["a"], ["group:gate"], ["b"], ["a", "b"], ["group:yard"]):
+        await token(api, "viewer", cameras)
+    root = api.tokens["admin"]
+
+    async def names(who: str, **params: str) -> set[str]:
+        status, listed = await call(api, "GET", "/api/v1/tokens", who, params=params)
+        assert status == 200, listed
+        return {t["name"] for t in listed}
+
+    everything = await names(root)
+    assert {"test-admin", "viewer-b", "viewer-a-b", "viewer-group_yard"} <= everything
+    assert await names(scoped_admin) == {"admin-a-group_gate", "viewer-a", "viewer-group_gate"}
+
+    status, listed = await call(api, "GET", "/api/v1/tokens", root)
+    ids = {t["name"]: t["id"] for t in listed}
+    status, unknown = await call(api, "DELETE", f"/api/v1/tokens/{MISSING_ID}", scoped_admin)
+    assert status == 404
+    for hidden in ("test-admin", "viewer-b", "viewer-a-b", "viewer-group_yard"):
+        status, err = await call(api, "DELETE", f"/api/v1/tokens/{ids[hidden]}", scoped_admin)
+        assert status == 404, hidden
+        assert json.dumps(err).replace(str(ids[hidden]), "ID") == json.dumps(unknown).replace(
+            str(MISSING_ID), "ID"
+        )
+    assert await names(root) == everything  # none of them was revoked
+    status, _ = await call(api, "DELETE", f"/api/v1/tokens/{ids['viewer-a']}", scoped_admin)
+    assert status == 200
+    assert "viewer-a" not in await names(scoped_admin)
+    assert "viewer-a" in await names(scoped_admin, include_revoked="true")
+    assert "viewer-b" not in await names(scoped_admin, include_revoked="true")
+    # The same rows, revoked, stay out of its sight.
+    status, _ = await call(api, "DELETE", f"/api/v1/tokens/{ids['viewer-b']}", root)
+    assert status == 200
+    assert "viewer-b" not in await names(scoped_admin, include_revoked="true")

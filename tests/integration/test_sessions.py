@@ -1,20 +1,28 @@
 """Sessions against the real database with an injected clock: idle timeout counted from the
-last use, the absolute lifetime, last_seen_at written at most once a minute, and a database
-that is away answering 503 rather than letting anyone in."""
+last use, the absolute lifetime, last_seen_at written at most once a minute, a database
+that is away answering 503 rather than letting anyone in, and the live sessions' gauge."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
+from prometheus_client import generate_latest
+from structlog.testing import capture_logs
 
+from tests.faults import frozen_postgres
+from vmsd.access.metrics import AccessMetrics
+from vmsd.access.session_count import SessionCount
 from vmsd.access.sessions import SessionService, hash_session
 from vmsd.config.load import ConfigHolder
 from vmsd.config.schema import Config
 from vmsd.core.errors import StoreError
+from vmsd.core.metrics import Metrics
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.db import apply_migrations
 from vmsd.store.sessions import SessionStore
@@ -37,11 +45,16 @@ def service(pool: asyncpg.Pool, clock: Clock) -> SessionService:
     return SessionService(SessionStore(pool), holder, clock)
 
 
-async def user_id(pool: asyncpg.Pool) -> int:
+async def user_id(pool: asyncpg.Pool, name: str = "alice") -> int:
     value = await pool.fetchval(
-        "INSERT INTO users (name, role, password_hash) VALUES ('alice', 'viewer', 'x') RETURNING id"
+        "INSERT INTO users (name, role, password_hash) VALUES ($1, 'viewer', 'x') RETURNING id",
+        name,
     )
     return int(value)
+
+
+def gauge(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value("vmsd_sessions_active")
 
 
 async def test_idle_timeout_counts_from_the_last_use(db_pool: asyncpg.Pool) -> None:
@@ -110,3 +123,66 @@ async def test_a_database_that_is_away_is_a_503_not_a_session(
     await own_server.stop()
     with pytest.raises(StoreError):
         await sessions.resolve(cookie)
+
+
+async def test_the_gauge_counts_the_live_sessions_of_every_user(db_pool: asyncpg.Pool) -> None:
+    clock = Clock()
+    sessions = service(db_pool, clock)
+    alice, bob = await user_id(db_pool), await user_id(db_pool, "bob")
+    _, revoked = await sessions.start(alice, "192.0.2.1", "test")
+    await sessions.revoke(alice, revoked.id)
+    await sessions.start(alice, "192.0.2.1", "test")  # idle by the end
+    clock.now += IDLE - timedelta(minutes=1)
+    _, ending = await sessions.start(bob, "192.0.2.2", "test")  # its lifetime ends in time
+    clock.now += timedelta(minutes=2)
+    live = [await sessions.start(uid, "192.0.2.3", "test") for uid in (alice, bob, bob)]
+    await db_pool.execute("UPDATE sessions SET expires_at = $2 WHERE id = $1", ending.id, clock.now)
+
+    metrics = Metrics()
+    count = SessionCount(sessions, metrics.group(AccessMetrics))
+    assert gauge(metrics) == 0  # declared before the first count
+    assert await count.run_once() == 3
+    assert gauge(metrics) == 3
+    listed = [s.id for uid in (alice, bob) for s in await sessions.list_live(uid)]
+    assert sorted(listed) == sorted(s.id for _, s in live)  # the rule list_live applies
+    # A new daemon (a restart, another box) counts what the database holds.
+    again = Metrics()
+    assert await SessionCount(service(db_pool, clock), again.group(AccessMetrics)).run_once() == 3
+    assert gauge(again) == 3
+    await sessions.revoke_all(bob)
+    clock.now += timedelta(seconds=1)
+    assert await count.run_once() == 1 and gauge(metrics) == 1
+
+
+async def test_a_hung_database_never_holds_a_scrape_and_keeps_the_last_count(
+    own_server: EmbeddedPostgres, own_pool: asyncpg.Pool
+) -> None:
+    sessions = service(own_pool, Clock())
+    await sessions.start(await user_id(own_pool), "192.0.2.1", "test")
+    metrics = Metrics()
+    slept: list[float] = []
+    more = asyncio.Event()
+
+    async def sleep(delay_s: float) -> None:
+        slept.append(delay_s)
+        if len(slept) >= 3:
+            await more.wait()
+
+    count = SessionCount(sessions, metrics.group(AccessMetrics), timeout_s=0.5, sleep=sleep)
+    assert await count.run_once() == 1
+    with frozen_postgres(own_server.data_dir), capture_logs() as logs:
+        started = time.monotonic()
+        assert b"vmsd_sessions_active 1.0" in generate_latest(metrics.registry)
+        assert time.monotonic() - started < 0.1
+        with pytest.raises(TimeoutError):
+            await count.run_once()
+        assert time.monotonic() - started < 2.5  # its own bound (0.5 s), not the server's
+        async with asyncio.timeout(10):
+            async with asyncio.TaskGroup() as tg:
+                task = tg.create_task(count.run())
+                while len(slept) < 3:
+                    await asyncio.sleep(0.05)
+                task.cancel()
+    assert gauge(metrics) == 1  # the last count stands
+    deferred = [e for e in logs if e["event"] == "sessions_count_deferred"]
+    assert [e["log_level"] for e in deferred if e["log_level"] == "warning"] == ["warning"]

@@ -23,7 +23,7 @@ from vmsd.access.users import UserRegistry, UserService
 from vmsd.access.verdicts import VerdictCache
 from vmsd.config.schema import PasswordHashConfig
 from vmsd.core.metrics import Metrics
-from vmsd.store.users import UserStore
+from vmsd.store.users import ADMINS_LOCK_KEY, LastAdminError, UserStore
 
 CHEAP = PasswordHashConfig(time_cost=1, memory_kib=8192, parallelism=1)
 PASSWORD = "correct horse battery"
@@ -165,6 +165,40 @@ async def test_sessions_end_when_the_user_is_disabled_or_its_password_changes(
     assert await db_pool.fetchval("SELECT count(*) FROM sessions") == 0
 
 
+async def test_two_admins_disabling_each_other_at_once_leave_one(parts: Parts) -> None:
+    users = parts.users
+    for name in ("ann", "bea"):
+        await users.create(EVERY_CAMERA, name, Role.ADMIN, PASSWORD)
+    results = await asyncio.gather(
+        users.update(EVERY_CAMERA, "ann", enabled=False),
+        parts.elsewhere.update(EVERY_CAMERA, "bea", enabled=False),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["LastAdminError", "UserRecord"]
+    enabled = [u.name for u in await users.list_users() if u.enabled]
+    assert len(enabled) == 1, enabled
+
+
+async def test_the_last_admin_check_waits_for_a_change_in_flight(
+    parts: Parts, db_pool: asyncpg.Pool
+) -> None:
+    """Another box disabling `ann` holds the lock, its transaction not committed yet: a
+    delete of `bea` must wait for it and then count without `ann`, not count the `ann` it
+    saw before."""
+    users = parts.users
+    for name in ("ann", "bea"):
+        await users.create(EVERY_CAMERA, name, Role.ADMIN, PASSWORD)
+    async with db_pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMINS_LOCK_KEY)
+        await conn.execute("UPDATE users SET enabled = false WHERE name = 'ann'")
+        delete = asyncio.ensure_future(parts.elsewhere.delete(EVERY_CAMERA, "bea"))
+        await asyncio.sleep(0.3)
+        assert not delete.done()
+    with pytest.raises(LastAdminError):
+        await asyncio.wait_for(delete, 5)
+    assert (await users.get("bea")).enabled
+
+
 async def vmsd(config: Path, *args: str, stdin: str = "") -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMSD_")}
     proc = await asyncio.create_subprocess_exec(
@@ -244,3 +278,30 @@ async def test_the_cli_manages_users_while_the_registry_follows(
     status, _, err = await vmsd(config, "user", "delete", "--name", "carol")
     assert status == 0, err
     await eventually(lambda: registry.by_name("carol") is None)
+
+
+async def test_the_cli_keeps_the_last_admin_unless_forced(
+    parts: Parts, database_dsn: str, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    config = tmp_path / "vmsd.yml"
+    settings = {
+        "state_dir": str(tmp_path / "state"),
+        "database": {"url": database_dsn},
+        "auth": {"password_hash": CHEAP.model_dump()},
+    }
+    config.write_text(yaml.safe_dump(settings))
+    await parts.users.create(EVERY_CAMERA, "root", Role.ADMIN, PASSWORD)
+    for command in ("disable", "delete"):
+        status, out, err = await vmsd(config, "user", command, "--name", "root")
+        assert status == 1 and out == "", err
+        assert "last enabled admin" in err and "--force" in err, err
+    assert (await parts.users.get("root")).enabled
+    status, out, err = await vmsd(config, "user", "disable", "--name", "root", "--force")
+    assert status == 0, err
+    assert json.loads(out)["enabled"] is False
+    rows = await db_pool.fetch("SELECT action, result, details FROM audit_log ORDER BY id")
+    assert [(r["action"], r["result"], json.loads(r["details"])) for r in rows] == [
+        ("user.update", "failed last_admin", {"enabled": False}),
+        ("user.delete", "failed last_admin", {}),
+        ("user.update", "ok", {"enabled": False, "force": True}),
+    ]

@@ -147,3 +147,41 @@ async def test_password_changes(api: Api) -> None:
     )
     assert by_token.status == 403
     assert (await login(api, "bob", NEW_PASSWORD)).status == 200
+
+
+async def test_the_last_full_admin_cannot_be_taken_away(api: Api) -> None:
+    url, admin = f"{api.url}/api/v1/users", api.headers("admin")
+    await make_user(api, "root", Role.ADMIN)  # cameras `*`
+    await make_user(api, "lead", Role.ADMIN, cameras=["gate-1"])  # scoped: does not count
+    for change in ({"enabled": False}, {"role": "operator"}, {"cameras": ["gate-1"]}):
+        refused = await api.session.patch(f"{url}/root", json=change, headers=admin)
+        assert refused.status == 409, change
+        error = (await refused.json())["error"]
+        assert error["code"] == "last_admin" and "root" in error["message"], error
+    refused = await api.session.delete(f"{url}/root", headers=admin)
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "last_admin"
+    # Nothing changed, and the admin still signs in.
+    root = await (await api.session.get(f"{url}/root", headers=admin)).json()
+    assert root["enabled"] and root["role"] == "admin" and root["cameras"] == ["*"]
+    assert (await login(api, "root")).status == 200
+    # Changes that leave it an admin with every camera are fine.
+    same = await api.session.patch(f"{url}/root", json={"enabled": True}, headers=admin)
+    assert same.status == 200
+
+    # With a second one, either may go; then the other is the last again.
+    await make_user(api, "boss", Role.ADMIN)
+    assert (await api.session.patch(f"{url}/root", json={"enabled": False}, headers=admin)).ok
+    assert (await api.session.delete(f"{url}/boss", headers=admin)).status == 409
+    assert (await api.session.patch(f"{url}/root", json={"enabled": True}, headers=admin)).ok
+    assert (await api.session.delete(f"{url}/boss", headers=admin)).status == 200
+    # Other users stay free to change, the scoped admin included.
+    assert (await api.session.delete(f"{url}/lead", headers=admin)).status == 200
+
+
+async def test_an_admin_may_not_lock_itself_out_either(api: Api) -> None:
+    await make_user(api, "root", Role.ADMIN)
+    root = {**(await session_cookie(api, "root")), **same_origin(api)}
+    url = f"{api.url}/api/v1/users/root"
+    refused = await api.session.patch(url, json={"enabled": False}, headers=root)
+    assert refused.status == 409 and (await refused.json())["error"]["code"] == "last_admin"
+    assert (await api.session.get(f"{api.url}/api/v1/auth/me", headers=root)).status == 200

@@ -1,9 +1,9 @@
-"""People: logins, lockouts, MediaMTX's cached password verdicts. Registered on the daemon's
-registry by the domain itself (Metrics.group)."""
+"""People: logins, lockouts, live sessions, MediaMTX's cached password verdicts. Registered
+on the daemon's registry by the domain itself (Metrics.group)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 LOGIN_RESULTS = ("ok", "bad_credentials", "locked_out", "disabled")
 
@@ -28,6 +28,12 @@ class AccessMetrics:
             "MediaMTX user:password checks, by source (cache: a kept argon2 verdict, argon2: "
             "verified now)",
             ["source"],
+            registry=registry,
+        )
+        self.sessions_active = Gauge(
+            "vmsd_sessions_active",
+            "Console sessions live now (not revoked, expired or idle), of every daemon sharing "
+            "the database; counted periodically (vmsd.access.session_count)",
             registry=registry,
         )
         for result in LOGIN_RESULTS:

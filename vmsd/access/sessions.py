@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from vmsd.config.load import ConfigHolder
 from vmsd.core.errors import StoreError
-from vmsd.store.db import DB_UNAVAILABLE, bounded
+from vmsd.store.db import DB_UNAVAILABLE, QUERY_TIMEOUT_S, bounded
 from vmsd.store.sessions import SessionRecord, SessionStore
 
 SESSION_BYTES = 32
@@ -92,6 +92,12 @@ class SessionService:
     async def list_live(self, user_id: int) -> list[SessionRecord]:
         now = self._clock()
         return await self._store.list_live(user_id, now - self._idle, now)
+
+    async def count_live(self, timeout_s: float = QUERY_TIMEOUT_S) -> int:
+        """Live sessions of every user, by the rule `is_live` applies to one; TimeoutError
+        after `timeout_s`, whatever the database does."""
+        now = self._clock()
+        return await self._store.count_live(now - self._idle, now, timeout_s)
 
     async def revoke(self, user_id: int, session_id: int) -> SessionRecord:
         return await self._store.revoke(user_id, session_id)

@@ -16,7 +16,13 @@ from vmsd.core.errors import ForbiddenError, ValidationError
 from vmsd.core.log import get_logger
 from vmsd.core.names import LABEL_MAX, is_label
 from vmsd.store.listen import listen_forever
-from vmsd.store.tokens import TOKENS_CHANNEL, ActiveTokenHash, ApiToken, TokenStore
+from vmsd.store.tokens import (
+    TOKENS_CHANNEL,
+    ActiveTokenHash,
+    ApiToken,
+    TokenStore,
+    token_missing,
+)
 
 log = get_logger("vmsd.access")
 
@@ -97,7 +103,24 @@ def require_covers(grantor: Principal | None, scope: CameraScope) -> None:
         )
 
 
+def may_manage(actor: Principal | None, token: ApiToken) -> bool:
+    """As for users (vmsd.access.users.UserService): an admin sees and revokes only the
+    tokens whose scope its own covers; the others are, to it, tokens that do not exist. A
+    stored scope that no longer parses counts as every camera: only a `*` admin manages
+    what nobody can read. None: the CLI, which acts with every camera."""
+    if actor is None:
+        return True
+    try:
+        scope = CameraScope.parse(token.cameras)
+    except ValueError:
+        scope = EVERY_CAMERA
+    return actor.scope.covers(scope)
+
+
 class TokenService:
+    """`actor` (the API's caller; None for the CLI) sees and revokes only what `may_manage`
+    lets it; `grantor` creates only scopes it covers."""
+
     def __init__(self, store: TokenStore, registry: TokenRegistry | None = None) -> None:
         self._store = store
         self._registry = registry
@@ -130,10 +153,17 @@ class TokenService:
             await self._registry.refresh()  # usable at once, before the NOTIFY round trip
         return token, secret
 
-    async def list(self, include_revoked: bool = False) -> list[ApiToken]:
-        return await self._store.list_tokens(include_revoked)
+    async def list(
+        self, include_revoked: bool = False, actor: Principal | None = None
+    ) -> list[ApiToken]:
+        tokens = await self._store.list_tokens(include_revoked)
+        return [t for t in tokens if may_manage(actor, t)]
 
-    async def revoke(self, token_id: int) -> ApiToken:
+    async def revoke(self, token_id: int, actor: Principal | None = None) -> ApiToken:
+        """A token out of `actor`'s sight is a NotFoundError, as an unknown id. Checked
+        before the revocation, safely: a token's scope never changes once made."""
+        if actor is not None and not may_manage(actor, await self._store.get(token_id)):
+            raise token_missing(token_id)
         token = await self._store.revoke(token_id)
         if self._registry is not None:
             await self._registry.refresh()

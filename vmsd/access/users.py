@@ -182,7 +182,13 @@ class UserService:
     """`actor`: the scope of whoever acts (the API's principal; the CLI acts with `*`). An
     admin may grant only cameras its own scope covers, and may change, delete or set the
     password of only a user whose cameras it covers (else a scoped admin could take over an
-    unscoped one)."""
+    unscoped one).
+
+    An update or delete that would leave no enabled admin with every camera is refused
+    (vmsd.store.users.LastAdminError, 409 `last_admin`): only `force` (the CLI's `--force`,
+    run on the box, where `vmsd user create --role admin` always works) skips it. Admin
+    tokens do not count: they are scripts' credentials, and cannot sign in to the console's
+    admin pages."""
 
     def __init__(
         self, store: UserStore, passwords: Passwords, registry: UserRegistry | None = None
@@ -229,6 +235,7 @@ class UserService:
         role: Role | None = None,
         cameras: list[str] | None = None,
         enabled: bool | None = None,
+        force: bool = False,
     ) -> UserRecord:
         await self._target(actor, name)
         entries = None
@@ -237,14 +244,18 @@ class UserService:
             _check_grant(actor, scope)
             entries = scope.entries()
         user = await self._store.update(
-            name, role=role.value if role else None, cameras=entries, enabled=enabled
+            name,
+            role=role.value if role else None,
+            cameras=entries,
+            enabled=enabled,
+            keep_admin=not force,
         )
         await self._changed()
         return user
 
-    async def delete(self, actor: CameraScope, name: str) -> UserRecord:
+    async def delete(self, actor: CameraScope, name: str, force: bool = False) -> UserRecord:
         await self._target(actor, name)
-        user = await self._store.delete(name)
+        user = await self._store.delete(name, keep_admin=not force)
         await self._changed()
         return user
 

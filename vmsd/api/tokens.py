@@ -46,7 +46,7 @@ def token_out(token: ApiToken) -> TokenOut:
 
 async def list_tokens(request: web.Request) -> web.Response:
     q = read_params(TokensQuery, request.query)
-    tokens = await services(request).tokens.list(q.include_revoked)
+    tokens = await services(request).tokens.list(q.include_revoked, actor=request[PRINCIPAL])
     return body([token_out(t) for t in tokens])
 
 
@@ -65,7 +65,8 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    token = await services(request).tokens.revoke(read_params(IdPath, request.match_info).id)
+    token_id = read_params(IdPath, request.match_info).id
+    token = await services(request).tokens.revoke(token_id, actor=request[PRINCIPAL])
     return body(token_out(token))
 
 
@@ -74,7 +75,7 @@ ROUTES = [
         "GET",
         "/api/v1/tokens",
         list_tokens,
-        "List API tokens (never their secrets)",
+        "List API tokens (never their secrets): those whose cameras the caller's scope covers",
         role=Role.ADMIN,
         tag="tokens",
         query=TokensQuery,
@@ -104,6 +105,9 @@ ROUTES = [
         action="token.revoke",
         tag="tokens",
         path_params=IdPath,
-        responses={200: Reply("revoked", TokenOut), 404: Reply("no such token")},
+        responses={
+            200: Reply("revoked", TokenOut),
+            404: Reply("no such token, or one whose cameras the caller's scope does not cover"),
+        },
     ),
 ]

@@ -121,6 +121,10 @@ async def end_user_sessions(request: web.Request) -> web.Response:
 
 _NO_USER = Reply("no such user")
 _OUT_OF_SCOPE = Reply("the user, or the cameras granted, are outside your own camera scope")
+_LAST_ADMIN = Reply(
+    "`last_admin`: the user is the last enabled admin with every camera, and the change would "
+    "leave none (make another first; on the box, `vmsd user create --role admin`)"
+)
 
 ROUTES = [
     ApiRoute(
@@ -161,24 +165,35 @@ ROUTES = [
         "PATCH",
         "/api/v1/users/{name}",
         update_user,
-        "Change a user's role, cameras or enabled; disabling ends its sessions",
+        "Change a user's role, cameras or enabled; disabling ends its sessions; never the "
+        "last enabled admin with every camera away",
         role=Role.ADMIN,
         action="user.update",
         tag="users",
         path_params=UserPath,
         request_model=UserPatch,
-        responses={200: Reply("changed", UserOut), 403: _OUT_OF_SCOPE, 404: _NO_USER},
+        responses={
+            200: Reply("changed", UserOut),
+            403: _OUT_OF_SCOPE,
+            404: _NO_USER,
+            409: _LAST_ADMIN,
+        },
     ),
     ApiRoute(
         "DELETE",
         "/api/v1/users/{name}",
         delete_user,
-        "Delete a user and its sessions",
+        "Delete a user and its sessions (not the last enabled admin with every camera)",
         role=Role.ADMIN,
         action="user.delete",
         tag="users",
         path_params=UserPath,
-        responses={200: Reply("deleted", UserOut), 403: _OUT_OF_SCOPE, 404: _NO_USER},
+        responses={
+            200: Reply("deleted", UserOut),
+            403: _OUT_OF_SCOPE,
+            404: _NO_USER,
+            409: _LAST_ADMIN,
+        },
     ),
     ApiRoute(
         "POST",

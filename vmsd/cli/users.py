@@ -16,6 +16,7 @@ from vmsd.core.errors import EXIT_OK, ValidationError
 if TYPE_CHECKING:  # main.py builds its parser from here: `vmsd hook` must stay light
     import asyncpg
 
+    from vmsd.access.users import UserService
     from vmsd.store.users import UserRecord
 
 
@@ -56,6 +57,13 @@ def add_user_parser(
     ):
         command = passwd if help_ is None else sub.add_parser(name, help=help_, parents=parents)
         command.add_argument("--name", required=True)
+        if name in ("disable", "delete"):
+            command.add_argument(
+                "--force",
+                action="store_true",
+                help="even if it is the last enabled admin with every camera (nobody could "
+                "manage the users from the console until `vmsd user create --role admin`)",
+            )
 
 
 def read_password(stream: TextIO) -> str:
@@ -93,10 +101,8 @@ def _cameras(value: str | None) -> list[str] | None:
 
 async def run_user_command(args: argparse.Namespace, config: Config, pool: asyncpg.Pool) -> int:
     from vmsd.access.passwords import Passwords
-    from vmsd.access.scope import EVERY_CAMERA
     from vmsd.access.users import UserService
-    from vmsd.cli.audit import audited
-    from vmsd.store.users import UserStore
+    from vmsd.store.users import LastAdminError, UserStore
 
     users = UserService(UserStore(pool), Passwords(config.auth.password_hash))
     action = args.user_command
@@ -115,7 +121,29 @@ async def run_user_command(args: argparse.Namespace, config: Config, pool: async
         }
     elif action in ("disable", "enable"):
         details = {"enabled": action == "enable"}
-    async with audited(pool, audit_action.get(action, "user.update"), f"user:{args.name}", details):
+    if getattr(args, "force", False):
+        details["force"] = True
+    try:
+        user = await _change(args, users, pool, audit_action.get(action, "user.update"), details)
+    except LastAdminError as err:
+        remedy = "make another such admin first (`vmsd user create --role admin`), or --force"
+        raise LastAdminError(err.name, remedy) from err
+    print(user_json(user))
+    return EXIT_OK
+
+
+async def _change(
+    args: argparse.Namespace,
+    users: UserService,
+    pool: asyncpg.Pool,
+    audit_action: str,
+    details: dict[str, object],
+) -> UserRecord:
+    from vmsd.access.scope import EVERY_CAMERA
+    from vmsd.cli.audit import audited
+
+    action = args.user_command
+    async with audited(pool, audit_action, f"user:{args.name}", details):
         if action == "create":
             user = await users.create(
                 EVERY_CAMERA,
@@ -128,8 +156,10 @@ async def run_user_command(args: argparse.Namespace, config: Config, pool: async
         elif action == "passwd":
             user = await users.set_password(EVERY_CAMERA, args.name, read_password(sys.stdin))
         elif action in ("disable", "enable"):
-            user = await users.update(EVERY_CAMERA, args.name, enabled=action == "enable")
+            force = action == "disable" and args.force
+            user = await users.update(
+                EVERY_CAMERA, args.name, enabled=action == "enable", force=force
+            )
         else:
-            user = await users.delete(EVERY_CAMERA, args.name)
-    print(user_json(user))
-    return EXIT_OK
+            user = await users.delete(EVERY_CAMERA, args.name, force=args.force)
+    return user

@@ -32,6 +32,7 @@ from vmsd.access.audit_log import AuditLog
 from vmsd.access.creators import principal_resolver
 from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX, Grants
 from vmsd.access.links import LinkSigner, link_key
+from vmsd.access.metrics import AccessMetrics
 from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
@@ -39,6 +40,7 @@ from vmsd.access.secrets import (
     credential_key,
     load_or_create_hook_secret,
 )
+from vmsd.access.session_count import SessionCount
 from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.app import create_app
 from vmsd.api.hooks import HookServices, create_hooks_app
@@ -396,6 +398,10 @@ class Daemon:
             ("database_watch", core.database.run),
             ("token_registry", core.tokens.run),
             ("user_registry", core.accounts.registry.run),
+            (
+                "session_count",
+                SessionCount(core.accounts.sessions, self._metrics.group(AccessMetrics)).run,
+            ),
             ("camera_registry", cams.registry.run),
             ("camera_states", functools.partial(cams.live.follow, cams.registry)),
             ("mediamtx", functools.partial(media.mediamtx.run, self._supervisor)),

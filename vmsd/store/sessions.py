@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from vmsd.core.errors import NotFoundError
+from vmsd.store.db import bounded_connection
 
 _COLUMNS = "id, user_id, created_at, last_seen_at, expires_at, revoked_at, client_ip, user_agent"
 
@@ -101,6 +102,19 @@ class SessionStore:
             now,
         )
         return [_session(r) for r in rows]
+
+    async def count_live(self, idle_since: datetime, now: datetime, timeout_s: float) -> int:
+        """Every user's sessions not revoked, seen since `idle_since`, not expired at `now`:
+        one aggregate over a table that holds only what is live or recent. Ends within
+        `timeout_s` whatever the server does (TimeoutError)."""
+        async with bounded_connection(self._pool, timeout_s) as conn:
+            count = await conn.fetchval(
+                """SELECT count(*) FROM sessions WHERE revoked_at IS NULL
+                   AND last_seen_at >= $1 AND expires_at > $2""",
+                idle_since,
+                now,
+            )
+        return int(count)
 
     async def revoke(self, user_id: int, session_id: int) -> SessionRecord:
         """One of the user's sessions (another user's is not found)."""

@@ -48,6 +48,11 @@ def _token(row: asyncpg.Record) -> ApiToken:
     )
 
 
+def token_missing(token_id: int) -> NotFoundError:
+    """What an unknown token id answers (and a token out of the caller's sight)."""
+    return NotFoundError(f"no token with id {token_id}")
+
+
 class TokenStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -77,6 +82,15 @@ class TokenStore:
         )
         return [_token(r) for r in rows]
 
+    async def get(self, token_id: int) -> ApiToken:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM api_tokens WHERE id = $1",  # noqa: S608
+            token_id,
+        )
+        if row is None:
+            raise token_missing(token_id)
+        return _token(row)
+
     async def revoke(self, token_id: int) -> ApiToken:
         row = await self._pool.fetchrow(
             f"""UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1
@@ -84,7 +98,7 @@ class TokenStore:
             token_id,
         )
         if row is None:
-            raise NotFoundError(f"no token with id {token_id}")
+            raise token_missing(token_id)
         return _token(row)
 
     async def active_hashes(self) -> list[ActiveTokenHash]:

@@ -1,17 +1,32 @@
 """SQL for user accounts (migration 0009's `users`). A change to the table NOTIFYs
 USERS_CHANNEL (a trigger), so every daemon sharing the database reloads its users. Disabling a
-user, changing its password and deleting it end its sessions in the same transaction."""
+user, changing its password and deleting it end its sessions in the same transaction.
+
+An update or a delete that would leave no full admin (enabled, role `admin`, cameras `*`)
+where there was one is refused (LastAdminError) unless told otherwise: without one nobody may
+manage the users from the console. The check and the change share a transaction under an
+advisory lock, so two admins disabling each other at once cannot both succeed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from vmsd.core.errors import ConflictError, NotFoundError
 
+if TYPE_CHECKING:
+    from vmsd.store.db import Connection
+
 USERS_CHANNEL = "vmsd_users"
+# pg_advisory_xact_lock key for changes that may take a full admin away, one at a time on
+# every box sharing the database. "vmsd" + 3 (1 is the migrations', 2 the audit chain's).
+ADMINS_LOCK_KEY = 0x766D_7364_0003
+# A full admin, as vmsd.access reads a row: a scope holding `*` holds every camera.
+_COUNT_FULL_ADMINS = """SELECT count(*) FROM users
+    WHERE role = 'admin' AND enabled AND '*' = ANY(cameras)"""
 _COLUMNS = """id, name, role, cameras, password_hash, enabled, created_at, updated_at,
     password_changed_at, last_login_at"""
 _REVOKE_SESSIONS = """UPDATE sessions SET revoked_at = now()
@@ -49,6 +64,31 @@ def _user(row: asyncpg.Record) -> UserRecord:
 
 def _missing(name: str) -> NotFoundError:
     return NotFoundError(f"no user named {name[:64]!r}")
+
+
+class LastAdminError(ConflictError):
+    """The change would leave no enabled admin with every camera."""
+
+    code = "last_admin"
+
+    def __init__(self, name: str, remedy: str = "make another such admin first") -> None:
+        super().__init__(
+            f"{name!r} is the last enabled admin with every camera ('*'): disabling, "
+            f"demoting, narrowing or deleting it would leave nobody to manage the users; {remedy}"
+        )
+        self.name = name
+
+
+async def _lock_admins(conn: Connection) -> int:
+    """Takes the lock and returns the full admins now (this transaction's own changes
+    included)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMINS_LOCK_KEY)
+    return await _full_admins(conn)
+
+
+async def _full_admins(conn: Connection) -> int:
+    count = await conn.fetchval(_COUNT_FULL_ADMINS)
+    return int(count)
 
 
 class UserStore:
@@ -90,9 +130,12 @@ class UserStore:
         role: str | None = None,
         cameras: list[str] | None = None,
         enabled: bool | None = None,
+        keep_admin: bool = True,
     ) -> UserRecord:
-        """Only the given fields change; a user disabled here loses its sessions."""
+        """Only the given fields change; a user disabled here loses its sessions.
+        `keep_admin`: refuse to take away the last full admin (LastAdminError)."""
         async with self._pool.acquire() as conn, conn.transaction():
+            admins = await _lock_admins(conn)
             row = await conn.fetchrow(
                 f"""UPDATE users SET role = coalesce($2, role),
                         cameras = coalesce($3, cameras),
@@ -105,6 +148,8 @@ class UserStore:
             )
             if row is None:
                 raise _missing(name)
+            if keep_admin and admins and not await _full_admins(conn):
+                raise LastAdminError(name)  # the transaction rolls the change back
             if not row["enabled"]:
                 await conn.execute(_REVOKE_SESSIONS, row["id"])
         return _user(row)
@@ -143,12 +188,16 @@ class UserStore:
             raise NotFoundError(f"no user with id {user_id}")
         return _user(row)
 
-    async def delete(self, name: str) -> UserRecord:
-        """Its sessions go with it (ON DELETE CASCADE)."""
-        row = await self._pool.fetchrow(
-            f"DELETE FROM users WHERE name = $1 RETURNING {_COLUMNS}",  # noqa: S608
-            name,
-        )
-        if row is None:
-            raise _missing(name)
+    async def delete(self, name: str, keep_admin: bool = True) -> UserRecord:
+        """Its sessions go with it (ON DELETE CASCADE). `keep_admin`: as for update."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            admins = await _lock_admins(conn)
+            row = await conn.fetchrow(
+                f"DELETE FROM users WHERE name = $1 RETURNING {_COLUMNS}",  # noqa: S608
+                name,
+            )
+            if row is None:
+                raise _missing(name)
+            if keep_admin and admins and not await _full_admins(conn):
+                raise LastAdminError(name)
         return _user(row)

@@ -1,18 +1,20 @@
-"""Token scopes as the API and the CLI take them, and the rule that a principal grants only
-what its own scope covers."""
+"""Token scopes as the API and the CLI take them, the rule that a principal grants only
+what its own scope covers, and that an admin manages only the tokens its scope covers."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 import pytest
 
 from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA, CameraScope
-from vmsd.access.tokens import parse_scope, require_covers
+from vmsd.access.tokens import may_manage, parse_scope, require_covers
 from vmsd.cli.main import scope_argument
 from vmsd.core.errors import ForbiddenError, ValidationError
+from vmsd.store.tokens import ApiToken
 
 
 def admin(*entries: str) -> Principal:
@@ -63,3 +65,30 @@ def test_cli_cameras_argument() -> None:
     for bad in ("", ",", "Bad Name"):
         with pytest.raises(argparse.ArgumentTypeError):
             scope_argument(bad)
+
+
+def stored(*cameras: str) -> ApiToken:
+    return ApiToken(7, "t", "viewer", datetime(2026, 1, 1, tzinfo=UTC), None, cameras)
+
+
+@pytest.mark.parametrize(
+    ("actor", "token", "managed"),
+    [
+        (admin("*"), stored("*"), True),
+        (admin("*"), stored("Not A Camera"), True),
+        (admin("a", "group:gate"), stored("a"), True),
+        (admin("a", "group:gate"), stored("a", "group:gate"), True),
+        (admin("a", "group:gate"), stored("*"), False),
+        (admin("a", "group:gate"), stored("a", "b"), False),
+        (admin("a", "group:gate"), stored("group:yard"), False),
+        # A group does not cover a camera's name (its members change).
+        (admin("group:gate"), stored("a"), False),
+        # A row nobody can read is every camera's: only `*` manages it.
+        (admin("a"), stored("Not A Camera"), False),
+        (None, stored("*"), True),  # the CLI
+    ],
+)
+def test_an_admin_manages_the_tokens_it_covers(
+    actor: Principal | None, token: ApiToken, managed: bool
+) -> None:
+    assert may_manage(actor, token) is managed
