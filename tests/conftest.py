@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -206,6 +208,17 @@ class Api:
         if who == "bad":
             return {"Authorization": "Bearer vmsd_not-a-real-token-at-all-xxxxxxxxxxxxxxxxxxx"}
         return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    async def call(
+        self, method: str, path: str, who: str = "admin", body: Any = None
+    ) -> tuple[int, Any]:
+        """`method` `path` as `who` (a role's token, "none" or "bad"): status and JSON body."""
+        kwargs: dict[str, Any] = {"headers": self.headers(who)}
+        if body is not None:
+            kwargs["json"] = body
+        async with self.session.request(method, self.url + path, **kwargs) as resp:
+            text = await resp.text()
+            return resp.status, json.loads(text) if text else None
 
 
 @pytest.fixture

@@ -10,15 +10,14 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import psutil
 import yaml
 
+from tests.daemon_client import TIMEOUT_S, Answer, Options, login, request
 from tests.net import free_port
 from vmsd.config.load import load_config
 from vmsd.runtime.database import cli_pool
@@ -38,6 +37,34 @@ def write_config(directory: Path, **overrides: Any) -> Path:
     path = directory / "vmsd.yml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def vmsd_cli(
+    config: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m vmsd ARGS --config CONFIG`, never raising: `token`'s subcommands take
+    `--config` right after `token`."""
+    return subprocess.run(
+        [sys.executable, "-m", "vmsd", *args, "--config", str(config)] if args[0] != "token"
+        else [sys.executable, "-m", "vmsd", "token", "--config", str(config), *args[1:]],
+        input=stdin, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def create_token(config: Path, name: str, role: str, *args: str) -> str:
+    """The secret of a new API token made by `vmsd token create` (`args`: e.g. --cameras)."""
+    created = vmsd_cli(config, "token", "create", "--name", name, "--role", role, *args)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
+
+
+def create_user(config: Path, name: str, role: str, password: str, *args: str) -> None:
+    """A user made by `vmsd user create`, its password on stdin (`args`: e.g. --cameras)."""
+    made = vmsd_cli(
+        config, "user", "create", "--name", name, "--role", role, *args, "--password-stdin",
+        stdin=password + "\n",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
 
 
 @dataclass
@@ -111,21 +138,18 @@ class DaemonProcess:
         self.send(sig)
         return self.wait_exit()
 
+    def request(self, method: str, path: str, **options: Unpack[Options]) -> Answer:
+        """`daemon_client.request` of `path` on this daemon's API."""
+        return request(method, self.url + path, **options)
+
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
-        request = urllib.request.Request(self.url + path)  # noqa: S310
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-                body = resp.read()
-                status = resp.status
-        except urllib.error.HTTPError as err:
-            body = err.read()
-            status = err.code
-        try:
-            return status, json.loads(body)
-        except ValueError:
-            return status, body.decode(errors="replace")
+        """GET `path`: its status and `Answer.json()`."""
+        answer = self.request("GET", path, token=token or None)
+        return answer.status, answer.json()
+
+    def login(self, user: str, password: str, timeout_s: float = TIMEOUT_S) -> str:
+        """A session of `user`: the `vmsd_session` cookie's value."""
+        return login(self.url, user, password, timeout_s)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import schemathesis
 
+from tests.daemon_client import request
 from vmsd.core.units import parse_duration_s, parse_text_duration_s
 
 # The fixture's camera (tests/e2e/test_schemathesis.py): recreated after a DELETE removed it.
@@ -129,14 +129,5 @@ def after_call(context: schemathesis.HookContext, case: schemathesis.Case, respo
         return
     sent = response.request
     base = sent.url.split("/api/v1/cameras/", 1)[0]
-    request = urllib.request.Request(  # noqa: S310 - the daemon under test, over loopback
-        f"{base}/api/v1/cameras",
-        data=json.dumps(API_CAMERA).encode(),
-        method="POST",
-        headers={
-            "Authorization": sent.headers["Authorization"],
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-        answer.read()
+    auth = {"Authorization": sent.headers["Authorization"]}
+    request("POST", f"{base}/api/v1/cameras", body=API_CAMERA, headers=auth).ok()

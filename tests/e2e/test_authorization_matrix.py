@@ -17,12 +17,8 @@ made) afresh for each cell.
 
 from __future__ import annotations
 
-import json
 import re
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,8 +27,8 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_client import until
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from vmsd.access.roles import Role
 from vmsd.api.app import all_routes
 from vmsd.api.routes import ApiRoute
@@ -92,62 +88,27 @@ class Box:
         body: Any = None,
         credential: str | None = None,
     ) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310
-            self.daemon.url + path, data=data, method=method
-        )
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
+        """As `who` (None: the fixture's admin token), or with `credential` in its place."""
         secret = credential or (self.credentials.get(who.name) if who else self.admin_token)
         kind = who.kind if who is not None else "token"
-        if kind == "token":
-            request.add_header("Authorization", f"Bearer {secret}")
-        elif kind == "session":
-            request.add_header("Cookie", f"vmsd_session={secret}")
-            request.add_header("Origin", self.daemon.url)  # a same-origin browser
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
-                status = resp.status
-                # An event stream never ends: its status and headers are the answer.
-                raw = b"" if "event-stream" in resp.headers.get("Content-Type", "") else resp.read()
-        except urllib.error.HTTPError as err:
-            status, raw = err.code, err.read()
-        try:
-            return status, json.loads(raw) if raw else None
-        except ValueError:
-            return status, None
+        answer = self.daemon.request(
+            method,
+            path,
+            body=body,
+            token=secret if kind == "token" else None,
+            session=secret if kind == "session" else None,
+            timeout_s=TIMEOUT_S,
+        )
+        return answer.status, answer.json()
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = self.call(method, path, body=body)
         assert 200 <= status < 300, (method, path, status, answer)
         return answer
 
-    def login(self, user: str) -> str:
-        request = urllib.request.Request(  # noqa: S310
-            self.daemon.url + "/api/v1/auth/login",
-            json.dumps({"username": user, "password": PASSWORD}).encode(),
-            {"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
-            cookie = resp.headers["Set-Cookie"]
-        match = re.match(r"vmsd_session=([^;]+);", cookie)
-        assert match, cookie
-        return match.group(1)
-
     def next_spare(self) -> int:
         self.spare += 1
         return self.spare
-
-
-def _until(what: str, probe: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"no {what} within {timeout_s} s")
 
 
 @pytest.fixture(scope="module")
@@ -169,25 +130,24 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         },
         log={"level": "info", "format": "json"},
     )
-    created = vmsd_cli(config, "token", "create", "--name", "fixture", "--role", "admin")
-    assert created.returncode == 0, created.stderr
+    admin_token = create_token(config, "fixture", "admin")
     daemon = DaemonProcess(config)
     daemon.start().wait_ready()
     try:
-        box = Box(daemon, created.stdout.strip())
+        box = Box(daemon, admin_token)
         for who in (VIEWER_A, OPERATOR, ADMIN):
             role = who.role
             assert role is not None
             user = {"name": who.user, "role": role.value, "cameras": list(who.scope),
                     "password": PASSWORD}  # fmt: skip
             box.admin("POST", "/api/v1/users", user)
-            box.credentials[who.name] = box.login(who.user)
+            box.credentials[who.name] = daemon.login(who.user, PASSWORD, TIMEOUT_S)
         token = box.admin(
             "POST", "/api/v1/tokens", {"name": "scoped", "role": "operator", "cameras": [CAM_A]}
         )
         box.credentials[TOKEN_A.name] = token["token"]
         for camera in (CAM_A, CAM_B):
-            _until(f"a recording of {camera}", lambda c=camera: recordings(box, c))  # type: ignore[misc]
+            until(f"a recording of {camera}", lambda c=camera: recordings(box, c))  # type: ignore[misc]
         yield box
         assert daemon.stop() == 0, daemon.log_text()[-5000:]
     finally:
@@ -201,7 +161,7 @@ def recordings(box: Box, camera: str) -> list[dict[str, Any]]:
 def recording_of(box: Box, camera: str) -> int:
     """The camera's newest recording: one a DELETE of an earlier cell has not removed (the
     camera records on: the next segment comes within seconds)."""
-    return int(_until(f"a recording of {camera}", lambda: recordings(box, camera))[0]["id"])
+    return int(until(f"a recording of {camera}", lambda: recordings(box, camera))[0]["id"])
 
 
 def export_of(box: Box, camera: str) -> int:
@@ -218,7 +178,7 @@ def export_of(box: Box, camera: str) -> int:
         "/api/v1/exports",
         {"camera": camera, "start": newest["start"], "end": newest["end"]},
     )
-    _until(
+    until(
         f"a finished export of {camera}",
         lambda: box.admin("GET", f"/api/v1/exports/{job['id']}")["state"] == "done",
     )
@@ -348,7 +308,7 @@ def cells() -> list[Cell]:
 def credential_for(box: Box, cell: Cell) -> str | None:
     """Logging out ends the session it is asked with: a session of its own for that cell."""
     if cell.route.path == "/api/v1/auth/logout" and cell.who.kind == "session":
-        return box.login(cell.who.user)
+        return box.daemon.login(cell.who.user, PASSWORD, TIMEOUT_S)
     return None
 
 

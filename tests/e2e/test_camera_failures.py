@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.net import free_port
 from tests.streams.sources import RtspServer
 
@@ -50,9 +49,7 @@ def _config(tmp_path: Path, **overrides: Any) -> Path:
 
 
 def _token(config: Path) -> str:
-    created = vmsd_cli(config, "token", "create", "--name", "ops", "--role", "admin")
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip()
+    return create_token(config, "ops", "admin")
 
 
 async def _started(config: Path) -> DaemonProcess:

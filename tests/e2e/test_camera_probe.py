@@ -15,8 +15,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.net import free_port
 from tests.streams.sources import RtspServer
 
@@ -30,9 +29,7 @@ def camera() -> Iterator[RtspServer]:
 
 
 def _token(config: Path, role: str) -> str:
-    created = vmsd_cli(config, "token", "create", "--name", role, "--role", role)
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip()
+    return create_token(config, role, role)
 
 
 async def _post(

@@ -15,9 +15,7 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,8 +26,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_client import request, until
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.paths import REPO_ROOT
 from tests.player_probe import play_in_stretches
 from tests.streams.sources import require
@@ -53,23 +51,8 @@ class Box:
     problems: list[str] = field(default_factory=list)  # CSP violations, script errors
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.daemon.url + path, data, method=method)  # noqa: S310
-        request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-            raw = resp.read()
-        return json.loads(raw) if raw else None
-
-    def until(self, what: str, probe: Any, timeout_s: float = 60.0) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            value = probe()
-            if value:
-                return value
-            time.sleep(0.3)
-        raise AssertionError(f"no {what} within {timeout_s} s")
+        """With the fixture's admin token: the body of a 2xx answer."""
+        return self.daemon.request(method, path, body=body, token=self.token, timeout_s=30).ok()
 
     def recordings(self, camera: str) -> list[dict[str, Any]]:
         page = self.call("GET", f"/api/v1/recordings?camera={camera}&limit=100&order=desc")
@@ -94,14 +77,13 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         auth={"password_hash": {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}},
         log={"level": "info", "format": "json"},
     )
-    created = vmsd_cli(config, "token", "create", "--name", "fixture", "--role", "admin")
-    assert created.returncode == 0, created.stderr
+    admin_token = create_token(config, "fixture", "admin")
     daemon = DaemonProcess(config)
     daemon.start().wait_ready()
     try:
         shots = directory / "screenshots"
         shots.mkdir()
-        box = Box(daemon, created.stdout.strip(), shots)
+        box = Box(daemon, admin_token, shots)
         box.call("POST", "/api/v1/cameras", {"name": CAM_B, "source": "test://?size=320x180&fps=5"})
         box.call("POST", "/api/v1/users", {"name": "ada", "role": "admin", "password": PASSWORD})
         box.call(
@@ -110,7 +92,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             {"name": "vera", "role": "viewer", "cameras": [CAM_A], "password": PASSWORD},
         )
         for camera in (CAM_A, CAM_B):
-            box.until(f"a recording of {camera}", lambda c=camera: box.recordings(c))  # type: ignore[misc]
+            until(f"a recording of {camera}", lambda c=camera: box.recordings(c))  # type: ignore[misc]
         yield box
         assert daemon.stop() == 0, daemon.log_text()[-5000:]
     finally:
@@ -211,7 +193,7 @@ def cam_b_gap(box: Box) -> float:
     time.sleep(5)  # the gap: five seconds with no recording
     box.call("PATCH", f"/api/v1/cameras/{CAM_B}", {"enabled": True})
     restarted = time.time()
-    box.until(
+    until(
         "a recording after the restart",
         lambda: any(
             datetime.fromisoformat(r["start"]).timestamp() > restarted - 1
@@ -281,7 +263,7 @@ def test_playback_follows_the_wall_clock_across_a_gap_and_says_so(
 ) -> None:
     page = admin_page
     # Enough recorded after the gap (2 s segments) to play a couple of seconds past it.
-    box.until(
+    until(
         "4 s recorded after the restart",
         lambda: any(
             datetime.fromisoformat(r["end"]).timestamp() > cam_b_gap + 4
@@ -451,8 +433,8 @@ def test_export_a_range_download_and_share_it(box: Box, admin_page: Page, tmp_pa
     page.get_by_role("button", name="Share").click()
     url = page.get_by_label("Shareable link", exact=True).input_value()
     assert url.startswith(box.daemon.url + "/api/v1/links/")
-    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (no credentials)
-        assert resp.status == 200 and resp.read()[4:8] == b"ftyp"
+    shared = request("GET", url, timeout_s=30)  # no credentials
+    assert shared.status == 200 and shared.body[4:8] == b"ftyp"
     box.shoot(page, "05-share")
 
 
@@ -512,17 +494,13 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
     form.get_by_label("Role", exact=True).select_option("viewer")
     form.get_by_role("button", name="Create token").click()
     secret = page.get_by_label("Token secret", exact=True).input_value()
-    request = urllib.request.Request(box.daemon.url + "/api/v1/auth/me")  # noqa: S310
-    request.add_header("Authorization", f"Bearer {secret}")
-    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-        assert json.loads(resp.read())["name"] == "nightly"
+    me = box.daemon.request("GET", "/api/v1/auth/me", token=secret, timeout_s=30)
+    assert me.ok()["name"] == "nightly"
     box.shoot(page, "09-tokens")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke nightly").click()
     expect(page.get_by_role("button", name="Revoke nightly")).to_have_count(0)
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=30)  # noqa: S310
-    assert refused.value.code == 401
+    assert box.daemon.request("GET", "/api/v1/auth/me", token=secret, timeout_s=30).status == 401
 
     page.get_by_role("link", name="Manage cameras").click()
     expect(page.locator(f"tr[data-camera='{CAM_A}']")).to_contain_text("read-only")
@@ -544,7 +522,7 @@ def test_admin_pages_users_tokens_cameras(box: Box, admin_page: Page) -> None:
     edit.get_by_label("Location", exact=True).fill("loading bay")
     edit.get_by_role("button", name="Save").click()
     saved = lambda: box.call("GET", "/api/v1/cameras/cam-c")["location"] == "loading bay"  # noqa: E731
-    box.until("the edit saved", saved)
+    until("the edit saved", saved)
     page.get_by_role("button", name="Disable cam-c").click()
     expect(row.locator("td").nth(3)).to_have_text("no")
     assert box.call("GET", "/api/v1/cameras/cam-c")["enabled"] is False

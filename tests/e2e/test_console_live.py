@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +32,7 @@ from playwright.async_api import (
     expect,
 )
 
-from tests.daemon_process import DaemonProcess, write_config
+from tests.daemon_process import DaemonProcess, create_user, write_config
 from tests.net import free_port
 from tests.paths import REPO_ROOT
 from tests.streams.sources import require
@@ -91,12 +89,7 @@ def box(tmp_path: Path) -> Iterator[Box]:
         ],
         auth={"password_hash": {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}},
     )
-    made = subprocess.run(
-        [sys.executable, "-m", "vmsd", "user", "create", "--name", USER, "--role", "viewer",
-         "--cameras", CAM_A, "--password-stdin", "--config", str(config)],
-        input=PASSWORD + "\n", capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    create_user(config, USER, "viewer", PASSWORD, "--cameras", CAM_A)
     daemon = DaemonProcess(config)
     try:
         daemon.start().wait_ready()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ffmpeg_binary
+from tests.daemon_client import until
 from tests.daemon_process import DaemonProcess, indexed_rows, wait_no_processes, write_config
 from tests.streams.sources import GST_RTSP, RtspServer, require
 from vmsd.recordings.index import JOURNAL_NAME
@@ -35,13 +36,6 @@ def server() -> Iterator[RtspServer]:
 
 def _files(root: Path, camera: str) -> set[str]:
     return {str(p) for p in (root / camera).glob("*/*.mp4")}
-
-
-def _wait(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
 
 
 
@@ -65,7 +59,8 @@ def test_five_kill9s_leave_index_and_disk_in_agreement(server: RtspServer, tmp_p
             daemon.start().wait_ready()
             # A couple of segments per camera each time, then anywhere in the next ones.
             files = {c: len(_files(root, c)) for c in CAMERAS}
-            _wait(lambda: all(len(_files(root, c)) > files[c] + 1 for c in CAMERAS), 30)  # noqa: B023
+            more = lambda: all(len(_files(root, c)) > files[c] + 1 for c in CAMERAS)  # noqa: B023, E731
+            until("2 more segments a camera", more, 30, every_s=0.1)
             time.sleep(rng.uniform(0.0, 4.0))
             daemon.send(signal.SIGKILL)
             daemon.wait_exit()
@@ -81,7 +76,8 @@ def test_five_kill9s_leave_index_and_disk_in_agreement(server: RtspServer, tmp_p
     try:
         final.start().wait_ready()
         files = {c: len(_files(root, c)) for c in CAMERAS}
-        _wait(lambda: all(len(_files(root, c)) >= files[c] + 2 for c in CAMERAS), 30)
+        more = lambda: all(len(_files(root, c)) >= files[c] + 2 for c in CAMERAS)  # noqa: E731
+        until("2 more segments a camera", more, 30, every_s=0.1)
         events = final.log_events()
         assert final.stop(signal.SIGTERM) == 0
     finally:

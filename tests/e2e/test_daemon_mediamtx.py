@@ -10,8 +10,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
+from tests.daemon_client import until
+from tests.daemon_process import DaemonProcess, create_token, wait_no_processes, write_config
 from tests.net import free_port
 from vmsd.mediamtx.schema import validate_mediamtx_document
 
@@ -60,13 +59,6 @@ def _rendered(daemon: DaemonProcess) -> dict[str, Any]:
     return data
 
 
-def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
-
-
 def _vmsd(config: Path, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "vmsd", *args, "--config", str(config)],
@@ -76,17 +68,6 @@ def _vmsd(config: Path, *args: str) -> str:
         check=True,
     )
     return result.stdout
-
-
-def _request(daemon: DaemonProcess, method: str, path: str, token: str, body: bytes) -> int:
-    request = urllib.request.Request(  # noqa: S310
-        daemon.url + path,
-        data=body,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-        return int(resp.status)
 
 
 def test_external_mode_file_hooks_and_reload(daemon: DaemonProcess) -> None:
@@ -107,7 +88,7 @@ def test_external_mode_file_hooks_and_reload(daemon: DaemonProcess) -> None:
     # The hook command exactly as rendered, exec'd without a shell like MediaMTX does.
     env = {**os.environ, "MTX_PATH": "gate", "MTX_SOURCE_TYPE": "rtspSource", "MTX_SOURCE_ID": ""}
     subprocess.run(shlex.split(command), env=env, check=True, timeout=30)
-    token = _vmsd(daemon.config_path, "token", "create", "--name", "t", "--role", "admin").strip()
+    token = create_token(daemon.config_path, "t", "admin")
     status, gate = daemon.get("/api/v1/cameras/gate", token)
     assert status == 200 and gate["state"] == "online" and gate["state_reason"] == "hook_available"
     # MediaMTX is not running, so readiness says so, naming the component.
@@ -119,13 +100,13 @@ def test_external_mode_file_hooks_and_reload(daemon: DaemonProcess) -> None:
     config["cameras"].append({"name": "dock", "source": "rtsp://192.0.2.9/live"})
     daemon.config_path.write_text(yaml.safe_dump(config))
     daemon.send(signal.SIGHUP)
-    _wait_for(lambda: "dock" in _rendered(daemon)["paths"])
+    until("dock rendered", lambda: "dock" in _rendered(daemon)["paths"], 10, every_s=0.1)
 
     # An API change: written again, at least 1.5 s after the previous write.
     written_at = path.stat().st_mtime
-    body = b'{"name": "api-cam", "source": "rtsp://192.0.2.10/live", "record": false}'
-    assert _request(daemon, "POST", "/api/v1/cameras", token, body) == 201
-    _wait_for(lambda: "api-cam" in _rendered(daemon)["paths"])
+    body = {"name": "api-cam", "source": "rtsp://192.0.2.10/live", "record": False}
+    assert daemon.request("POST", "/api/v1/cameras", body=body, token=token).status == 201
+    until("api-cam rendered", lambda: "api-cam" in _rendered(daemon)["paths"], 10, every_s=0.1)
     assert path.stat().st_mtime - written_at >= 1.4
     assert _rendered(daemon)["paths"]["api-cam"]["sourceOnDemand"] is True
 

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.daemon_process import DaemonProcess, wait_no_processes, write_config
+from tests.daemon_process import (
+    DaemonProcess,
+    create_token,
+    vmsd_cli,
+    wait_no_processes,
+    write_config,
+)
 from tests.net import free_port
 
 
@@ -23,14 +29,6 @@ def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     process = DaemonProcess(write_config(tmp_path), extra_env={"WATCHDOG_USEC": "1000000"})
     yield process
     process.close()
-
-
-def vmsd_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vmsd", *args, "--config", str(config)] if args[0] != "token"
-        else [sys.executable, "-m", "vmsd", "token", "--config", str(config), *args[1:]],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
 
 
 def test_start_ready_notify_watchdog_and_sigterm(daemon: DaemonProcess) -> None:
@@ -124,9 +122,7 @@ def test_token_commands_while_daemon_runs_and_without(daemon: DaemonProcess) -> 
     assert migrated.returncode == 0, migrated.stderr
     assert wait_no_processes(daemon.state_dir) == []
     daemon.start().wait_ready()
-    created = vmsd_cli(daemon.config_path, "token", "create", "--name", "ops", "--role", "admin")
-    assert created.returncode == 0, created.stderr
-    secret = created.stdout.strip()
+    secret = create_token(daemon.config_path, "ops", "admin")
     assert secret.startswith("vmsd_")
     # The running daemon learns of the token through NOTIFY.
     deadline = time.monotonic() + 10

@@ -5,7 +5,6 @@ last segment finalised, playable, indexed)."""
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import psutil
 import pytest
 
 from tests.conftest import ffmpeg_binary
+from tests.daemon_client import until
 from tests.daemon_process import DaemonProcess, indexed_rows, wait_no_processes, write_config
 from tests.streams.sources import GST_RTSP, RtspServer, probe, require
 from vmsd.store.recordings import EndReason
@@ -32,11 +32,9 @@ def _files(root: Path, camera: str) -> list[Path]:
     return sorted((root / camera).glob("*/*.mp4"))
 
 
-def _wait(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
+def _fewest(root: Path) -> int:
+    """The segment count of the camera with the fewest."""
+    return min(len(_files(root, c)) for c in CAMERAS)
 
 
 def _recorders(root: Path) -> list[psutil.Process]:
@@ -63,16 +61,17 @@ def test_kill9_then_restart_then_graceful_stop(server: RtspServer, tmp_path: Pat
     first = DaemonProcess(config)
     try:
         first.start().wait_ready()
-        _wait(lambda: all(len(_files(root, c)) >= 2 for c in CAMERAS), 40)
+        until("2 segments a camera", lambda: _fewest(root) >= 2, 40, every_s=0.1)
         # Kill once every camera's open segment holds a flushed fragment (about a second in):
         # what is cut then must be recovered, not quarantined.
-        _wait(lambda: all(_files(root, c)[-1].stat().st_size >= 8000 for c in CAMERAS), 20)
+        flushed = lambda: all(_files(root, c)[-1].stat().st_size >= 8000 for c in CAMERAS)  # noqa: E731
+        until("a flushed fragment a camera", flushed, 20, every_s=0.1)
         first.send(signal.SIGKILL)
         first.wait_exit()
     finally:
         first.close()
     # Children never outlive the daemon (parent-death signal; pid files for the rest).
-    _wait(lambda: not _recorders(root), 10)
+    until("no recorder left", lambda: not _recorders(root), 10, every_s=0.1)
     assert wait_no_processes(first.state_dir, timeout=20) == []
 
     second = DaemonProcess(config)
@@ -81,7 +80,7 @@ def test_kill9_then_restart_then_graceful_stop(server: RtspServer, tmp_path: Pat
         # Startup reconciled the index with the disk before recording again.
         recovered = [e for e in second.log_events() if e["event"] == "segment_recovered"]
         assert recovered, "the segments open at the kill are indexed as recovered"
-        _wait(lambda: all(len(_files(root, c)) >= 4 for c in CAMERAS), 40)
+        until("4 segments a camera", lambda: _fewest(root) >= 4, 40, every_s=0.1)
         assert second.stop(signal.SIGTERM) == 0
     finally:
         second.close()

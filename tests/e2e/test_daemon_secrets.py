@@ -15,8 +15,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.net import free_port
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
 
@@ -30,12 +29,11 @@ NO_STORE = ("Cache-Control", "no-store")
 
 def _daemon(tmp_path: Path, **overrides: Any) -> Iterator[tuple[DaemonProcess, str]]:
     config = write_config(tmp_path, ffmpeg={"binary": ffmpeg_binary()}, **overrides)
-    created = vmsd_cli(config, "token", "create", "--name", "ops", "--role", "admin")
-    assert created.returncode == 0, created.stderr
+    token = create_token(config, "ops", "admin")
     process = DaemonProcess(config)
     process.start().wait_ready()
     try:
-        yield process, created.stdout.strip()
+        yield process, token
         assert process.stop() == 0
     finally:
         process.close()

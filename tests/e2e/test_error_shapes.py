@@ -20,8 +20,7 @@ import pytest
 from multidict import CIMultiDictProxy
 
 from tests.conftest import Api, ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.errors_doc import readme_errors
 from tests.net import free_port
 from vmsd.api.openapi import openapi_path
@@ -103,9 +102,7 @@ async def test_every_reachable_error_has_the_documented_shape(
         recording={"snapshot_timeout_seconds": SNAPSHOT_TIMEOUT_S},
         cameras=[{"name": "fixed", "source": "test://?size=160x120&fps=5", "record": False}],
     )
-    created = vmsd_cli(config, "token", "create", "--name", "ops", "--role", "admin")
-    assert created.returncode == 0, created.stderr
-    tokens = {"admin": created.stdout.strip()}
+    tokens = {"admin": create_token(config, "ops", "admin")}
     daemon = DaemonProcess(config)
     await asyncio.to_thread(lambda: daemon.start().wait_ready())
     try:

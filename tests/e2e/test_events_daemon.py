@@ -17,20 +17,18 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.integration.test_events_api import SseClient
 
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[tuple[DaemonProcess, str]]:
     config = write_config(tmp_path, ffmpeg={"binary": ffmpeg_binary()})
-    created = vmsd_cli(config, "token", "create", "--name", "ops", "--role", "admin")
-    assert created.returncode == 0, created.stderr
+    token = create_token(config, "ops", "admin")
     process = DaemonProcess(config)
     process.start().wait_ready()
     try:
-        yield process, created.stdout.strip()
+        yield process, token
         assert process.stop() == 0
     finally:
         process.close()

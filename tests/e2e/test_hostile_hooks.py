@@ -18,8 +18,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +25,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_client import request
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.net import free_port
 from tests.paths import REPO_ROOT
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
@@ -100,11 +98,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     config = write_config(
         tmp, mediamtx=mediamtx, cameras=CAMERAS, auth={"rate_limit": {"requests_per_second": 0}}
     )
-    tokens = []
-    for role in ("viewer", "admin"):
-        created = vmsd_cli(config, "token", "create", "--name", role, "--role", role)
-        assert created.returncode == 0, created.stderr
-        tokens.append(created.stdout.strip())
+    tokens = [create_token(config, role, role) for role in ("viewer", "admin")]
     daemon = DaemonProcess(config)
     try:
         daemon.start().wait_ready()
@@ -139,15 +133,7 @@ def still_serving(target: Target) -> Iterator[None]:
 
 def post(target: Target, url: str, body: bytes) -> int:
     """What `vmsd hook` does (urllib, a JSON POST): the status."""
-    request = urllib.request.Request(
-        f"http://{HOST}:{target.port}{url}", data=body, method="POST",
-        headers={"Content-Type": "application/json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return err.code
+    return request("POST", f"http://{HOST}:{target.port}{url}", data=body, timeout_s=10).status
 
 
 # --- a raw HTTP/1.1 client ---------------------------------------------------------------

@@ -13,21 +13,14 @@ posted to the daemon's hooks listener as MediaMTX posts them, one connection eac
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_client import request, until
+from tests.daemon_process import DaemonProcess, create_token, create_user, vmsd_cli, write_config
 from tests.net import free_port
 from tests.paths import REPO_ROOT
 from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
@@ -76,26 +69,8 @@ class Hooks:
             "4d2c3f0e-8a5b-4f7e-9a51-3c1f0b6d2e7a",
             "query": "",
         }  # fmt: skip
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/hooks/mediamtx/auth?key={quote(self.key, safe='')}",
-            json.dumps(body).encode(),
-            {"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-                return int(resp.status)
-        except urllib.error.HTTPError as err:
-            return int(err.code)
-
-
-def create_user(config: Path, name: str, role: str, cameras: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "vmsd", "user", "create", "--name", name, "--role", role,
-         "--cameras", cameras, "--password-stdin", "--config", str(config)],
-        input=PASSWORD + "\n", capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+        url = f"http://127.0.0.1:{self.port}/hooks/mediamtx/auth?key={quote(self.key, safe='')}"
+        return request("POST", url, body=body, timeout_s=10).status
 
 
 @pytest.fixture(scope="module")
@@ -116,15 +91,10 @@ def hooks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hooks]:
         cameras=CAMERAS,
         auth={"password_hash": {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}},
     )
-    create_user(config, "vera", "viewer", f"{CAM_A},{PUSH_A}")
-    create_user(config, "otto", "operator", "*")
-    create_user(config, "ada", "admin", "*")
-    made = vmsd_cli(
-        config, "token", "create", "--name", "scoped", "--role", "operator",
-        "--cameras", "group:gate",
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip()
+    create_user(config, "vera", "viewer", PASSWORD, "--cameras", f"{CAM_A},{PUSH_A}")
+    create_user(config, "otto", "operator", PASSWORD, "--cameras", "*")
+    create_user(config, "ada", "admin", PASSWORD, "--cameras", "*")
+    token = create_token(config, "scoped", "operator", "--cameras", "group:gate")
     callers = [
         Caller("anonymous", None, ()),
         Caller("viewer-a", "viewer", (CAM_A, PUSH_A), user="vera", password=PASSWORD),
@@ -180,19 +150,11 @@ def test_a_change_to_a_user_applies_to_the_streams(hooks: Hooks) -> None:
     """Disabled by the CLI while the daemon runs: its kept verdict goes at once (NOTIFY)."""
     vera = next(c for c in hooks.callers if c.name == "viewer-a")
     assert hooks.decide(vera, "read", CAM_A, "rtsp") == 200
-    done = subprocess.run(
-        [sys.executable, "-m", "vmsd", "user", "disable", "--name", "vera", "--config",
-         str(hooks.daemon.config_path)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = vmsd_cli(hooks.daemon.config_path, "user", "disable", "--name", "vera")
     assert done.returncode == 0, done.stderr
-    _until_denied(hooks, vera)
-
-
-def _until_denied(hooks: Hooks, caller: Caller) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if hooks.decide(caller, "read", CAM_A, "rtsp") == 401:
-            return
-        time.sleep(0.1)
-    raise AssertionError("a disabled user still reads")
+    until(
+        "denial of a disabled user",
+        lambda: hooks.decide(vera, "read", CAM_A, "rtsp") == 401,
+        timeout_s=10,
+        every_s=0.1,
+    )

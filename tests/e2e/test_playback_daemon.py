@@ -12,7 +12,6 @@ import socket
 import subprocess
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,8 +21,7 @@ import psutil
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.streams.sources import ffprobe_exe, require
 
 FPS = 25
@@ -31,9 +29,7 @@ SEGMENTS = 4
 
 
 def _token(config: Path, role: str) -> str:
-    created = vmsd_cli(config, "token", "create", "--name", role, "--role", role)
-    assert created.returncode == 0, created.stderr
-    return created.stdout.strip()
+    return create_token(config, role, role)
 
 
 @pytest.fixture
@@ -91,14 +87,12 @@ def test_playback_of_the_recorders_segments(
     start = datetime.fromisoformat(items[0]["start"]) + timedelta(seconds=0.5)
     end = datetime.fromisoformat(items[SEGMENTS - 1]["end"]) - timedelta(seconds=0.5)
     duration = f"{(end - start).total_seconds():.3f}"
-    url = f"{process.url}/api/v1/cameras/cam/playback?{_query(start.isoformat(), duration)}"
-    headers = {"Authorization": f"Bearer {tokens['viewer']}"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        assert response.status == 200 and response.headers["Content-Type"] == "video/mp4"
-        first = datetime.fromisoformat(response.headers["X-Playback-Start"])
-        path = tmp_path / "playback.mp4"
-        path.write_bytes(response.read())
+    playback = f"/api/v1/cameras/cam/playback?{_query(start.isoformat(), duration)}"
+    played = process.request("GET", playback, token=tokens["viewer"])
+    assert played.status == 200 and played.headers["Content-Type"] == "video/mp4"
+    first = datetime.fromisoformat(played.headers["X-Playback-Start"])
+    path = tmp_path / "playback.mp4"
+    path.write_bytes(played.body)
     assert first <= start
     probed = subprocess.run(
         [

@@ -28,8 +28,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.daemon_client import until
 from tests.daemon_process import DaemonProcess, write_config
 from tests.faults import create_token
 from tests.net import free_port
@@ -129,14 +128,8 @@ class Scan:
 def _snapshots(daemon: DaemonProcess, token: str, camera: str, stop: threading.Event) -> None:
     """Ask for snapshots until told to stop (each one is an FFmpeg grab to be seen)."""
     while not stop.is_set():
-        url = f"{daemon.url}/api/v1/cameras/{camera}/snapshot"
-        request = urllib.request.Request(url)  # noqa: S310 - the daemon's own http:// URL
-        request.add_header("Authorization", f"Bearer {token}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(request, timeout=20) as response,  # noqa: S310
-        ):
-            response.read()
+        with contextlib.suppress(OSError):
+            daemon.request("GET", f"/api/v1/cameras/{camera}/snapshot", token=token, timeout_s=20)
         stop.wait(0.3)
 
 
@@ -146,13 +139,6 @@ def _assert_clean(result: dict[str, Any], must_see: list[str]) -> None:
         assert any(fragment in line for line in result["seen"]), (
             f"the scan never saw a process with {fragment!r}: {[s[:200] for s in result['seen']]}"
         )
-
-
-def _wait(condition: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_mediamtx_off_no_camera_password_in_proc(snoop_user: str, tmp_path: Path) -> None:
@@ -170,10 +156,11 @@ def test_mediamtx_off_no_camera_password_in_proc(snoop_user: str, tmp_path: Path
         try:
             daemon.wait_ready()
             token = create_token(daemon)
-            _wait(
+            until(
+                "the camera recording",
                 lambda: daemon.get("/api/v1/cameras/door", token)[1].get("recorder", {}).get(
                     "state") == "recording",
-                60, "the camera recording",
+                60, every_s=0.2,
             )  # fmt: skip
             scan = Scan(snoop_user, [password], seconds=8)
             stop = threading.Event()

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,10 +27,10 @@ import pytest
 from schemathesis.core.warnings import SchemathesisWarning
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
+from tests.daemon_client import until
+from tests.daemon_process import DaemonProcess, create_token, write_config
 from tests.e2e.schemathesis_hooks import API_CAMERA as API_CAMERA_BODY
 from tests.e2e.schemathesis_hooks import LINKS_ENV
-from tests.e2e.test_daemon_process import vmsd_cli
 
 pytestmark = pytest.mark.slow
 
@@ -72,23 +71,7 @@ class Fixture:
 
 
 def _api(daemon: DaemonProcess, token: str, method: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(daemon.url + path, data=data, method=method)  # noqa: S310
-    request.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-        return json.loads(resp.read())
-
-
-def _until(what: str, probe: Any, timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"no {what} within {timeout_s} s")
+    return daemon.request(method, path, body=body, token=token).ok()
 
 
 @pytest.fixture
@@ -109,9 +92,7 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
         ],
         log={"level": "info", "format": "json"},
     )
-    created = vmsd_cli(config, "token", "create", "--name", "schemathesis", "--role", "admin")
-    assert created.returncode == 0, created.stderr
-    token = created.stdout.strip()
+    token = create_token(config, "schemathesis", "admin")
     daemon = DaemonProcess(config)
     daemon.start().wait_ready()
     try:
@@ -123,7 +104,7 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
             items = _api(daemon, token, "GET", f"/api/v1/recordings?{span}")["items"]
             return items if {i["camera"] for i in items} == set(CAMERAS) else []
 
-        items = _until("recordings of both cameras", recordings)
+        items = until("recordings of both cameras", recordings, every_s=0.5)
         first = items[0]
         job = _api(
             daemon,
@@ -132,17 +113,19 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
             "/api/v1/exports",
             {"camera": first["camera"], "start": first["start"], "end": first["end"]},
         )
-        _until(
+        until(
             "a finished export",
             lambda: _api(daemon, token, "GET", f"/api/v1/exports/{job['id']}")["state"] == "done",
+            every_s=0.5,
         )
         # One camera that is the API's (the config file's are read-only: 409), not recording,
         # so PATCH and DELETE reach their work.
         _api(daemon, token, "POST", "/api/v1/cameras", API_CAMERA_BODY)
         known = {i["id"] for i in items}
-        shared = _until(
+        shared = until(
             "a recording newer than those",
             lambda: [i for i in recordings() if i["id"] not in known],
+            every_s=0.5,
         )
         links = [
             _api(daemon, token, "POST", f"/api/v1/recordings/{i['id']}/link", {"expires_in": "1h"})
@@ -154,13 +137,7 @@ def running(tmp_path: Path) -> Iterator[Fixture]:
         for name in (USER, DOOMED_USER):
             user = {"name": name, "role": "viewer", **password}
             _api(daemon, token, "POST", "/api/v1/users", user)
-        login = urllib.request.Request(  # noqa: S310
-            daemon.url + "/api/v1/auth/login",
-            json.dumps({"username": USER, **password}).encode(),
-            {"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(login, timeout=10):  # noqa: S310
-            pass
+        daemon.login(USER, password["password"])
         [session] = _api(daemon, token, "GET", f"/api/v1/users/{USER}/sessions")
         yield Fixture(
             daemon, token, [i["id"] for i in items], job["id"], link_tokens, session["id"]

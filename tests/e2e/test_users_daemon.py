@@ -3,19 +3,13 @@ CSRF, logout, and a disable that ends the session at once (NOTIFY)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.daemon_process import DaemonProcess, write_config
+from tests.daemon_client import until
+from tests.daemon_process import DaemonProcess, create_user, vmsd_cli, write_config
 
 PASSWORD = "correct horse battery"
 
@@ -27,62 +21,34 @@ def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     process.close()
 
 
-def vmsd_user(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vmsd", "user", *args, "--config", str(config)],
-        input=stdin, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
-def call(
-    daemon: DaemonProcess, method: str, path: str, body: Any = None, **headers: str
-) -> tuple[int, dict[str, str], bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(daemon.url + path, data, headers, method=method)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-
-
 def test_users_and_sessions_in_the_running_daemon(daemon: DaemonProcess) -> None:
     daemon.start().wait_ready()
-    created = vmsd_user(
-        daemon.config_path, "create", "--name", "guard", "--role", "viewer", "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    assert created.returncode == 0, created.stderr
-    deadline = time.monotonic() + 10
-    while (status := call(daemon, "POST", "/api/v1/auth/login",
-                          {"username": "guard", "password": PASSWORD})[0]) == 401:  # fmt: skip
-        assert time.monotonic() < deadline, "the daemon never heard of the user"
-        time.sleep(0.1)
-    assert status == 200
-    status, headers, body = call(
-        daemon, "POST", "/api/v1/auth/login", {"username": "guard", "password": PASSWORD}
-    )
-    assert status == 200 and json.loads(body)["name"] == "guard"
-    set_cookie = headers["Set-Cookie"]
+    create_user(daemon.config_path, "guard", "viewer", PASSWORD)
+    guard = {"username": "guard", "password": PASSWORD}
+
+    def known() -> int | None:
+        status = daemon.request("POST", "/api/v1/auth/login", body=guard).status
+        return None if status == 401 else status
+
+    assert until("the daemon hearing of the user", known, timeout_s=10, every_s=0.1) == 200
+    answer = daemon.request("POST", "/api/v1/auth/login", body=guard)
+    assert answer.status == 200 and answer.json()["name"] == "guard"
+    set_cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
-    cookie = set_cookie.split(";", 1)[0]
+    cookie = {"Cookie": set_cookie.split(";", 1)[0]}
 
-    status, _, body = call(daemon, "GET", "/api/v1/auth/me", Cookie=cookie)
-    assert status == 200 and json.loads(body)["kind"] == "user"
-    assert call(daemon, "POST", "/api/v1/auth/logout", Cookie=cookie)[0] == 403  # no Origin
-    status, _, _ = call(
-        daemon, "POST", "/api/v1/auth/logout", Cookie=cookie, Origin="http://evil.example"
-    )
-    assert status == 403
+    me = daemon.request("GET", "/api/v1/auth/me", headers=cookie)
+    assert me.status == 200 and me.json()["kind"] == "user"
+    logout = "/api/v1/auth/logout"
+    assert daemon.request("POST", logout, headers=cookie).status == 403  # no Origin
+    evil = {**cookie, "Origin": "http://evil.example"}
+    assert daemon.request("POST", logout, headers=evil).status == 403
 
-    disabled = vmsd_user(daemon.config_path, "disable", "--name", "guard")
+    disabled = vmsd_cli(daemon.config_path, "user", "disable", "--name", "guard")
     assert disabled.returncode == 0, disabled.stderr
-    assert call(daemon, "GET", "/api/v1/auth/me", Cookie=cookie)[0] == 401  # sessions ended
-    failed = call(daemon, "POST", "/api/v1/auth/login", {"username": "guard", "password": PASSWORD})
-    unknown = call(
-        daemon, "POST", "/api/v1/auth/login", {"username": "nobody", "password": PASSWORD}
-    )
-    assert failed[0] == unknown[0] == 401 and failed[2] == unknown[2]
+    assert daemon.request("GET", "/api/v1/auth/me", headers=cookie).status == 401  # ended
+    failed = daemon.request("POST", "/api/v1/auth/login", body=guard)
+    nobody = {"username": "nobody", "password": PASSWORD}
+    unknown = daemon.request("POST", "/api/v1/auth/login", body=nobody)
+    assert failed.status == unknown.status == 401 and failed.body == unknown.body
     assert daemon.stop() == 0

@@ -19,8 +19,7 @@ import pytest
 import yaml
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from tests.daemon_process import DaemonProcess, write_config
-from tests.e2e.test_daemon_process import vmsd_cli
+from tests.daemon_process import DaemonProcess, vmsd_cli, write_config
 from tests.net import free_port
 from tests.paths import REPO_ROOT
 from tests.whep_peer import (

@@ -16,20 +16,8 @@ PASSWORD = "Sup3r$ecret:p@ss/w0rd"
 SOURCE = "rtsp://192.0.2.10:554/stream1"
 
 
-async def _call(
-    api: Api, method: str, path: str, who: str = "admin", body: Any = None
-) -> tuple[int, Any]:
-    kwargs: dict[str, Any] = {"headers": api.headers(who)}
-    if body is not None:
-        kwargs["json"] = body
-    async with api.session.request(method, api.url + path, **kwargs) as resp:
-        text = await resp.text()
-        return resp.status, json.loads(text) if text else None
-
-
 async def test_crud_round_trip(api: Api) -> None:
-    status, created = await _call(
-        api,
+    status, created = await api.call(
         "POST",
         "/api/v1/cameras",
         body={
@@ -48,33 +36,32 @@ async def test_crud_round_trip(api: Api) -> None:
     assert created["state"] == "unknown"
     assert created["recording"] == {"segment_seconds": 30}
 
-    status, listed = await _call(api, "GET", "/api/v1/cameras", who="viewer")
+    status, listed = await api.call("GET", "/api/v1/cameras", who="viewer")
     assert status == 200 and [c["name"] for c in listed] == ["front-door"]
-    status, one = await _call(api, "GET", "/api/v1/cameras/front-door", who="viewer")
+    status, one = await api.call("GET", "/api/v1/cameras/front-door", who="viewer")
     assert status == 200 and one["location"] == "porch"
 
-    status, patched = await _call(
-        api, "PATCH", "/api/v1/cameras/front-door", body={"enabled": False, "description": "x"}
+    status, patched = await api.call(
+        "PATCH", "/api/v1/cameras/front-door", body={"enabled": False, "description": "x"}
     )
     assert status == 200
     assert patched["enabled"] is False and patched["description"] == "x"
     assert patched["has_password"] is True  # absent keys stay as they were
     assert patched["location"] == "porch"
 
-    status, cleared = await _call(
-        api, "PATCH", "/api/v1/cameras/front-door", body={"username": None, "password": None}
+    status, cleared = await api.call(
+        "PATCH", "/api/v1/cameras/front-door", body={"username": None, "password": None}
     )
     assert status == 200 and cleared["has_password"] is False
 
-    status, _ = await _call(api, "DELETE", "/api/v1/cameras/front-door")
+    status, _ = await api.call("DELETE", "/api/v1/cameras/front-door")
     assert status == 204
-    status, err = await _call(api, "GET", "/api/v1/cameras/front-door", who="viewer")
+    status, err = await api.call("GET", "/api/v1/cameras/front-door", who="viewer")
     assert status == 404 and err["error"]["code"] == "not_found"
 
 
 async def test_credentials_in_the_url_are_split_out(api: Api) -> None:
-    status, created = await _call(
-        api,
+    status, created = await api.call(
         "POST",
         "/api/v1/cameras",
         body={"name": "yard", "source": "rtsp://viewer:pa%3Ass%40x@192.0.2.11/live"},
@@ -85,16 +72,15 @@ async def test_credentials_in_the_url_are_split_out(api: Api) -> None:
     assert camera.source == "rtsp://192.0.2.11/live"
     assert camera.password == "pa:ss@x"
     # A new URL with credentials replaces both; one without keeps them.
-    status, patched = await _call(
-        api, "PATCH", "/api/v1/cameras/yard", body={"source": "rtsp://other:pw2@192.0.2.12/live"}
+    status, patched = await api.call(
+        "PATCH", "/api/v1/cameras/yard", body={"source": "rtsp://other:pw2@192.0.2.12/live"}
     )
     assert status == 200 and patched["username"] == "other"
     assert api.cameras.service.get("yard").password == "pw2"
 
 
 async def test_password_is_encrypted_at_rest(api: Api) -> None:
-    await _call(
-        api,
+    await api.call(
         "POST",
         "/api/v1/cameras",
         body={"name": "cam", "source": SOURCE, "username": "u", "password": PASSWORD},
@@ -113,45 +99,39 @@ async def test_password_is_encrypted_at_rest(api: Api) -> None:
 async def test_no_response_error_or_log_line_carries_the_password(api: Api) -> None:
     with capture_logs() as logs:
         responses = [
-            await _call(
-                api,
+            await api.call(
                 "POST",
                 "/api/v1/cameras",
                 body={"name": "cam", "source": SOURCE, "username": "u", "password": PASSWORD},
             ),
-            await _call(
-                api,
+            await api.call(
                 "POST",
                 "/api/v1/cameras",
                 body={"name": "cam", "source": SOURCE, "username": "v", "password": PASSWORD},
             ),
             # Invalid: the password rides on a bad URL and on a bad field next to it.
-            await _call(
-                api,
+            await api.call(
                 "POST",
                 "/api/v1/cameras",
                 body={"name": "bad", "source": f"ftp://u:{PASSWORD}@h/x"},
             ),
-            await _call(
-                api,
+            await api.call(
                 "POST",
                 "/api/v1/cameras",
                 body={"name": "Bad Name", "source": f"rtsp://u:{PASSWORD}@h/x"},
             ),
-            await _call(
-                api,
+            await api.call(
                 "PATCH",
                 "/api/v1/cameras/cam",
                 body={"password": PASSWORD, "rtsp_transport": "carrier-pigeon"},
             ),
-            await _call(
-                api,
+            await api.call(
                 "PATCH",
                 "/api/v1/cameras/cam",
                 body={"source": f"rtsp://u:{PASSWORD}@h/x", "username": "dup"},
             ),
-            await _call(api, "GET", "/api/v1/cameras", who="viewer"),
-            await _call(api, "GET", "/api/v1/cameras/cam", who="viewer"),
+            await api.call("GET", "/api/v1/cameras", who="viewer"),
+            await api.call("GET", "/api/v1/cameras/cam", who="viewer"),
         ]
     assert [r[0] for r in responses] == [201, 409, 422, 422, 422, 422, 200, 200]
     assert PASSWORD not in json.dumps([r[1] for r in responses])
@@ -183,7 +163,7 @@ async def test_no_response_error_or_log_line_carries_the_password(api: Api) -> N
 async def test_invalid_camera_gives_422_with_the_field(
     api: Api, body: dict[str, Any], field: str
 ) -> None:
-    status, err = await _call(api, "POST", "/api/v1/cameras", body=body)
+    status, err = await api.call("POST", "/api/v1/cameras", body=body)
     assert status == 422, err
     assert err["error"]["code"] == "validation_failed"
     assert field in [d["field"] for d in err["error"]["details"]], err
@@ -192,15 +172,15 @@ async def test_invalid_camera_gives_422_with_the_field(
 
 async def test_duplicate_and_unknown_names(api: Api) -> None:
     body = {"name": "cam", "source": SOURCE}
-    assert (await _call(api, "POST", "/api/v1/cameras", body=body))[0] == 201
-    status, err = await _call(api, "POST", "/api/v1/cameras", body=body)
+    assert (await api.call("POST", "/api/v1/cameras", body=body))[0] == 201
+    status, err = await api.call("POST", "/api/v1/cameras", body=body)
     assert status == 409 and err["error"]["code"] == "conflict"
     for method in ("GET", "PATCH", "DELETE"):
-        status, _ = await _call(
-            api, method, "/api/v1/cameras/nope", body={} if method == "PATCH" else None
+        status, _ = await api.call(
+            method, "/api/v1/cameras/nope", body={} if method == "PATCH" else None
         )
         assert status == 404, method
-    status, _ = await _call(api, "GET", "/api/v1/cameras/NOT..valid", who="viewer")
+    status, _ = await api.call("GET", "/api/v1/cameras/NOT..valid", who="viewer")
     assert status == 404
 
 
@@ -209,23 +189,21 @@ async def test_config_managed_cameras_are_read_only(api: Api) -> None:
     await service.sync_config(
         [CameraConfig(name="lobby", source=f"rtsp://u:{PASSWORD}@192.0.2.20/x")]
     )
-    status, lobby = await _call(api, "GET", "/api/v1/cameras/lobby", who="viewer")
+    status, lobby = await api.call("GET", "/api/v1/cameras/lobby", who="viewer")
     assert status == 200 and lobby["managed_by"] == "config"
     assert PASSWORD not in json.dumps(lobby)
     for method, body in (("PATCH", {"enabled": False}), ("DELETE", None)):
-        status, err = await _call(api, method, "/api/v1/cameras/lobby", body=body)
+        status, err = await api.call(method, "/api/v1/cameras/lobby", body=body)
         assert status == 409, method
         assert "managed by the config file" in err["error"]["message"]
-    status, _ = await _call(
-        api, "POST", "/api/v1/cameras", body={"name": "lobby", "source": SOURCE}
-    )
+    status, _ = await api.call("POST", "/api/v1/cameras", body={"name": "lobby", "source": SOURCE})
     assert status == 409
 
 
 async def test_config_sync_upserts_takes_over_and_removes(api: Api) -> None:
     service = api.cameras.service
     pool = api.cameras.store._pool
-    await _call(api, "POST", "/api/v1/cameras", body={"name": "api-cam", "source": SOURCE})
+    await api.call("POST", "/api/v1/cameras", body={"name": "api-cam", "source": SOURCE})
     first = [
         CameraConfig(name="a", source=SOURCE, password=None),
         CameraConfig(name="api-cam", source="rtsp://u:pw@192.0.2.30/x"),
@@ -243,12 +221,12 @@ async def test_config_sync_upserts_takes_over_and_removes(api: Api) -> None:
 
 
 async def test_live_state_is_in_every_camera_response(api: Api) -> None:
-    await _call(api, "POST", "/api/v1/cameras", body={"name": "cam", "source": SOURCE})
+    await api.call("POST", "/api/v1/cameras", body={"name": "cam", "source": SOURCE})
     live = api.cameras.live
     await live.sync(api.cameras.registry.cameras)
     await live.report("cam", True, "hook_available")
     live.update_stats("cam", readers=2, inbound_bytes=12345)
-    status, cam = await _call(api, "GET", "/api/v1/cameras/cam", who="viewer")
+    status, cam = await api.call("GET", "/api/v1/cameras/cam", who="viewer")
     assert status == 200
     assert (cam["state"], cam["state_reason"], cam["readers"], cam["inbound_bytes"]) == (
         "online",

@@ -23,20 +23,9 @@ def camera() -> Iterator[RtspServer]:
         yield s
 
 
-async def _call(
-    api: Api, method: str, path: str, who: str = "admin", body: Any = None
-) -> tuple[int, Any]:
-    kwargs: dict[str, Any] = {"headers": api.headers(who)}
-    if body is not None:
-        kwargs["json"] = body
-    async with api.session.request(method, api.url + path, **kwargs) as resp:
-        text = await resp.text()
-        return resp.status, json.loads(text) if text else None
-
-
 async def test_probe_before_saving_then_the_saved_camera(api: Api, camera: RtspServer) -> None:
     body = {"source": camera.url(), "username": USER, "password": PASSWORD}
-    status, probed = await _call(api, "POST", "/api/v1/probe", body=body)
+    status, probed = await api.call("POST", "/api/v1/probe", body=body)
     assert status == 200, probed
     assert probed["ok"] is True and probed["camera"] is None and probed["via"] == "source"
     assert probed["failure"] is None and probed["note"] is None
@@ -52,9 +41,9 @@ async def test_probe_before_saving_then_the_saved_camera(api: Api, camera: RtspS
     assert probed["recording"]["format"] == "mp4" and probed["recording"]["audio"] is True
     assert PASSWORD not in json.dumps(probed)
 
-    status, _ = await _call(api, "POST", "/api/v1/cameras", body={"name": "gate", **body})
+    status, _ = await api.call("POST", "/api/v1/cameras", body={"name": "gate", **body})
     assert status == 201
-    status, saved = await _call(api, "POST", "/api/v1/cameras/gate/probe", who="operator")
+    status, saved = await api.call("POST", "/api/v1/cameras/gate/probe", who="operator")
     assert status == 200, saved
     assert saved["camera"] == "gate" and saved["ok"] is True
     assert saved["recording"]["mode"] == "transcode_audio"
@@ -66,14 +55,14 @@ async def test_the_verdict_follows_the_format_sent(api: Api, camera: RtspServer)
         "source": f"rtsp://{USER}:{quote(PASSWORD, safe='')}@127.0.0.1:{camera.port}/cam1",
         "recording": {"format": "mkv"},
     }
-    status, probed = await _call(api, "POST", "/api/v1/probe", body=body)
+    status, probed = await api.call("POST", "/api/v1/probe", body=body)
     assert status == 200, probed
     assert probed["recording"]["mode"] == "as_is" and probed["recording"]["format"] == "mkv"
 
 
 async def test_a_wrong_password_is_a_200_naming_the_class(api: Api, camera: RtspServer) -> None:
     body = {"source": camera.url(), "username": USER, "password": "wrong-pw-9"}
-    status, probed = await _call(api, "POST", "/api/v1/probe", body=body)
+    status, probed = await api.call("POST", "/api/v1/probe", body=body)
     assert status == 200
     assert probed["ok"] is False and probed["recording"] is None
     assert probed["failure"]["class"] == "unauthorized"
@@ -97,24 +86,24 @@ async def test_a_wrong_password_is_a_200_naming_the_class(api: Api, camera: Rtsp
 async def test_an_unsaved_source_is_checked_as_a_camera_is(
     api: Api, body: dict[str, Any], field: str, message: str
 ) -> None:
-    status, error = await _call(api, "POST", "/api/v1/probe", body=body)
+    status, error = await api.call("POST", "/api/v1/probe", body=body)
     assert status == 422, error
     details = error["error"]["details"]
     assert any(d["field"].startswith(field) and message in d["message"] for d in details), details
 
 
 async def test_roles(api: Api) -> None:
-    status, _ = await _call(
-        api, "POST", "/api/v1/cameras", body={"name": "demo", "source": "test://?size=320x240"}
+    status, _ = await api.call(
+        "POST", "/api/v1/cameras", body={"name": "demo", "source": "test://?size=320x240"}
     )
     assert status == 201
-    status, _ = await _call(api, "POST", "/api/v1/cameras/demo/probe", who="viewer")
+    status, _ = await api.call("POST", "/api/v1/cameras/demo/probe", who="viewer")
     assert status == 403
-    status, probed = await _call(api, "POST", "/api/v1/cameras/demo/probe", who="operator")
+    status, probed = await api.call("POST", "/api/v1/cameras/demo/probe", who="operator")
     assert status == 200 and probed["via"] == "synthetic"
     assert probed["video"]["width"] == 320 and probed["recording"]["mode"] == "as_is"
     body = {"source": "test://?size=320x240"}
-    status, _ = await _call(api, "POST", "/api/v1/probe", who="operator", body=body)
+    status, _ = await api.call("POST", "/api/v1/probe", who="operator", body=body)
     assert status == 403  # an unsaved source connects anywhere: admin, as adding a camera
-    status, _ = await _call(api, "POST", "/api/v1/cameras/nope/probe", who="operator")
+    status, _ = await api.call("POST", "/api/v1/cameras/nope/probe", who="operator")
     assert status == 404
