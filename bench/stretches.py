@@ -38,6 +38,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--switches", type=int, default=8)
@@ -86,7 +90,6 @@ def run(url: str, start: datetime, stretches: int, played_s: float) -> None:
     for wall in shown.first_walls.values():
         before = max(w for w in shown.walls if w < wall + 0.001 and w != wall)
         switch_steps.append(wall - before)
-    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
     print(f"{len(shown.stretches) - 1} switches, {len(shown.within) + len(shown.switches) + 1} "
           f"frames, media errors: {shown.media_errors or 'none'}")  # fmt: skip
     print(f"between two frames shown, within a stretch: p50 {ms(pct(shown.within, 0.5))}, "

@@ -67,7 +67,8 @@ def play_in_stretches(
     errors: list[Any] = page.evaluate("mediaErrors")
     page.evaluate("player.stop()")
     order = list(dict.fromkeys(f["stretch"] for f in frames))
-    within, switches = [], []
+    within: list[float] = []
+    switches: list[float] = []
     for a, b in itertools.pairwise(frames):
         (within if a["stretch"] == b["stretch"] else switches).append((b["t"] - a["t"]) / 1000)
     firsts = {s: next(f["wall"] / 1000 for f in frames if f["stretch"] == s) for s in order[1:]}

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    FloatRect,
+    Locator,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import ffmpeg_binary
 from tests.daemon_client import request, until
@@ -129,6 +137,14 @@ def new_page(box: Box, browser: Browser, **options: Any) -> Page:
     page.on("console", console)
     page.on("pageerror", lambda err: box.problems.append(f"page error: {err}"))
     return page
+
+
+def rect(locator: Locator) -> FloatRect:
+    """The element's box once it is drawn: the timeline redraws its spans whenever it reloads
+    them (every 10 s, and after each move), and the box of one just replaced is None."""
+    found = until(f"a box of {locator}", locator.bounding_box, WAIT_MS / 1000, 0.1)
+    assert found is not None
+    return found
 
 
 def sign_in(box: Box, page: Page, user: str) -> None:
@@ -246,8 +262,7 @@ def test_a_click_plays_across_a_segment_boundary(box: Box, admin_page: Page) -> 
         " window.__errors = 0; v.addEventListener('error', () => window.__errors++); }"
     )
     target = page.locator(".timeline .track .span").last
-    box_ = target.bounding_box()
-    assert box_ is not None
+    box_ = rect(target)
     # Some way left of its end: a few segments of 2 s to play through.
     page.mouse.click(box_["x"] + box_["width"] * 0.5, box_["y"] + box_["height"] / 2)
     assert len(segments) >= 3
@@ -277,9 +292,7 @@ def test_playback_follows_the_wall_clock_across_a_gap_and_says_so(
         " window.__errors = 0; v.addEventListener('error', () => window.__errors++); }"
     )
     track = page.locator(".timeline .track")
-    gap_box = track.locator(".gap").last.bounding_box()
-    track_box = track.bounding_box()
-    assert gap_box is not None and track_box is not None
+    gap_box, track_box = rect(track.locator(".gap").last), rect(track)
     # Three seconds before the gap (the view is 300 s wide): the stream starts at the keyframe
     # at or before there, plays into the gap and is carried over it.
     per_second = track_box["width"] / 300
@@ -309,8 +322,7 @@ def test_playback_follows_the_wall_clock_across_a_gap_and_says_so(
     shown = page.locator("time.play-clock").get_attribute("datetime")
     assert shown is not None
     assert datetime.fromisoformat(shown) > datetime.fromisoformat(gap["end"]), (shown, gap)
-    playhead = track.locator(".playhead").bounding_box()
-    assert playhead is not None
+    playhead = rect(track.locator(".playhead"))
     assert playhead["x"] + playhead["width"] / 2 > gap_box["x"] + gap_box["width"], (
         playhead,
         gap_box,
@@ -343,7 +355,7 @@ def test_the_player_goes_on_from_stretch_to_stretch_without_a_replay(
         rows = box.recordings(CAM_A)  # newest first
         return (_end(rows[0]) - datetime.fromisoformat(rows[-1]["start"])).total_seconds()
 
-    box.until("20 s of cam-a", lambda: recorded_s() > 20)
+    until("20 s of cam-a", lambda: recorded_s() > 20)
     start = _end(box.recordings(CAM_A)[0]) - timedelta(seconds=16.3)
     page.goto(box.daemon.url + "/#/system")
     # Stretches of 3 s (the console's are 600 s): 4 of them within the 16 s played.
@@ -374,7 +386,7 @@ def test_the_player_goes_on_past_a_gap_longer_than_a_stretch_and_says_so(
     its length (the gap is longer): the player goes on from the next recording after it, and
     tells the gap it skipped, with the reason the segment before it ended."""
     page = admin_page
-    box.until(
+    until(
         "4 s recorded after the restart",
         lambda: any(_end(r).timestamp() > cam_b_gap + 4 for r in box.recordings(CAM_B)),
     )
@@ -543,8 +555,8 @@ def test_a_viewer_of_one_camera_by_keyboard_on_a_phone(box: Box, browser: Browse
     expect(page.locator("article.tile")).to_have_count(1)
     nav = page.get_by_role("navigation", name="Pages")
     expect(nav.get_by_role("link")).to_have_text(["Cameras", "Events", "System"])
-    tile = page.locator("article.tile").first.bounding_box()
-    assert tile is not None and tile["width"] <= 390
+    tile = rect(page.locator("article.tile").first)
+    assert tile["width"] <= 390
     box.shoot(page, "11-viewer-phone")
 
     # Tab reaches the camera's link; Enter opens it.
