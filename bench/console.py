@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from playwright.sync_api import Page, Response, sync_playwright
+from playwright.sync_api import FloatRect, Locator, Page, Response, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,6 +42,17 @@ def pct(values: list[float], q: float) -> float:
 def line(name: str, values: list[float]) -> None:
     print(f"{name}: p50 {pct(values, 0.5) * 1000:.0f} ms, p99 {pct(values, 0.99) * 1000:.0f} ms"
           f" (n={len(values)})")  # fmt: skip
+
+
+def drawn_box(locator: Locator) -> FloatRect:
+    """The element's box once it is drawn: the timeline redraws its spans whenever it reloads
+    them, and the box of one just replaced is None."""
+    for _ in range(100):
+        found = locator.bounding_box()
+        if found is not None:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{locator} was never drawn")
 
 
 def sign_in(page: Page, url: str) -> None:
@@ -110,6 +121,7 @@ def run(url: str, rounds: int) -> None:
             page.get_by_role("button", name="Sign in").click()
             page.locator("article.tile .states").first.wait_for()
             grid.append(time.perf_counter() - started)
+            page.remove_listener("response", seen)  # the first load's bytes are counted
             started = time.perf_counter()
             page.reload()
             page.locator("article.tile .states").first.wait_for()
@@ -146,8 +158,7 @@ def timeline(page: Page, url: str, rounds: int) -> None:
     page.get_by_role("button", name="Now").click()
     seeks: list[float] = []
     for i in range(rounds):
-        span = page.locator(".timeline .track .span").last.bounding_box()
-        assert span is not None
+        span = drawn_box(page.locator(".timeline .track .span").last)
         page.evaluate(
             "window.__playing = false; document.querySelector('video.player')"
             ".addEventListener('playing', () => { window.__playing = true; }, {once: true})"
