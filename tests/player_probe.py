@@ -2,7 +2,8 @@
 a few seconds of playing cross several of them, and what the browser presented meanwhile.
 
 Every frame the visible <video> presents (requestVideoFrameCallback) is recorded with the
-player's wall clock and the stretch (the <video>'s data-start) it belongs to. Used by
+player's wall clock and the stretch (the <video>'s data-start) it belongs to, and every line
+its status says. Used by
 tests/e2e/test_console_browser.py and bench/stretches.py.
 """
 
@@ -19,7 +20,9 @@ PLAY_IN_STRETCHES = """async ({ camera, from, seconds }) => {
   const { createPlayer } = await import("/console/player.js");
   const player = createPlayer(camera, { stretchSeconds: seconds });
   document.querySelector("main").replaceChildren(player.el);
-  Object.assign(window, { player, presented: [], mediaErrors: [] });
+  Object.assign(window, { player, presented: [], mediaErrors: [], said: [] });
+  const status = player.el.querySelector("p[aria-live]");
+  new MutationObserver(() => said.push(status.textContent)).observe(status, { childList: true });
   for (const v of player.el.querySelectorAll("video")) {
     v.muted = true;
     v.addEventListener("error", () => mediaErrors.push(v.error ? v.error.code : "?"));
@@ -45,6 +48,7 @@ class Presented:
     switches: list[float]
     first_walls: dict[str, float]  # each stretch after the first: its first frame's wall clock
     media_errors: list[Any]
+    said: list[str]  # what the player's status line said, in order
 
     @property
     def wall_steps(self) -> list[float]:
@@ -65,6 +69,7 @@ def play_in_stretches(
     )
     frames: list[dict[str, Any]] = page.evaluate("presented")
     errors: list[Any] = page.evaluate("mediaErrors")
+    said: list[str] = page.evaluate("said")
     page.evaluate("player.stop()")
     order = list(dict.fromkeys(f["stretch"] for f in frames))
     within: list[float] = []
@@ -73,4 +78,4 @@ def play_in_stretches(
         (within if a["stretch"] == b["stretch"] else switches).append((b["t"] - a["t"]) / 1000)
     firsts = {s: next(f["wall"] / 1000 for f in frames if f["stretch"] == s) for s in order[1:]}
     walls = [f["wall"] / 1000 for f in frames if f["wall"] is not None]
-    return Presented(order, walls, within, switches, firsts, errors)
+    return Presented(order, walls, within, switches, firsts, errors, said)

@@ -379,6 +379,28 @@ def test_the_player_goes_on_from_stretch_to_stretch_without_a_replay(
 
 
 @pytest.mark.skipif(not HAS_PLAYBACK, reason="GET .../playback is built on branch i15-playback")
+def test_the_player_at_the_end_of_the_recording_goes_on_as_it_grows(
+    box: Box, admin_page: Page
+) -> None:
+    """Played from 1 s before the newest segment's end, the player reaches the end of what is
+    recorded (the stretch after it, asked for at once, had nothing yet), says so, and goes on
+    with what the recorder writes after, from where it stopped."""
+    page = admin_page
+    newest = _end(box.recordings(CAM_A)[0])
+    page.goto(box.daemon.url + "/#/system")
+    shown = play_in_stretches(
+        page, CAM_A, newest - timedelta(seconds=1), seconds=2, stretches=3, timeout_ms=WAIT_MS
+    )
+    assert shown.media_errors == []
+    assert any(line.startswith("Played up to") for line in shown.said), shown.said
+    # Stretches recorded after the play began, each from where the one before it ended.
+    assert datetime.fromisoformat(shown.stretches[-1]) > newest, (newest, shown.stretches)
+    assert min(shown.wall_steps) > -0.15 and max(shown.wall_steps) < 1.0, shown.wall_steps
+    for stretch, wall in shown.first_walls.items():
+        assert abs(wall - datetime.fromisoformat(stretch).timestamp()) < 0.3, shown.first_walls
+
+
+@pytest.mark.skipif(not HAS_PLAYBACK, reason="GET .../playback is built on branch i15-playback")
 def test_the_player_goes_on_past_a_gap_longer_than_a_stretch_and_says_so(
     box: Box, admin_page: Page, cam_b_gap: float
 ) -> None:

@@ -134,6 +134,11 @@ export function createPlayer(camera, { onPlayhead = () => {}, onSkipped = () => 
       return;
     }
     if (active !== s) return;
+    if (next !== null && next.video.error !== null) {
+      active = next; // its error is this player's now
+      error(next.video);
+      return;
+    }
     if (next !== null) { swap(s, next); return; }
     const end = formatTime(new Date(s.plan.end));
     if (Date.now() - s.plan.end > LIVE_EDGE_MS) { replace(status, `Nothing is recorded after ${end}.`); return; }
