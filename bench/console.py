@@ -16,7 +16,6 @@ player's `playing` event (a seek to a new point), p50/p99.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from playwright.sync_api import FloatRect, Locator, Page, Response, sync_playwri
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
+from tests.daemon_process import DaemonProcess, create_user, write_config
 from vmsd.api.app import all_routes
 
 PASSWORD = "quiet-harbour-7791"  # noqa: S105 (a throwaway account of the bench's own daemon)
@@ -79,11 +78,7 @@ def main() -> None:
         cameras=cameras,
         log={"level": "warning", "format": "json"},
     )
-    subprocess.run(
-        [sys.executable, "-m", "vmsd", "user", "create", "--config", str(config),
-         "--name", "bench", "--role", "admin", "--password-stdin"],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    create_user(config, "bench", "admin", PASSWORD)
     daemon = DaemonProcess(config).start()
     try:
         daemon.wait_ready()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import ffmpeg_binary
-from tests.daemon_process import DaemonProcess, write_config
+from tests.daemon_process import DaemonProcess, create_user, write_config
 from tests.player_probe import play_in_stretches
 
 PASSWORD = "quiet-harbour-7791"  # noqa: S105 (a throwaway account of the bench's own daemon)
@@ -56,11 +55,7 @@ def main() -> None:
         cameras=[{"name": "cam", "source": f"test://?size=640x360&fps={args.fps}"}],
         log={"level": "warning", "format": "json"},
     )
-    subprocess.run(
-        [sys.executable, "-m", "vmsd", "user", "create", "--config", str(config),
-         "--name", "bench", "--role", "admin", "--password-stdin"],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    create_user(config, "bench", "admin", PASSWORD)
     daemon = DaemonProcess(config).start()
     try:
         daemon.wait_ready()
