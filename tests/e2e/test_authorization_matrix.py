@@ -36,7 +36,7 @@ from tests.e2e.test_daemon_process import vmsd_cli
 from vmsd.access.roles import Role
 from vmsd.api.app import all_routes
 from vmsd.api.routes import ApiRoute
-from vmsd.config.schema import ServerConfig
+from vmsd.config.server import ServerConfig
 
 CAM_A, CAM_B = "cam-a", "cam-b"
 PASSWORD = "matrix-pass-7731"

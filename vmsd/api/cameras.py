@@ -38,8 +38,8 @@ from vmsd.api.visibility import (
 )
 from vmsd.cameras.model import Camera, CameraPatch, camera_from_config
 from vmsd.cameras.state import CameraError
+from vmsd.config.cameras import CameraConfig
 from vmsd.config.messages import field_errors
-from vmsd.config.schema import CameraConfig
 from vmsd.core.errors import ValidationError
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.model import RecorderStatus

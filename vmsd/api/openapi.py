@@ -17,7 +17,7 @@ from vmsd import __version__
 from vmsd.api.query import Params
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import ErrorBody
-from vmsd.config.schema import OpenEndpoint
+from vmsd.config.server import OpenEndpoint
 
 _PATH_PARAM_RE = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?\}")
 REF = "#/components/schemas/{model}"

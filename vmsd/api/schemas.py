@@ -15,7 +15,8 @@ from pydantic.json_schema import SkipJsonSchema
 from vmsd.access.roles import Role
 from vmsd.access.scope import MAX_SCOPE_ENTRIES, SCOPE_ENTRY_PATTERN
 from vmsd.cameras.state import CameraState
-from vmsd.config.schema import SOURCE_SCHEMA, RecordingOverrides, RtspTransport, SegmentFormat
+from vmsd.config.cameras import SOURCE_SCHEMA, RtspTransport
+from vmsd.config.recording import RecordingOverrides, SegmentFormat
 from vmsd.core.event_types import EVENT_TYPES
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.model import RecorderState

@@ -14,7 +14,7 @@ from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import CheckOut, LiveOut, ReadyOut, SystemOut, VersionOut, body
 from vmsd.api.services import services
 from vmsd.api.visibility import visible_name
-from vmsd.config.schema import OpenEndpoint
+from vmsd.config.server import OpenEndpoint
 from vmsd.core.errors import StoreError, UnavailableError
 from vmsd.core.health import Phase
 from vmsd.system.model import sample_json

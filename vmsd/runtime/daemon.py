@@ -48,7 +48,8 @@ from vmsd.api.metrics import ApiMetrics
 from vmsd.api.services import ApiServices
 from vmsd.cameras.reachability import ReachabilityChecker
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import Config, MediaMtxMode
+from vmsd.config.mediamtx import MediaMtxMode
+from vmsd.config.schema import Config
 from vmsd.core.errors import StoreError
 from vmsd.core.health import Health, Phase
 from vmsd.core.log import get_logger
