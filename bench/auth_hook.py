@@ -54,7 +54,8 @@ from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.state import CameraStates
-from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.cameras import RtspTransport
+from vmsd.config.recording import RecordingOverrides, RetentionOverrides
 from vmsd.core.log import LogFormat, LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
 from vmsd.runtime.preflight import Listener

@@ -27,8 +27,9 @@ import asyncpg
 
 from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA
+from vmsd.config.access import PasswordHashConfig
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import Config, PasswordHashConfig
+from vmsd.config.schema import Config
 from vmsd.core.errors import UnauthorizedError
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.runtime.wiring import build_accounts, build_metrics

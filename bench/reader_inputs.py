@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.streams.sources import RtspServer
 from vmsd.access.grants import READER_USER_PREFIX, Grants
-from vmsd.config.schema import SegmentFormat
+from vmsd.config.recording import SegmentFormat
 from vmsd.core.sources import with_credentials
 from vmsd.recorder.binary import resolve_ffmpeg
 from vmsd.recorder.ffmpeg import (

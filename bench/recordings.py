@@ -33,7 +33,8 @@ import imageio_ffmpeg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vmsd.cameras.registry import CameraRegistry
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import Config, RetentionConfig, StorageConfig
+from vmsd.config.recording import RetentionConfig, StorageConfig
+from vmsd.config.schema import Config
 from vmsd.core.log import LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
 from vmsd.recordings.deletion import SegmentDeleter

@@ -16,8 +16,9 @@ from cryptography.fernet import Fernet
 from tests.conftest import direct_inputs, ffmpeg_binary, reader_input
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.live import LiveCameras
+from vmsd.config.cameras import CameraConfig
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import CameraConfig, Config
+from vmsd.config.schema import Config
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor

@@ -32,7 +32,7 @@ from tests.daemon_process import DaemonProcess, create_token, write_config
 from vmsd.access.roles import Role
 from vmsd.api.app import all_routes
 from vmsd.api.routes import ApiRoute
-from vmsd.config.schema import ServerConfig
+from vmsd.config.server import ServerConfig
 
 CAM_A, CAM_B = "cam-a", "cam-b"
 PASSWORD = "matrix-pass-7731"

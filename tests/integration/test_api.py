@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import Api
 from vmsd.access.roles import Role
 from vmsd.api.app import all_routes
-from vmsd.config.schema import ServerConfig
+from vmsd.config.server import ServerConfig
 from vmsd.core.health import Phase
 
 WHO = ["none", "bad", "viewer", "operator", "admin"]

@@ -11,7 +11,8 @@ from tests.conftest import Api
 from vmsd.access.passwords import Passwords
 from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA
-from vmsd.config.schema import Config, PasswordHashConfig
+from vmsd.config.access import PasswordHashConfig
+from vmsd.config.schema import Config
 
 
 async def test_login_me_logout(api: Api, db_pool: asyncpg.Pool) -> None:

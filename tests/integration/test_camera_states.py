@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.state import CameraError, CameraState, CameraStates
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.core.metrics import Metrics
 from vmsd.runtime.wiring import build_cameras
 from vmsd.store.camera_states import CameraStateRow, CameraStateStore

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.conftest import Api
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 
 PASSWORD = "Sup3r$ecret:p@ss/w0rd"
 SOURCE = "rtsp://192.0.2.10:554/stream1"

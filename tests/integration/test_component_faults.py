@@ -46,8 +46,9 @@ from vmsd.access.tokens import TokenRegistry
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import ROWS_HEALTH, CameraRegistry
 from vmsd.cameras.state import CameraState
+from vmsd.config.events import NotificationsConfig
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import Config, NotificationsConfig
+from vmsd.config.schema import Config
 from vmsd.core.backoff import Backoff
 from vmsd.core.health import ComponentStatus, Health
 from vmsd.core.metrics import Metrics

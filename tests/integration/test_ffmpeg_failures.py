@@ -19,7 +19,7 @@ from tests.conftest import direct_inputs, ffmpeg_binary, reader_input
 from tests.net import free_port
 from tests.streams.sources import RtspServer
 from vmsd.cameras.model import camera_from_config
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.recorder.failures import CameraUnavailableError, FailureClass
 from vmsd.recorder.snapshot import Snapshots
 

@@ -27,7 +27,7 @@ from vmsd.access.tokens import TokenRegistry, TokenService
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics
 from vmsd.cameras.state import CameraState
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.runtime.sites import auth_context_factory
 from vmsd.store.tokens import TokenStore
 

@@ -25,7 +25,8 @@ from vmsd.access.users import UserRegistry, UserService
 from vmsd.access.verdicts import VerdictCache
 from vmsd.api.hooks import HookServices, create_hooks_app
 from vmsd.api.metrics import ApiMetrics
-from vmsd.config.schema import CameraConfig, PasswordHashConfig
+from vmsd.config.access import PasswordHashConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.runtime.sites import auth_context_factory
 from vmsd.store.tokens import TokenStore
 from vmsd.store.users import UserStore

@@ -13,7 +13,7 @@ from tests.conftest import Api
 from tests.net import free_port
 from vmsd.api.app import create_app
 from vmsd.api.services import SERVICES
-from vmsd.config.schema import TlsConfig
+from vmsd.config.server import TlsConfig
 from vmsd.runtime.preflight import Listener
 from vmsd.runtime.sites import start_site
 from vmsd.runtime.tls import server_context

@@ -34,7 +34,9 @@ from tests.net import free_port
 from tests.paths import REPO_ROOT, TESTS_DIR
 from vmsd.access.derive import synthetic_publish_password
 from vmsd.cameras.model import Camera, camera_from_config
-from vmsd.config.schema import CameraConfig, Config, HookNames, MediaMtxMode, RtspTransport
+from vmsd.config.cameras import CameraConfig, RtspTransport
+from vmsd.config.mediamtx import HookNames, MediaMtxMode
+from vmsd.config.schema import Config
 from vmsd.core.errors import ConfigError
 from vmsd.mediamtx.controller import (
     build_render_settings,

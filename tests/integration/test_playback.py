@@ -23,7 +23,7 @@ from tests.conftest import Api, ffmpeg_binary
 from tests.integration.test_camera_scope_api import token
 from tests.streams.sources import ffprobe_exe
 from vmsd.api.services import SERVICES
-from vmsd.config.schema import PlaybackConfig
+from vmsd.config.recording import PlaybackConfig
 from vmsd.recordings.player import PlaybackService
 from vmsd.store.recordings import EndReason, RecordingStore, SegmentRecord
 

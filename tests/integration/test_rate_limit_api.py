@@ -7,7 +7,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import Api
-from vmsd.config.schema import AuthConfig, RateLimitConfig
+from vmsd.config.access import AuthConfig, RateLimitConfig
 
 
 def _limit(api: Api, requests_per_second: float, burst: int) -> None:

@@ -17,7 +17,7 @@ from typing import BinaryIO
 import pytest
 
 from tests.conftest import ffmpeg_binary
-from vmsd.config.schema import SegmentFormat
+from vmsd.config.recording import SegmentFormat
 from vmsd.recorder.ffmpeg import (
     ANALYZE_DURATION_US,
     PROTOCOL_WHITELIST,

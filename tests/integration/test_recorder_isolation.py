@@ -26,7 +26,8 @@ from tests.conftest import ffmpeg_binary
 from tests.faults import MountError, fill_until_enospc, tmpfs
 from tests.recording_harness import Recording, recording
 from vmsd.cameras.state import CameraState
-from vmsd.config.schema import CameraConfig, SegmentFormat
+from vmsd.config.cameras import CameraConfig
+from vmsd.config.recording import SegmentFormat
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec, build_recorder_argv
 from vmsd.recorder.fleet import PID_DIR_NAME
 from vmsd.recorder.metrics import RecorderMetrics

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import direct_inputs, ffmpeg_binary
 from tests.net import free_port
-from vmsd.config.schema import SegmentFormat
+from vmsd.config.recording import SegmentFormat
 from vmsd.recorder.ffmpeg import RecorderInput, SegmentSpec, build_recorder_argv
 from vmsd.recorder.run import STATS_PERIOD_NOTICE, ClosedSegment, FfmpegRun, RunOutcome
 

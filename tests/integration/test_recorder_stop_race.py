@@ -11,7 +11,7 @@ import asyncpg
 
 from tests.conftest import direct_inputs
 from vmsd.cameras.state import CameraError
-from vmsd.config.schema import SegmentFormat
+from vmsd.config.recording import SegmentFormat
 from vmsd.core.backoff import Backoff
 from vmsd.core.metrics import Metrics
 from vmsd.recorder.camera import CameraRecorder

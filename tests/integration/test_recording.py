@@ -16,7 +16,7 @@ import pytest
 
 from tests.recording_harness import Recording, recording
 from tests.streams.sources import GST_RTSP, FaultProxy, RtspServer, probe, require
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderState
 from vmsd.store.recordings import EndReason, SegmentRecord

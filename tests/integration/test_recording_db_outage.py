@@ -12,7 +12,7 @@ import pytest
 
 from tests.recording_harness import recording
 from tests.streams.sources import GST_RTSP, RtspServer, require
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.recordings.metrics import IndexMetrics
 from vmsd.runtime.embedded import EmbeddedPostgres, dsn_for
 from vmsd.store.db import apply_migrations

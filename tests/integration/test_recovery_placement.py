@@ -17,7 +17,7 @@ from tests.conftest import ffmpeg_binary
 from tests.integration.test_recovery import DAY, EventRecorder, clips  # noqa: F401 - the fixture
 from tests.recording_harness import recording
 from tests.streams.sources import GST_RTSP, RtspServer, require
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.recordings.recovery import QUARANTINE_DIR, estimate_start, place_segment, recover
 from vmsd.store.recordings import EndReason, InsertResult, RecordingStore, SegmentRecord
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import ffmpeg_binary
 from tests.recording_harness import Recording, recording
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.core.metrics import Metrics
 from vmsd.recorder.metrics import RecorderMetrics
 from vmsd.recorder.model import RecorderState

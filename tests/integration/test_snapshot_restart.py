@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Api, direct_inputs, ffmpeg_binary, reader_input
 from vmsd.cameras.model import camera_from_config
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.recorder.snapshot import Snapshots, SnapshotTimeoutError
 
 

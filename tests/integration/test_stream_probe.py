@@ -19,8 +19,9 @@ from tests.net import free_port
 from tests.streams.sources import RtspServer
 from vmsd.access.grants import READER_USER_PREFIX, Grants
 from vmsd.cameras.model import Camera, camera_from_config
+from vmsd.config.cameras import CameraConfig
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import CameraConfig, Config
+from vmsd.config.schema import Config
 from vmsd.core.errors import ConflictError
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.ffmpeg import RecorderInput

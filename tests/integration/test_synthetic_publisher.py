@@ -20,7 +20,7 @@ from tests.streams.sources import RtspServer
 from vmsd.access.derive import synthetic_publish_password
 from vmsd.access.mediamtx_auth import SYNTHETIC_PUBLISH_USER
 from vmsd.cameras.model import camera_from_config
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.mediamtx.controller import vmsd_command
 from vmsd.mediamtx.render import HookGeneration, RenderSettings, render_path
 

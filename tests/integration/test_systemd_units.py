@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vmsd.runtime.daemon import STOP_BUDGET_S
+from vmsd.runtime.stop import STOP_BUDGET_S
 
 UNITS = ("vmsd.service", "mediamtx.service")
 

@@ -21,7 +21,7 @@ from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA, CameraScope
 from vmsd.access.users import UserRegistry, UserService
 from vmsd.access.verdicts import VerdictCache
-from vmsd.config.schema import PasswordHashConfig
+from vmsd.config.access import PasswordHashConfig
 from vmsd.core.metrics import Metrics
 from vmsd.store.users import ADMINS_LOCK_KEY, LastAdminError, UserStore
 

@@ -25,7 +25,7 @@ from prometheus_client import generate_latest
 from yarl import URL
 
 from tests.net import free_port
-from vmsd.config.schema import NotificationsConfig, WebhookConfig
+from vmsd.config.events import NotificationsConfig, WebhookConfig
 from vmsd.core.backoff import Backoff
 from vmsd.core.health import Health
 from vmsd.core.metrics import Metrics

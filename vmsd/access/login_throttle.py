@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vmsd.config.schema import LoginConfig
+from vmsd.config.access import LoginConfig
 
 # Distinct names and addresses remembered per kind; the oldest are forgotten first (an
 # attacker rotating through names must not grow the daemon's memory).

@@ -13,7 +13,7 @@ from typing import TypeVar
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from vmsd.config.schema import PasswordHashConfig
+from vmsd.config.access import PasswordHashConfig
 from vmsd.core.errors import ValidationError
 
 MIN_PASSWORD_CHARS = 10

@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -18,7 +18,7 @@ from vmsd.access.roles import Role
 from vmsd.api.audit_trail import current_request_id
 from vmsd.api.query import DEFAULT_LIMIT, Cursor, Limit, Params, Time, read_params
 from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import AuditPage, AuditRowOut, body
+from vmsd.api.schemas import Out, body
 from vmsd.api.services import services
 from vmsd.core.errors import StoreError, ValidationError
 from vmsd.core.log import get_logger
@@ -27,6 +27,31 @@ from vmsd.store.audit import AuditFilter
 from vmsd.store.audit_row import AuditRow, entry_values
 
 log = get_logger("vmsd.api.audit")
+
+_PRINCIPAL = "`user:<name>`, `token:<name>`, `cli:<unix user>`, `system` or `anonymous`"
+_RESULT = "`ok`, else the status and the error code (`403 forbidden`); `failed` outside HTTP"
+
+
+class AuditRowOut(Out):
+    """One audit row as stored; `prev_hash` and `hash` let a copy be checked by itself."""
+
+    id: int
+    time: datetime = Field(description="vmsd's clock when the act ended (UTC)")
+    principal: str = Field(description=_PRINCIPAL)
+    client_ip: str
+    action: str = Field(description="what was done: `camera.create`, `auth.login`, ...")
+    target: str = Field(description="what to: `camera:gate-1`, `recording:42`; empty: nothing")
+    result: str = Field(description=_RESULT)
+    request_id: str
+    details: dict[str, Any]
+    prev_hash: str = Field(description="hex SHA-256: the previous row's hash")
+    hash: str = Field(description="hex SHA-256(prev_hash || this row's canonical form)")
+
+
+class AuditPage(Out):
+    items: list[AuditRowOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
+
 
 Exact = Annotated[str, Field(min_length=1, max_length=TEXT_MAX, pattern=TEXT_PATTERN)]
 _TIME = "RFC 3339 time with an offset (a `+` sent unencoded, as a space, is read as `+`)"

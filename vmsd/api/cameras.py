@@ -10,10 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 from vmsd.access.roles import Role
 from vmsd.api.audit_note import audit_note
 from vmsd.api.body import read_json
-from vmsd.api.middleware import PRINCIPAL
-from vmsd.api.query import CameraPath, camera_name
-from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import (
+from vmsd.api.camera_schemas import (
     CameraOut,
     LastErrorOut,
     ProbeAudioOut,
@@ -27,8 +24,11 @@ from vmsd.api.schemas import (
     RecordingOverridesOut,
     RestartOut,
     RetentionOverridesOut,
-    body,
 )
+from vmsd.api.middleware import PRINCIPAL
+from vmsd.api.query import CameraPath, camera_name
+from vmsd.api.routes import ApiRoute, Reply
+from vmsd.api.schemas import body
 from vmsd.api.services import services
 from vmsd.api.visibility import (
     require_camera,
@@ -38,8 +38,8 @@ from vmsd.api.visibility import (
 )
 from vmsd.cameras.model import Camera, CameraPatch, camera_from_config
 from vmsd.cameras.state import CameraError
+from vmsd.config.cameras import CameraConfig
 from vmsd.config.messages import field_errors
-from vmsd.config.schema import CameraConfig
 from vmsd.core.errors import ValidationError
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.model import RecorderStatus

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,11 +23,47 @@ from vmsd.api.query import (
 )
 from vmsd.api.recordings import file_response
 from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import ExportOut, ExportPage, ExportState, GapOut, body
+from vmsd.api.schemas import Out, body
 from vmsd.api.services import services
 from vmsd.api.visibility import camera_filter, require_camera, row_filter
 from vmsd.core.errors import ValidationError
 from vmsd.store.exports import ExportJob
+
+ExportState = Literal["queued", "running", "done", "failed"]
+
+
+class GapOut(Out):
+    start: datetime
+    end: datetime
+    seconds: float
+
+
+class ExportOut(Out):
+    id: int
+    camera: str
+    start: datetime
+    end: datetime
+    state: ExportState
+    progress: float = Field(ge=0, le=1)
+    bytes: int | None
+    error: str | None
+    gaps: list[GapOut] = Field(
+        description="the range's time with no recording, before the first segment and after "
+        "the last one included"
+    )
+    requested_seconds: float = Field(description="end - start")
+    covered_seconds: float | None = Field(
+        description="recorded time inside the range (the file's length, give or take the "
+        "keyframes it is cut on); null until the job has planned"
+    )
+    created_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime
+
+
+class ExportPage(Out):
+    items: list[ExportOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
 
 
 class ExportRequest(BaseModel):

@@ -34,7 +34,7 @@ from vmsd.api.recordings import file_response
 from vmsd.api.routes import ApiRoute, Reply
 from vmsd.api.schemas import Out, body
 from vmsd.api.services import ApiServices, services
-from vmsd.config.schema import DurationS
+from vmsd.config.base import DurationS
 from vmsd.core.errors import ConflictError, NotFoundError, ValidationError
 from vmsd.recordings.service import ServedFile
 

@@ -22,20 +22,12 @@ from vmsd.api.query import (
     read_params,
 )
 from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import (
-    DeletedOut,
-    RecordingOut,
-    RecordingPage,
-    SpanOut,
-    StorageOut,
-    TimelineOut,
-    body,
-)
+from vmsd.api.schemas import Out, body
 from vmsd.api.services import services
 from vmsd.api.visibility import camera_filter, require_camera, row_filter, visible_name
 from vmsd.core.errors import ValidationError
 from vmsd.recordings.service import ServedFile
-from vmsd.store.recordings import RecordingRow, RecordingWindow
+from vmsd.store.recordings import EndReason, RecordingRow, RecordingWindow
 
 _TIME = "RFC 3339 time with an offset (a `+` sent unencoded, as a space, is read as `+`)"
 
@@ -82,6 +74,72 @@ class RecordingsQuery(CamerasQuery):
         _ordered(self.start, self.end)
         order = self.order or ("asc" if self.start is not None else "desc")
         return RecordingWindow(cameras, self.start, self.end, order == "desc")
+
+
+class RecordingOut(Out):
+    id: int
+    camera: str
+    start: datetime
+    end: datetime
+    duration_seconds: float
+    bytes: int
+    end_reason: EndReason
+
+
+class RecordingPage(Out):
+    items: list[RecordingOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null: last")
+
+
+class DeletedOut(Out):
+    deleted: int = Field(description="segments deleted")
+    bytes: int
+
+
+class SpanOut(Out):
+    start: datetime
+    end: datetime
+    segments: int
+    end_reason: EndReason = Field(description="what closed the span's last segment")
+    gap_after_seconds: float | None = Field(description="null for the last span")
+
+
+class TimelineOut(Out):
+    camera: str
+    spans: list[SpanOut]
+
+
+class QuarantineOut(Out):
+    files: int
+    bytes: int
+
+
+class StoragePathOut(Out):
+    path: str
+    total_bytes: int
+    used_bytes: int
+    free_bytes: int
+    low_watermark_free_bytes: int
+    target_free_bytes: int
+    days_until_low_watermark: float | None = Field(
+        description="at the current recording rate; null while nothing records there"
+    )
+    quarantine: QuarantineOut
+
+
+class StorageCameraOut(Out):
+    camera: str
+    path: str | None
+    bytes: int
+    segments: int
+    oldest: datetime
+    newest: datetime
+    bytes_per_day: int
+
+
+class StorageOut(Out):
+    paths: list[StoragePathOut]
+    cameras: list[StorageCameraOut]
 
 
 def recording_out(row: RecordingRow) -> RecordingOut:

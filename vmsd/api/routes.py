@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from vmsd.access.roles import Role
 from vmsd.api.query import Params
-from vmsd.config.schema import OpenEndpoint
+from vmsd.config.server import OpenEndpoint
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -4,20 +4,124 @@ from __future__ import annotations
 
 import asyncio
 import platform
+from datetime import datetime
+from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import Field
 
 from vmsd import __version__
 from vmsd.access.roles import Role
 from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import CheckOut, LiveOut, ReadyOut, SystemOut, VersionOut, body
+from vmsd.api.schemas import Out, body
 from vmsd.api.services import services
 from vmsd.api.visibility import visible_name
-from vmsd.config.schema import OpenEndpoint
+from vmsd.config.server import OpenEndpoint
 from vmsd.core.errors import StoreError, UnavailableError
 from vmsd.core.health import Phase
 from vmsd.system.model import sample_json
+
+
+class LiveOut(Out):
+    status: Literal["ok", "not_live"]
+    detail: str | None = None
+
+
+class CheckOut(Out):
+    name: str
+    ok: bool
+    detail: str
+
+
+class ReadyOut(Out):
+    status: Literal["ready", "not_ready"]
+    checks: list[CheckOut]
+
+
+class VersionOut(Out):
+    version: str
+    python: str
+    api: Literal["v1"] = "v1"
+
+
+class CpuOut(Out):
+    count: int
+    percent: float | None
+    per_core_percent: list[float | None]
+    load_average: list[float] = Field(min_length=3, max_length=3)
+
+
+class MemoryOut(Out):
+    total_bytes: int
+    available_bytes: int
+    used_bytes: int
+    percent: float | None
+
+
+class SwapOut(Out):
+    total_bytes: int
+    used_bytes: int
+
+
+class FilesystemOut(Out):
+    path: str
+    total_bytes: int
+    used_bytes: int
+    free_bytes: int
+    inodes_total: int
+    inodes_free: int
+
+
+class InterfaceOut(Out):
+    interface: str
+    receive_bytes_total: int
+    transmit_bytes_total: int
+    receive_bytes_per_second: float | None
+    transmit_bytes_per_second: float | None
+
+
+class ProcessOut(Out):
+    role: str
+    camera: str | None
+    pid: int
+    cpu_percent: float | None
+    rss_bytes: int = Field(description="resident memory (a shared page counts once per process)")
+    pss_bytes: int | None = Field(description="proportional share: shared pages split fairly")
+    uss_bytes: int | None = Field(description="memory no other process shares")
+    uptime_seconds: float
+    processes: int
+
+
+class GpuOut(Out):
+    index: int
+    name: str
+    uuid: str
+    utilization_percent: float | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+    encoder_utilization_percent: float | None
+    decoder_utilization_percent: float | None
+    temperature_celsius: float | None
+    power_watts: float | None
+
+
+class SystemOut(Out):
+    time: datetime
+    sample_interval_seconds: float
+    sample_duration_seconds: float
+    version: str
+    uptime_seconds: float
+    boot_time: float = Field(description="unix seconds")
+    cpu: CpuOut
+    memory: MemoryOut
+    swap: SwapOut
+    storage: list[FilesystemOut]
+    network: list[InterfaceOut]
+    processes: list[ProcessOut]
+    gpus: list[GpuOut]
+    gpus_reason: str | None
+    problems: list[str]
 
 
 async def healthz(request: web.Request) -> web.Response:

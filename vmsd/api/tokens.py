@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from vmsd.access.roles import Role
+from vmsd.access.scope import MAX_SCOPE_ENTRIES, SCOPE_ENTRY_PATTERN
 from vmsd.access.tokens import parse_scope
 from vmsd.api.audit_note import audit_note
 from vmsd.api.body import read_json
 from vmsd.api.middleware import PRINCIPAL
 from vmsd.api.query import IdPath, Params, QueryBool, read_params
 from vmsd.api.routes import ApiRoute, Reply
-from vmsd.api.schemas import CreatedTokenOut, ScopeEntries, TokenOut, body
+from vmsd.api.schemas import Out, body
 from vmsd.api.services import services
 from vmsd.core.names import LABEL_MAX, LABEL_PATTERN
 from vmsd.store.tokens import ApiToken
+
+ScopeEntry = Annotated[str, Field(pattern=SCOPE_ENTRY_PATTERN)]
+# A camera scope as a request gives it: `*`, camera names, `group:<name>` (vmsd.access.scope).
+ScopeEntries = Annotated[
+    list[ScopeEntry],
+    Field(min_length=1, max_length=MAX_SCOPE_ENTRIES),
+]
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    role: Role
+    cameras: list[str] = Field(description="its camera scope: '*', names, 'group:<name>'")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class CreatedTokenOut(TokenOut):
+    token: str = Field(description="the secret: in this response only, stored as a hash")
 
 
 class TokenCreate(BaseModel):

@@ -8,14 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vmsd.config.schema import (
-    SOURCE_SCHEMA,
-    CameraConfig,
-    CameraGroups,
-    RecordingOverrides,
-    RetentionOverrides,
-    RtspTransport,
-)
+from vmsd.config.cameras import SOURCE_SCHEMA, CameraConfig, CameraGroups, RtspTransport
+from vmsd.config.recording import RecordingOverrides, RetentionOverrides
 from vmsd.core.names import TEXT_PATTERN, USERNAME_PATTERN
 from vmsd.core.sources import (
     PUBLISHER,

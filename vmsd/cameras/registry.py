@@ -19,7 +19,8 @@ import asyncpg
 
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.model import Camera
-from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.cameras import RtspTransport
+from vmsd.config.recording import RecordingOverrides, RetentionOverrides
 from vmsd.core.backoff import Backoff
 from vmsd.core.errors import StoreError
 from vmsd.core.health import Health

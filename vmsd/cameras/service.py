@@ -12,8 +12,8 @@ from pydantic import ValidationError as PydanticValidationError
 from vmsd.access.secrets import CredentialCipher
 from vmsd.cameras.model import Camera, CameraPatch, normalized_input, secret_value
 from vmsd.cameras.registry import CameraRegistry, camera_from_row
+from vmsd.config.cameras import CameraConfig
 from vmsd.config.messages import field_errors
-from vmsd.config.schema import CameraConfig
 from vmsd.core.errors import (
     ConfigError,
     ConflictError,

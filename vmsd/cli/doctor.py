@@ -14,7 +14,9 @@ import asyncpg
 from vmsd.access.secrets import CredentialCipher, read_secret
 from vmsd.cli.sandbox import Access, Sandbox, find_unit, load_sandbox
 from vmsd.cli.writable import Identity, check_writable, current_identity, service_identity
-from vmsd.config.schema import Config, MediaMtxMode, TlsConfig
+from vmsd.config.mediamtx import MediaMtxMode
+from vmsd.config.schema import Config
+from vmsd.config.server import TlsConfig
 from vmsd.core.errors import ConfigError, StartupError, VmsdError
 from vmsd.mediamtx.controller import (
     build_render_settings,

@@ -15,7 +15,8 @@ from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA, CameraScope
 from vmsd.cli.users import add_user_parser
 from vmsd.config.load import ConfigHolder, default_config_path, load_config
-from vmsd.config.schema import Config, MediaMtxMode
+from vmsd.config.mediamtx import MediaMtxMode
+from vmsd.config.schema import Config
 from vmsd.core.errors import (
     EXIT_CONFIG,
     EXIT_CRASH,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from yarl import URL
 
 from vmsd import __version__
-from vmsd.config.schema import NotificationsConfig, WebhookConfig
+from vmsd.config.events import NotificationsConfig, WebhookConfig
 from vmsd.core.backoff import Backoff
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import aiohttp
 from yarl import URL
 
-from vmsd.config.schema import NotificationsConfig, WebhookConfig
+from vmsd.config.events import NotificationsConfig, WebhookConfig
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.core.supervisor import Supervisor

@@ -17,7 +17,8 @@ from vmsd.access.secrets import HOOK_SECRET_FILE_NAME
 from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera
 from vmsd.cameras.registry import CameraRegistry
-from vmsd.config.schema import Config, HookNames, MediaMtxMode
+from vmsd.config.mediamtx import HookNames, MediaMtxMode
+from vmsd.config.schema import Config
 from vmsd.core.errors import ConfigError
 from vmsd.core.health import Health
 from vmsd.core.log import get_logger

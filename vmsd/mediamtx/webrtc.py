@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from vmsd.config.schema import ConsoleConfig
+from vmsd.config.console import ConsoleConfig
 
 _SUPERSEDED: Final = (
     "webrtcDisable",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmsd.config.schema import SegmentFormat
+from vmsd.config.recording import SegmentFormat
 from vmsd.core.sources import SyntheticPattern, is_synthetic, parse_synthetic
 
 # FFmpeg's RTSP socket timeout (µs): a silent source ends the run after this even if the

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from vmsd.config.schema import SegmentFormat
+from vmsd.config.recording import SegmentFormat
 from vmsd.core.sources import SyntheticPattern
 from vmsd.recorder.failures import FailureClass, RunFailure, classify_run
 from vmsd.recorder.ffmpeg import (

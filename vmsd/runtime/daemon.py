@@ -12,7 +12,8 @@ status (vmsd.runtime.preflight), anything else with 1.
 
 Stop: not ready -> recorders finalise their segments -> index drained -> components cancelled
 -> daemon_stopped recorded -> HTTP -> hooks -> events drained -> webhooks -> database, each
-stage under its own budget (STOP_BUDGET_S), whose sum stays below the unit's TimeoutStopSec=90.
+stage under its own budget (vmsd.runtime.stop.STOP_BUDGET_S), whose sum stays below the
+unit's TimeoutStopSec=90.
 A second SIGINT skips to cancellation.
 """
 from __future__ import annotations
@@ -21,19 +22,13 @@ import asyncio
 import contextlib
 import functools
 import secrets
-import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from vmsd import __version__
-from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
-from vmsd.access.creators import principal_resolver
 from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX, Grants
-from vmsd.access.links import LinkSigner, link_key
 from vmsd.access.metrics import AccessMetrics
-from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.secrets import (
     HOOK_SECRET_FILE_NAME,
     CredentialCipher,
@@ -41,14 +36,11 @@ from vmsd.access.secrets import (
     load_or_create_hook_secret,
 )
 from vmsd.access.session_count import SessionCount
-from vmsd.access.tokens import TokenRegistry, TokenService
-from vmsd.api.app import create_app
-from vmsd.api.hooks import HookServices, create_hooks_app
-from vmsd.api.metrics import ApiMetrics
-from vmsd.api.services import ApiServices
+from vmsd.access.tokens import TokenRegistry
 from vmsd.cameras.reachability import ReachabilityChecker
 from vmsd.config.load import ConfigHolder
-from vmsd.config.schema import Config, MediaMtxMode
+from vmsd.config.mediamtx import MediaMtxMode
+from vmsd.config.schema import Config
 from vmsd.core.errors import StoreError
 from vmsd.core.health import Health, Phase
 from vmsd.core.log import get_logger
@@ -57,12 +49,13 @@ from vmsd.events.bus import EventBus
 from vmsd.events.history import EventHistory
 from vmsd.events.webhooks import WebhookNotifier
 from vmsd.mediamtx.controller import MediaMtxController, effective_mode
-from vmsd.mediamtx.whep import LiveView
 from vmsd.recorder.inputs import INPUT_DIR_NAME, ReaderInputs
 from vmsd.recorder.prober import StreamProber
 from vmsd.recorder.roots import prepare_roots
 from vmsd.recorder.snapshot import Snapshots
+from vmsd.runtime.apps import build_api_app, build_hooks_app
 from vmsd.runtime.database import Database
+from vmsd.runtime.groups import CoreGroup, MediaGroup, RecordingGroup
 from vmsd.runtime.heartbeat import Heartbeat
 from vmsd.runtime.metrics import RuntimeMetrics
 from vmsd.runtime.preflight import (
@@ -75,12 +68,13 @@ from vmsd.runtime.preflight import (
     take_state_dir,
 )
 from vmsd.runtime.reload import Reloadable, Reloader
-from vmsd.runtime.sites import HTTP_STOP_S, auth_context_factory, build_damper, start_site
+from vmsd.runtime.signals import install_signal_handlers
+from vmsd.runtime.sites import start_site
 from vmsd.runtime.statelock import StateDirLock
+from vmsd.runtime.stop import stop_stage
 from vmsd.runtime.systemd import SystemdNotifier
 from vmsd.runtime.tls import ApiTls
 from vmsd.runtime.wiring import (
-    CameraParts,
     RecordingParts,
     build_accounts,
     build_cameras,
@@ -100,56 +94,12 @@ from vmsd.system.sampler import SystemSampler
 log = get_logger("vmsd.daemon")
 
 EVENT_JOURNAL_NAME = "event-journal.jsonl"
-# Each stop stage's budget, in the order they run. Their sum (with the cancellation of the
-# supervised components, bounded by their own stop code) stays below TimeoutStopSec=90 of
-# systemd/vmsd.service; tests/integration/test_systemd_units.py checks it. Recorders:
-# FFmpeg's quit grace (10 s) + SIGTERM grace (3 s) + the final segment's indexing window (3 s).
-STOP_BUDGET_S = {
-    "recorders": 20.0,
-    "index": 5.0,
-    "components": 10.0,
-    "daemon_stopped": 3.0,
-    "http": HTTP_STOP_S + 1.0,
-    "hooks": 3.0,
-    "events": 5.0,
-    "webhooks": 5.0,
-    "database": 20.0,
-}
-
 
 class _StopRequested(Exception):
     """Raised inside the root TaskGroup to cancel every background task on stop."""
 
 
 Component = tuple[str, Callable[[], Awaitable[None]]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Core:
-    database: Database
-    events: EventBus
-    webhooks: WebhookNotifier
-    history: EventHistory
-    token_store: TokenStore
-    tokens: TokenRegistry
-    audit: AuditLog
-    accounts: Accounts
-
-
-@dataclass(frozen=True, slots=True)
-class _Media:
-    cameras: CameraParts
-    mediamtx: MediaMtxController
-    grants: Grants  # the reader grants the auth endpoint checks
-    live_grants: Grants  # the live view's (WHEP proxy's) grants, checked there too
-
-
-@dataclass(frozen=True, slots=True)
-class _Recording:
-    parts: RecordingParts
-    snapshots: Snapshots
-    sampler: SystemSampler
-    probes: StreamProber
 
 
 class Daemon:
@@ -165,7 +115,6 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._reloader = Reloader(holder, self._notifier, self._metrics)
-        self._interrupts = 0
 
     @property
     def config(self) -> Config:
@@ -174,7 +123,7 @@ class Daemon:
     async def run(self) -> None:
         """Runs until SIGTERM/SIGINT; raises on a failure to start. Every stage pushes its
         stop onto the stack, so a stop (or a failure to start) unwinds in reverse order."""
-        self._install_signal_handlers()
+        install_signal_handlers(self._stop, self._reload)
         config = self.config
         async with contextlib.AsyncExitStack() as stack:
             lock = StateDirLock(config.state_dir, holder="vmsd daemon")
@@ -198,11 +147,11 @@ class Daemon:
         await asyncio.to_thread(prepare_roots, config.storage.paths, config.state_dir)
         return ffmpeg
 
-    async def _start_core(self, stack: contextlib.AsyncExitStack, config: Config) -> _Core:
+    async def _start_core(self, stack: contextlib.AsyncExitStack, config: Config) -> CoreGroup:
         """The database, the event bus and its webhooks, the token registry."""
         self._notifier.status("starting database")
         database = Database(config, self._health)
-        stack.push_async_callback(self._stage, "database", database.stop)
+        stack.push_async_callback(stop_stage, "database", database.stop)
         try:
             await database.start()
         except StoreError as err:
@@ -217,8 +166,8 @@ class Daemon:
         # Stop runs last-in first-out: every event recorded so far reaches the table and the
         # listeners (daemon_stopped included), then the webhooks get their last seconds to
         # deliver, then the database stops.
-        stack.push_async_callback(self._stage, "webhooks", webhooks.stop)
-        stack.push_async_callback(self._stage, "events", events.drain)
+        stack.push_async_callback(stop_stage, "webhooks", webhooks.stop)
+        stack.push_async_callback(stop_stage, "events", events.drain)
         history = EventHistory(self._holder, EventStore(database.pool), events)
         token_store = TokenStore(database.pool)
         tokens = TokenRegistry(database.pool, token_store)
@@ -226,11 +175,11 @@ class Daemon:
         audit = AuditLog(AuditStore(database.pool), self._metrics)
         accounts = build_accounts(database.pool, self._holder, self._metrics, events.record)
         await accounts.registry.refresh()
-        return _Core(database, events, webhooks, history, token_store, tokens, audit, accounts)
+        return CoreGroup(database, events, webhooks, history, token_store, tokens, audit, accounts)
 
     async def _start_media(
-        self, stack: contextlib.AsyncExitStack, config: Config, core: _Core
-    ) -> _Media:
+        self, stack: contextlib.AsyncExitStack, config: Config, core: CoreGroup
+    ) -> MediaGroup:
         """The cameras, the hooks listener, the MediaMTX configuration written."""
         self._notifier.status("loading cameras")
         pool = core.database.pool
@@ -258,38 +207,29 @@ class Daemon:
             hook_secret=hook_secret,
             internal_password=internal_password,
         )
-        hooks_app = create_hooks_app(
-            HookServices(
-                secret=hook_secret,
-                auth_context=auth_context_factory(
-                    cams.registry,
-                    core.tokens,
-                    hook_secret,
-                    internal_password,
-                    grants,
-                    core.accounts.registry,
-                    live_grants,
-                ),
-                damper=build_damper(config),
-                registry=cams.registry,
-                live=cams.live,
-                metrics=self._metrics.group(ApiMetrics),
-                users=core.accounts.registry,
-            )
+        hooks_app = build_hooks_app(
+            config,
+            core,
+            cams,
+            self._metrics,
+            hook_secret=hook_secret,
+            internal_password=internal_password,
+            grants=grants,
+            live_grants=live_grants,
         )
         # Before MediaMTX starts: its first act is to ask the auth endpoint. With MediaMTX off
         # nothing would call it, so nothing listens.
         listener = hooks_listener(config)
         if listener is not None:
             hooks = await start_site(hooks_app, listener)
-            stack.push_async_callback(self._stage, "hooks", hooks.cleanup)
+            stack.push_async_callback(stop_stage, "hooks", hooks.cleanup)
         self._notifier.status("writing the MediaMTX configuration")
         await mediamtx.start()
-        return _Media(cams, mediamtx, grants, live_grants)
+        return MediaGroup(cams, mediamtx, grants, live_grants)
 
     async def _start_recording(
-        self, config: Config, core: _Core, media: _Media, ffmpeg: str
-    ) -> _Recording:
+        self, config: Config, core: CoreGroup, media: MediaGroup, ffmpeg: str
+    ) -> RecordingGroup:
         """Recovery first, then the recorders' parts; snapshots, probes; the system sampler."""
         self._notifier.status("reconciling recordings")
         mediamtx = media.mediamtx
@@ -338,55 +278,24 @@ class Daemon:
         )
         await sampler.start()
         self._metrics.registry.register(SystemCollector(sampler.latest))
-        return _Recording(parts, snapshots, sampler, probes)
+        return RecordingGroup(parts, snapshots, sampler, probes)
 
     async def _start_http(
         self,
         stack: contextlib.AsyncExitStack,
         config: Config,
-        core: _Core,
-        media: _Media,
-        rec: _Recording,
+        core: CoreGroup,
+        media: MediaGroup,
+        rec: RecordingGroup,
     ) -> None:
-        services = ApiServices(
-            config=self._holder,
-            health=self._health,
-            metrics=self._metrics,
-            token_registry=core.tokens,
-            tokens=TokenService(core.token_store, core.tokens),
-            check_database=core.database.check,
-            cameras=media.cameras.service,
-            live=media.cameras.live,
-            recorders=rec.parts.fleet,
-            snapshots=rec.snapshots,
-            recordings=rec.parts.recordings,
-            retention=rec.parts.retention,
-            exports=rec.parts.exports,
-            system=rec.sampler,
-            events=core.history,
-            probes=rec.probes,
-            audit=core.audit,
-            links=LinkSigner(link_key(credential_key(config))),
-            resolve_principal=principal_resolver(
-                core.tokens, users=core.accounts.registry.principal_by_id
-            ),
-            rate_limiter=RateLimiter(),
-            record_event=core.events.record,
-            accounts=core.accounts,
-            playback=rec.parts.playback,
-            live_view=LiveView(
-                self._holder,
-                media.live_grants,
-                mediamtx_on=media.mediamtx.mode is not MediaMtxMode.OFF,
-            ),
-        )
+        app = build_api_app(self._holder, self._health, self._metrics, config, core, media, rec)
         tls = self._reloader.tls
-        runner = await start_site(
-            create_app(services), api_listener(config), tls.context if tls else None
-        )
-        stack.push_async_callback(self._stage, "http", runner.cleanup)
+        runner = await start_site(app, api_listener(config), tls.context if tls else None)
+        stack.push_async_callback(stop_stage, "http", runner.cleanup)
 
-    def _components(self, core: _Core, media: _Media, rec: _Recording) -> list[Component]:
+    def _components(
+        self, core: CoreGroup, media: MediaGroup, rec: RecordingGroup
+    ) -> list[Component]:
         """Every long-running component, each run under the supervisor."""
         cams, parts = media.cameras, rec.parts
         # Without MediaMTX nothing but a recorder reads a camera: a TCP check for the others.
@@ -445,8 +354,8 @@ class Daemon:
                 await self._stop.wait()
                 self._health.set_phase(Phase.STOPPING)
                 self._notifier.stopping()
-                await self._stage("recorders", rec.fleet.stop)
-                await self._stage("index", rec.index.wait_idle)
+                await stop_stage("recorders", rec.fleet.stop)
+                await stop_stage("index", rec.index.wait_idle)
                 started = time.monotonic()
                 raise _StopRequested
         except* _StopRequested:
@@ -460,33 +369,4 @@ class Daemon:
     async def _record_stopped(self, events: EventBus) -> None:
         """Runs on every way out once the daemon was up: a failure, a stop, a cancellation."""
         log.info("daemon_stopping")
-        await self._stage("daemon_stopped", functools.partial(events.record, "daemon_stopped"))
-
-    async def _stage(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
-        started = time.monotonic()
-        budget = STOP_BUDGET_S[name]
-        try:
-            await asyncio.wait_for(stop(), budget)
-        except TimeoutError:
-            log.error("stop_stage_timeout", stage=name, timeout_s=budget)
-        except Exception as err:  # a failing stage must not skip the stages after it
-            log.exception("stop_stage_failed", stage=name, error=str(err))
-        log.info("stop_stage_done", stage=name, duration_s=round(time.monotonic() - started, 3))
-
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        main_task = asyncio.current_task()
-        assert main_task is not None
-
-        def on_stop_signal(signame: str) -> None:
-            self._interrupts += 1
-            if self._interrupts > 1 and signame == "SIGINT":
-                log.warning("second_interrupt_cancelling")
-                main_task.cancel()
-                return
-            log.info("stop_requested", signal=signame)
-            self._stop.set()
-
-        loop.add_signal_handler(signal.SIGTERM, on_stop_signal, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, on_stop_signal, "SIGINT")
-        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        await stop_stage("daemon_stopped", functools.partial(events.record, "daemon_stopped"))

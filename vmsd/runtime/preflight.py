@@ -17,7 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from vmsd.config.schema import Config, MediaMtxMode
+from vmsd.config.mediamtx import MediaMtxMode
+from vmsd.config.schema import Config
 from vmsd.core.errors import (
     EXIT_CONFIG,
     EXIT_CRASH,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from vmsd.config.schema import TlsConfig
+from vmsd.config.server import TlsConfig
 from vmsd.core.errors import StartupError
 from vmsd.core.log import get_logger
 

@@ -5,7 +5,7 @@ into the chain (AuditRow). Plain data, no I/O: the SQL (store/audit.py), the pur
 A new field is added here and in a migration; two places then say on purpose what they do
 with it, and tests hold them to it: the chain's canonical form, frozen at version 1 (a field
 in it would change the hash of every row written before it), and the API's documented
-schema (api/schemas.py, AuditRowOut: its descriptions are the contract).
+schema (api/audit.py, AuditRowOut: its descriptions are the contract).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ import pytest
 from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX, Grant, Grants
 from vmsd.access.mediamtx_auth import AuthContext, Decision, decide, parse_auth_request
 from vmsd.cameras.model import Camera
-from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.cameras import RtspTransport
+from vmsd.config.recording import RecordingOverrides, RetentionOverrides
 
 
 class Clock:

@@ -4,7 +4,7 @@ capped, forgotten after the window, reset by a success, bounded memory."""
 from __future__ import annotations
 
 from vmsd.access.login_throttle import LoginThrottle
-from vmsd.config.schema import LoginConfig
+from vmsd.config.access import LoginConfig
 
 CONFIG = LoginConfig(
     max_failures_per_user=3,

@@ -28,7 +28,8 @@ from vmsd.access.mediamtx_auth import (
 from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import Role
 from vmsd.cameras.model import Camera
-from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.cameras import RtspTransport
+from vmsd.config.recording import RecordingOverrides, RetentionOverrides
 
 SYNTHETIC_PASSWORD = functools.partial(synthetic_publish_password, "install-secret")
 INTERNAL_PASSWORD = "per-start-internal-secret"

@@ -16,7 +16,8 @@ from vmsd.access.principal import Principal, PrincipalKind
 from vmsd.access.roles import Role
 from vmsd.access.scope import EVERY_CAMERA, CameraScope
 from vmsd.cameras.model import Camera
-from vmsd.config.schema import RecordingOverrides, RetentionOverrides, RtspTransport
+from vmsd.config.cameras import RtspTransport
+from vmsd.config.recording import RecordingOverrides, RetentionOverrides
 
 
 def camera(name: str, source: str, groups: tuple[str, ...], **creds: str) -> Camera:

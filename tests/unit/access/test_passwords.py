@@ -12,7 +12,7 @@ from vmsd.access.passwords import (
     check_password,
     password_problems,
 )
-from vmsd.config.schema import PasswordHashConfig
+from vmsd.config.access import PasswordHashConfig
 from vmsd.core.errors import ValidationError
 
 CHEAP = PasswordHashConfig(time_cost=1, memory_kib=8192, parallelism=1)

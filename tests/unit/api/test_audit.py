@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from vmsd.access.audit import audit_entry
-from vmsd.api.audit import row_out
-from vmsd.api.schemas import AuditRowOut
+from vmsd.api.audit import AuditRowOut, row_out
 from vmsd.store.audit_row import ENTRY_FIELDS, AuditRow
 
 

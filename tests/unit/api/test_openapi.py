@@ -14,7 +14,7 @@ from vmsd.api.console import ConsoleAsset
 from vmsd.api.openapi import build_openapi
 from vmsd.api.routes import ApiRoute
 from vmsd.api.whep import SESSION_PATTERN
-from vmsd.config.schema import OpenEndpoint
+from vmsd.config.server import OpenEndpoint
 from vmsd.core.ints import BIGINT_MAX
 
 DOC = build_openapi(all_routes(), tuple(OpenEndpoint))

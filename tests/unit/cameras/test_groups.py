@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from vmsd.access.scope import GROUP_NAME_PATTERN, CameraScope
 from vmsd.cameras.model import camera_from_config
-from vmsd.config.schema import MAX_CAMERA_GROUPS, CameraConfig
+from vmsd.config.cameras import MAX_CAMERA_GROUPS, CameraConfig
 
 
 def config(groups: object) -> CameraConfig:

@@ -13,7 +13,7 @@ from vmsd.cameras.live import LiveCameras
 from vmsd.cameras.model import Camera, camera_from_config
 from vmsd.cameras.reachability import NOT_CHECKED, REACHABLE, ReachabilityChecker
 from vmsd.cameras.state import CameraState, CameraStates
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 from vmsd.core.metrics import Metrics
 
 

@@ -15,7 +15,7 @@ from vmsd.cameras.state import (
     LiveState,
     Transition,
 )
-from vmsd.config.schema import CameraConfig
+from vmsd.config.cameras import CameraConfig
 
 UNKNOWN, ONLINE, OFFLINE, DISABLED = (
     CameraState.UNKNOWN,

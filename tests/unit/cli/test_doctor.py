@@ -12,7 +12,8 @@ import pytest
 
 from tests.paths import REPO_ROOT
 from vmsd.cli.doctor import Check, database_check, mediamtx_listeners
-from vmsd.config.schema import Config, ConsoleConfig
+from vmsd.config.console import ConsoleConfig
+from vmsd.config.schema import Config
 from vmsd.runtime.database import DatabaseState
 
 BASE_FILE = REPO_ROOT / "mediamtx.yml"

@@ -8,8 +8,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from vmsd.config.cameras import CameraConfig
 from vmsd.config.load import load_config
-from vmsd.config.schema import CameraConfig, Config
+from vmsd.config.schema import Config
 
 
 def _model_keys(model: type[BaseModel], prefix: str = "") -> set[str]:

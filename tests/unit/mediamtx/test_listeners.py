@@ -13,7 +13,8 @@ import pytest
 
 from tests.paths import REPO_ROOT
 from vmsd.cameras.model import camera_from_config
-from vmsd.config.schema import CameraConfig, Config
+from vmsd.config.cameras import CameraConfig
+from vmsd.config.schema import Config
 from vmsd.core.errors import ConfigError
 from vmsd.mediamtx.controller import build_render_settings, hook_generation, load_base
 from vmsd.mediamtx.keys import GLOBAL_KEYS, LATEST_SUPPORTED, OLDEST_SUPPORTED, PATH_KEYS

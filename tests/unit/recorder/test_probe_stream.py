@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.paths import REPO_ROOT
-from vmsd.config.schema import SegmentFormat
+from vmsd.config.recording import SegmentFormat
 from vmsd.core.sources import parse_synthetic
 from vmsd.recorder.failures import FailureClass
 from vmsd.recorder.ffmpeg import RecorderInput

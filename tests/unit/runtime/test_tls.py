@@ -12,7 +12,7 @@ import pytest
 
 from tests.certs import make_certificate
 from vmsd.cli.doctor import tls_check
-from vmsd.config.schema import TlsConfig
+from vmsd.config.server import TlsConfig
 from vmsd.core.errors import StartupError
 from vmsd.runtime.tls import CERT_KEY, KEY_KEY, ApiTls, server_context
 
