@@ -19,17 +19,23 @@ from typing import Any
 import pytest
 import structlog
 
+from vmsd.cameras.live import LiveCameras
+from vmsd.cameras.model import camera_from_config
+from vmsd.cameras.state import CameraState, CameraStates
+from vmsd.config.schema import CameraConfig
 from vmsd.core.backoff import Backoff
+from vmsd.core.metrics import Metrics
 from vmsd.mediamtx.process import (
     MediaMtxProcess,
     mediamtx_version,
     parse_mediamtx_log_line,
     resolve_mediamtx_binary,
 )
+from vmsd.mediamtx.source_log import SOURCE_READY, SourceReports
 
 FAKE_MTX = """\
 #!{python} -S
-import json, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 
 spec = json.load(open(sys.argv[1]))
 
@@ -42,6 +48,11 @@ for line in spec.get("lines", []):
     print(line, flush=True)
 for line in spec.get("stderr", []):
     print(line, file=sys.stderr, flush=True)
+for i, batch in enumerate(spec.get("batches", [])):  # each once the test creates <config>.<i>
+    while not os.path.exists(f"{{sys.argv[1]}}.{{i}}"):
+        time.sleep(0.01)
+    for line in batch:
+        print(line, flush=True)
 if spec.get("hook"):
     # like a runOn* hook: own process group, MediaMTX's stdout inherited, outlives MediaMTX
     hook = subprocess.Popen(
@@ -331,6 +342,65 @@ async def test_camera_passwords_are_redacted(tmp_path: Path, fake_mtx: Path) -> 
         "[RTSP source] rtsp://admin:***@10.0.0.5/s1",
         "dial rtsp://viewer:***@10.0.0.6:554/x: refused",
     ]
+
+
+# MediaMTX's lines for a camera it pulls (formats: vmsd/mediamtx/pathlog.py's sources): two
+# tries refused with a 401 (retried every 5 s), the source ready, then the port refused.
+SOURCE_BATCHES = [
+    [
+        "2025/01/31 12:00:01 INF [path cam1] [RTSP source] started",
+        "2025/01/31 12:00:01 ERR [path cam1] [RTSP source] bad status code: 401 (Unauthorized)",
+    ],
+    ["2025/01/31 12:00:06 ERR [path cam1] [RTSP source] bad status code: 401 (Unauthorized)"],
+    ["2025/01/31 12:00:11 INF [path cam1] stream is available and online, 1 track (H264)"],
+    [
+        "2025/01/31 12:01:00 ERR [path cam1] [RTSP source] dial tcp 10.0.0.5:554: connect: "
+        "connection refused"
+    ],
+]
+
+
+async def test_a_source_failure_in_the_log_becomes_the_camera_s_class(
+    tmp_path: Path, fake_mtx: Path
+) -> None:
+    async def record(_type: str, **_data: Any) -> None:
+        return None
+
+    live = LiveCameras(CameraStates(), Metrics(), record)
+    source = CameraConfig(name="cam1", source="rtsp://admin:hunter2@10.0.0.5/s1")
+    await live.sync({"cam1": camera_from_config(source, "config")})
+    reports = SourceReports(live)
+    config = spec_file(tmp_path, batches=SOURCE_BATCHES)
+    mtx, _ = make(fake_mtx, config, FakeSleep(block_at=1), on_source=reports.put)
+
+    def error() -> tuple[str, int] | None:
+        last = live.get("cam1").last_error
+        return (last.failure, last.repeats) if last is not None else None
+
+    def step(i: int) -> None:
+        Path(f"{config}.{i}").touch()
+
+    applier = asyncio.create_task(reports.run())
+    try:
+        async with running(mtx):
+            step(0)
+            await until(lambda: error() == ("unauthorized", 1))
+            state = live.get("cam1")
+            assert (state.state, state.reason) == (CameraState.OFFLINE, "unauthorized")
+            assert state.last_error is not None
+            assert state.last_error.message == "[RTSP source] bad status code: 401 (Unauthorized)"
+            step(1)
+            await until(lambda: error() == ("unauthorized", 2))
+            step(2)
+            await until(lambda: live.get("cam1").state is CameraState.ONLINE)
+            assert live.get("cam1").reason == SOURCE_READY
+            assert error() == ("unauthorized", 2)  # the last failure is kept (README)
+            step(3)
+            await until(lambda: error() == ("refused", 1))
+            assert live.get("cam1").reason == "refused"
+    finally:
+        applier.cancel()
+        await asyncio.wait({applier})
 
 
 async def test_mediamtx_version(tmp_path: Path) -> None:

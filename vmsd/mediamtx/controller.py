@@ -37,6 +37,7 @@ from vmsd.mediamtx.render import (
     render_mediamtx_config,
 )
 from vmsd.mediamtx.schema import parse_mediamtx_version, validate_mediamtx_document
+from vmsd.mediamtx.source_log import SourceReports
 from vmsd.mediamtx.webrtc import webrtc_listener
 from vmsd.mediamtx.writer import write_if_changed
 from vmsd.recorder.binary import resolve_ffmpeg
@@ -112,6 +113,8 @@ class MediaMtxController:
         self._dirty = registry.subscribe()
         self._ffmpeg: str | None = None
         self._managed: MediaMtxProcess | None = None
+        # Managed only: MediaMTX's log tells each camera's source failure (its class).
+        self._source_reports = SourceReports(live)
         self._write_failed = False
 
     @property
@@ -180,6 +183,9 @@ class MediaMtxController:
                 tg.create_task(supervisor.run("mediamtx_poller", self._poll_loop))
                 if self.mode is MediaMtxMode.MANAGED:
                     tg.create_task(supervisor.run("mediamtx_process", self._process().run))
+                    tg.create_task(
+                        supervisor.run("mediamtx_sources", self._source_reports.run)
+                    )
         finally:
             await self._client.close()
 
@@ -287,7 +293,11 @@ class MediaMtxController:
             self._mediamtx_metrics.mediamtx_restarts.inc()
 
         self._managed = MediaMtxProcess(
-            mm.binary, mm.config_path, on_up=on_up, on_restart=on_restart
+            mm.binary,
+            mm.config_path,
+            on_up=on_up,
+            on_restart=on_restart,
+            on_source=self._source_reports.put,
         )
         return self._managed
 

@@ -22,6 +22,7 @@ from vmsd.core.log import get_logger
 from vmsd.core.proc import read_pipe, signal_group, spawn_child, stop_process
 from vmsd.core.redact import redact_text  # what vmsd.log re-exports (implicitly: mypy --strict)
 from vmsd.core.wait import sleep_or_event
+from vmsd.mediamtx.pathlog import SourceReport, classify_path_line
 
 log = get_logger("vmsd.mediamtx")
 
@@ -98,6 +99,7 @@ class MediaMtxProcess:
         backoff: Backoff | None = None,
         on_up: Callable[[bool], None] | None = None,
         on_restart: Callable[[int | None], None] | None = None,
+        on_source: Callable[[SourceReport], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,6 +108,8 @@ class MediaMtxProcess:
         self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._on_up = on_up or (lambda _up: None)
         self._on_restart = on_restart or (lambda _code: None)
+        # Called from the log reader, which must not wait: it may only hand the report on.
+        self._on_source = on_source or (lambda _report: None)
         self._sleep = sleep
         self._clock = clock
         self._kicked = asyncio.Event()
@@ -209,6 +213,9 @@ class MediaMtxProcess:
             level, component, message = parsed
             emit = getattr(log, _LEVEL_METHODS[level])
             emit("mediamtx_log", mediamtx_level=level, component=component, message=message)
+            report = classify_path_line(level, component, message)
+            if report is not None:
+                self._on_source(report)
 
     async def _wait_backoff(self, delay_s: float) -> None:
         await sleep_or_event(self._kicked, delay_s, self._sleep)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from vmsd.cameras.reachability import NOT_CHECKED, REACHABLE
+from vmsd.mediamtx.source_log import SOURCE_READY
 from vmsd.recorder.failures import FailureClass
 
 # Said outside vmsd.recorder.failures: MediaMTX's hooks (api/hooks.py: f"hook_{hook}") and
@@ -24,7 +25,8 @@ def _documented(repo_root: Path) -> set[str]:
 
 
 def test_every_state_reason_is_documented(repo_root: Path) -> None:
-    reasons = OTHER_REASONS | {REACHABLE, NOT_CHECKED} | {f.value for f in FailureClass}
+    reasons = OTHER_REASONS | {REACHABLE, NOT_CHECKED, SOURCE_READY}
+    reasons |= {f.value for f in FailureClass}
     storage = {FailureClass.DISK_FULL.value, FailureClass.STORAGE_UNAVAILABLE.value}
     assert reasons - storage - _documented(repo_root) == set()
     # The storage classes are last_error classes only, named in the text below the table.
