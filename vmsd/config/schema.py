@@ -366,6 +366,12 @@ class CameraConfig(_Model):
         return self
 
 
+class AuditConfig(_Model):
+    # Audit rows older than this are pruned (vmsd.access.audit_prune); null keeps every row.
+    # At least 7: the database refuses a prune of the last 6 days (migration 0010).
+    retention_days: int | None = Field(default=365, ge=7, le=36_500)
+
+
 class EventsConfig(_Model):
     retention_days: float = Field(default=90.0, ge=1, le=3650)
     # Comment lines sent on an idle event stream, so proxies and clients see it is alive.
@@ -587,6 +593,7 @@ class Config(_Model):
     secrets: SecretsConfig = SecretsConfig()
     auth: AuthConfig = AuthConfig()
     events: EventsConfig = EventsConfig()
+    audit: AuditConfig = AuditConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     system: SystemConfig = SystemConfig()
     cameras: tuple[CameraConfig, ...] = ()

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from vmsd import __version__
 from vmsd.access.accounts import Accounts
 from vmsd.access.audit_log import AuditLog
+from vmsd.access.audit_prune import AuditPruner
 from vmsd.access.creators import principal_resolver
 from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX, Grants
 from vmsd.access.links import LinkSigner, link_key
@@ -411,6 +412,7 @@ class Daemon:
             ("exports", parts.exports.run),
             ("system_sampler", rec.sampler.run),
             ("event_history", core.history.run),
+            ("audit_retention", AuditPruner(self._holder, core.audit).run),
             ("event_bus", core.events.run),
             (
                 "reloads",
