@@ -33,7 +33,7 @@ GENESIS = bytes(32)  # the first row's prev_hash
 # refuses a prune without it (migration 0010).
 PRUNE_ACTION = "audit.prune"
 # Principals that are not a user, a token or a link.
-SYSTEM = "system"  # the daemon itself (a SIGHUP reload)
+SYSTEM = "system"  # the daemon itself (a SIGHUP reload, a retention prune)
 ANONYMOUS = "anonymous"  # a request without credentials
 CANONICAL_VERSION = 1
 HASH_BYTES = 32
