@@ -92,20 +92,29 @@ async def verify(pool: asyncpg.Pool, copy: Path | None = None) -> int:
         print(f"ok: {checked.rows} rows")
         return EXIT_OK
     copied, last, problem = await asyncio.to_thread(read_copy, copy)
-    note = f"the copy's {copied} rows are in the table unchanged"
+    note = f"the copy's {copied} rows are in the table unchanged"  # an empty copy: none
     if problem is None and last is not None:
-        stored = await log.hash_of(last.id) if last.id > anchor.last_id else anchor.last_hash
-        if last.id < anchor.last_id:
-            note = f"the copy's {copied} rows were all pruned since: none left to compare"
-        else:
-            problem = compare_copy(last, stored, anchor)
-        if last.id == anchor.last_id:
-            note = f"the copy's {copied} rows end at the last row pruned, unchanged"
+        problem, note = await _against_table(log, last, copied, anchor)
     if problem is not None:
         print(f"broken: {problem}")
         return EXIT_CRASH
     print(f"ok: {checked.rows} rows; {note}")
     return EXIT_OK
+
+
+async def _against_table(
+    log: AuditLog, last: AuditRow, copied: int, anchor: AuditAnchor
+) -> tuple[str | None, str]:
+    """(what is wrong or None, what was shown) for a copy whose last row is `last`. A copy
+    from before a prune holds rows the table lost: its last row is compared with the
+    table's, or with the anchor when it is the last row pruned."""
+    if last.id < anchor.last_id:
+        return None, f"the copy's {copied} rows were all pruned since: none left to compare"
+    if last.id == anchor.last_id:
+        note = f"the copy's {copied} rows end at the last row pruned, unchanged"
+        return compare_copy(last, anchor.last_hash, anchor), note
+    note = f"the copy's {copied} rows are in the table unchanged"
+    return compare_copy(last, await log.hash_of(last.id), anchor), note
 
 
 def describe_anchor(anchor: AuditAnchor) -> str:
