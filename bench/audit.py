@@ -1,7 +1,8 @@
 """The audit trail's cost: one append (the chain's lock, the last hash, the insert), alone and
-with concurrent writers, and what it adds to a mutating API request.
+with concurrent writers, and what it adds to a mutating API request; and retention's prune,
+one batch of AUDIT_PRUNE_BATCH_ROWS at a time, with what an append waits meanwhile.
 
-Usage: python bench/audit.py [--appends N] [--requests N] [--writers W]
+Usage: python bench/audit.py [--appends N] [--requests N] [--writers W] [--prune-rows N]
 
 A private embedded PostgreSQL (the daemon's pool settings). The request figures come from the
 real API app (create_app, its middlewares, an admin token from the real registry) over
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import platform
@@ -22,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -31,7 +34,9 @@ import asyncpg
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vmsd.access.audit import GENESIS, audit_entry, chain_hash
 from vmsd.access.audit_log import AuditLog
+from vmsd.access.audit_prune import AUDIT_PRUNE_BATCH_ROWS
 from vmsd.access.ratelimit import RateLimiter
 from vmsd.access.roles import Role
 from vmsd.access.tokens import TokenRegistry, TokenService
@@ -45,6 +50,7 @@ from vmsd.core.log import LogLevel, configure_logging
 from vmsd.core.metrics import Metrics
 from vmsd.runtime.embedded import EmbeddedPostgres
 from vmsd.store.audit import AuditStore
+from vmsd.store.audit_row import ENTRY_FIELDS, entry_values
 from vmsd.store.db import apply_migrations, create_pool
 from vmsd.store.tokens import TokenStore
 
@@ -88,6 +94,61 @@ async def bench_appends(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     rows, broken = await audit.verify()
     ms = (time.perf_counter() - started) * 1000
     print(f"verify {rows} rows: {ms:.0f} ms ({rows / ms * 1000:,.0f} rows/s), broken: {broken}")
+
+
+async def old_rows(pool: asyncpg.Pool, count: int) -> None:
+    """`count` rows 400 days old, chained after the last one, copied in at once."""
+    last = await pool.fetchval("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    prev, records = bytes(last) if last is not None else GENESIS, []
+    when = datetime.now(UTC) - timedelta(days=400)
+    for n in range(count):
+        entry = audit_entry(when + timedelta(microseconds=n), "token:bench", "camera.update",
+                            "ok", target=f"camera:c{n % 64}", details={"n": n})  # fmt: skip
+        digest = chain_hash(prev, entry)
+        values = entry_values(entry)
+        values["details"] = json.dumps(entry.details)
+        records.append((*values.values(), prev, digest))
+        prev = digest
+    await pool.copy_records_to_table(
+        "audit_log", records=records, columns=[*ENTRY_FIELDS, "prev_hash", "hash"]
+    )
+
+
+async def bench_prune(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    """Old rows put before the ones written so far, pruned batch by batch while one writer
+    appends: each batch's time, and the appends' (which wait on the chain's lock)."""
+    await pool.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")  # a fresh table: the bench's
+    await pool.execute("TRUNCATE audit_log")
+    await pool.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
+    await old_rows(pool, args.prune_rows)
+    audit = AuditLog(AuditStore(pool), Metrics())
+    cutoff = datetime.now(UTC) - timedelta(days=365)
+    batches: list[float] = []
+    appends: list[float] = []
+    done = asyncio.Event()
+
+    async def writer() -> None:
+        n = 0
+        while not done.is_set():
+            appends.append(await timed_append(audit, n))
+            n += 1
+
+    async def pruner() -> None:
+        try:
+            while True:
+                started = time.perf_counter()
+                pruned = await audit.prune(cutoff, AUDIT_PRUNE_BATCH_ROWS, timeout_s=60)
+                if pruned == 0:
+                    return
+                batches.append((time.perf_counter() - started) * 1000)
+        finally:
+            done.set()
+
+    await asyncio.gather(pruner(), writer())
+    rows, broken = await audit.verify()
+    print(f"prune {args.prune_rows} rows in batches of {AUDIT_PRUNE_BATCH_ROWS} "
+          f"({len(batches)}): {figures(batches)} per batch; appends meanwhile "
+          f"({len(appends)}): {figures(appends)}; then {rows} rows, broken: {broken}")
 
 
 async def no_event(_type: str, **_data: object) -> None:
@@ -174,6 +235,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
                 await apply_migrations(conn)
             print(f"PostgreSQL {await pool.fetchval('SHOW server_version')} (embedded, defaults)")
             await bench_appends(pool, args)
+            await bench_prune(pool, args)
             await bench_requests(pool, args)
         finally:
             await pool.close()
@@ -186,6 +248,7 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--prune-rows", type=int, default=40_000)
     args = parser.parse_args()
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs")

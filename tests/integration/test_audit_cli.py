@@ -9,13 +9,14 @@ import os
 import pwd
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 
 from tests.conftest import Api
 from tests.daemon_process import write_config
-from vmsd.access.audit import chain_hash
+from vmsd.access.audit import chain_hash, format_time, row_from_json
 from vmsd.access.audit_log import AuditLog
 from vmsd.core.metrics import Metrics
 from vmsd.store.audit import AuditFilter, AuditStore
@@ -198,3 +199,72 @@ async def test_a_copy_shows_what_the_table_alone_cannot(
     junk = vmsd(config, "audit", "verify", "--copy", str(tmp_path / "junk.jsonl"))
     assert junk.returncode == 1 and "junk.jsonl:1: not an audit row" in junk.stdout
 
+
+
+def _forged(lines: list[str]) -> str:
+    """The copy's rows with row 2's principal changed and every hash from it recomputed: a
+    copy whose own chain holds."""
+    rows, prev, out = [json.loads(line) for line in lines], None, []
+    for data in rows:
+        if data["id"] == 2:
+            data["principal"] = "user:bob"
+        if prev is not None:
+            data["prev_hash"] = prev
+            data["hash"] = chain_hash(bytes.fromhex(prev), row_from_json(data).entry).hex()
+        prev = data["hash"]
+        out.append(json.dumps(data) + "\n")
+    return "".join(out)
+
+
+async def test_verify_after_a_prune_says_so_and_checks_copies_from_before_it(
+    api: Api, database_dsn: str, db_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """A copy exported before a prune holds more rows than the table: where they meet, the
+    hashes must agree, with the table or with the anchor."""
+    config = write_config(tmp_path, database={"url": database_dsn})
+    now = datetime.now(UTC)
+    clock = {"at": now - timedelta(days=400)}
+    audit = AuditLog(AuditStore(db_pool), Metrics(), lambda: clock["at"])
+    for n in range(10):
+        if n == 6:
+            clock["at"] = now
+        assert await audit.record("user:alice", "camera.delete", "ok", target=f"camera:c{n}")
+    whole = tmp_path / "whole.jsonl"
+    await _export(api, whole)
+    lines = whole.read_text().splitlines(keepends=True)
+    copies = {"to-anchor": lines[:6], "pruned": lines[:3], "forged-to-anchor": lines[:6]}
+    for name, part in copies.items():
+        text = _forged(part) if name.startswith("forged") else "".join(part)
+        (tmp_path / f"{name}.jsonl").write_text(text)
+    (tmp_path / "forged-whole.jsonl").write_text(_forged(lines))
+    assert await audit.prune(now - timedelta(days=30), 100) == 6
+
+    anchor = await audit.anchor()
+    assert anchor.pruned_at is not None and anchor.cutoff is not None
+    pruned = (
+        f"pruned: rows up to id 6 were pruned on {format_time(anchor.pruned_at)} by retention "
+        f"(6 rows in all; that prune's cutoff {format_time(anchor.cutoff)})\n"
+    )
+    alone = vmsd(config, "audit", "verify")
+    assert (alone.returncode, alone.stdout) == (0, pruned + "ok: 5 rows\n"), alone.stderr
+    expected = {
+        "whole": (0, "ok: 5 rows; the copy's 10 rows are in the table unchanged"),
+        "to-anchor": (0, "ok: 5 rows; the copy's 6 rows end at the last row pruned, unchanged"),
+        "pruned": (0, "ok: 5 rows; the copy's 3 rows were all pruned since: none left to compare"),
+        "forged-to-anchor": (1, "of the copy is not the last row pruned: the chain was rewritten"),
+        "forged-whole": (1, "row 10 ("),
+    }
+    for name, (code, words) in expected.items():
+        done = vmsd(config, "audit", "verify", "--copy", str(tmp_path / f"{name}.jsonl"))
+        assert (done.returncode, done.stdout.startswith(pruned)) == (code, True), done.stdout
+        assert words in done.stdout, (name, done.stdout)
+    assert "differs from the copy: the chain was rewritten" in done.stdout
+
+    # The prune's own row and the rows after it removed behind the triggers.
+    await _superuser(database_dsn, ("DELETE FROM audit_log WHERE id >= 11",))
+    cut = vmsd(config, "audit", "verify")
+    assert cut.returncode == 1
+    assert cut.stdout == pruned + (
+        f"broken: rows up to 6 were pruned on {format_time(anchor.pruned_at)}, and the prune's "
+        "audit.prune row is not in the table: rows were removed\n"
+    )

@@ -26,11 +26,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from vmsd.core.redact import redact_value
-from vmsd.store.audit_row import ENTRY_FIELDS, AuditEntry, AuditRow, Json
+from vmsd.store.audit_row import ENTRY_FIELDS, AuditAnchor, AuditEntry, AuditRow, Json
 
 GENESIS = bytes(32)  # the first row's prev_hash
+# The row a prune of the oldest rows writes (vmsd.access.audit_retention); the database
+# refuses a prune without it (migration 0010).
+PRUNE_ACTION = "audit.prune"
 # Principals that are not a user, a token or a link.
-SYSTEM = "system"  # the daemon itself (a SIGHUP reload)
+SYSTEM = "system"  # the daemon itself (a SIGHUP reload, a retention prune)
 ANONYMOUS = "anonymous"  # a request without credentials
 CANONICAL_VERSION = 1
 HASH_BYTES = 32
@@ -131,6 +134,9 @@ class BreakReason(StrEnum):
     # The content is what the next row's prev_hash committed to, but the row's own hash
     # field was changed.
     HASH_WRONG = "hash wrong"
+    # Rows were pruned (the anchor says up to which), and the prune's own audit.prune row,
+    # written in the same transaction after them, is gone: rows were removed from the end.
+    PRUNE_ROW_MISSING = "the prune's audit.prune row is not in the table: rows were removed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +146,9 @@ class ChainBreak:
     reason: BreakReason
 
     def describe(self) -> str:
+        if self.reason is BreakReason.PRUNE_ROW_MISSING:
+            when = format_time(self.time)
+            return f"rows up to {self.id} were pruned on {when}, and {self.reason.value}"
         return f"row {self.id} ({format_time(self.time)}): {self.reason.value}"
 
 
@@ -188,6 +197,42 @@ class ChainVerifier:
         return self.broken
 
 
+def prunes_up_to(row: AuditRow) -> int | None:
+    """The id a prune's own row says it pruned up to; None for any other row."""
+    up_to = row.entry.details.get("up_to_id")
+    if row.entry.action != PRUNE_ACTION or not isinstance(up_to, int):
+        return None
+    return up_to
+
+
+class TrailVerifier:
+    """The stored trail, from its anchor (what retention pruned): the first row must follow
+    the anchor's hash (the genesis value when nothing was pruned), so rows removed from the
+    start without a prune show as a broken chain there; and when rows were pruned, the last
+    prune's own row (written after them, in the same transaction) must be in the table."""
+
+    def __init__(self, anchor: AuditAnchor) -> None:
+        self.anchor = anchor
+        self._chain = ChainVerifier(start=anchor.last_hash)
+        self._prune_row_seen = anchor.last_id == 0
+
+    @property
+    def rows(self) -> int:
+        return self._chain.rows
+
+    def feed(self, row: AuditRow) -> ChainBreak | None:
+        if row.id > self.anchor.last_id and prunes_up_to(row) == self.anchor.last_id:
+            self._prune_row_seen = True
+        return self._chain.feed(row)
+
+    def finish(self) -> ChainBreak | None:
+        broken = self._chain.finish()
+        if broken is None and not self._prune_row_seen:
+            when = self.anchor.pruned_at or datetime.min.replace(tzinfo=UTC)
+            broken = ChainBreak(self.anchor.last_id, when, BreakReason.PRUNE_ROW_MISSING)
+        return broken
+
+
 def row_from_json(data: Mapping[str, object]) -> AuditRow:
     """A row of a JSON Lines export (GET /api/v1/audit?format=jsonl) as the row it copies;
     ValueError if it is not one."""
@@ -216,9 +261,12 @@ _EXPORTED_TEXT = tuple(name for name in ENTRY_FIELDS if name not in ("time", "de
 _EXPORTED = ("id", *ENTRY_FIELDS, "prev_hash", "hash")
 
 
-def verify(rows: Iterable[AuditRow]) -> ChainBreak | None:
-    """The first broken row of a chain given in id order, or None if it holds."""
-    verifier = ChainVerifier()
+def verify(rows: Iterable[AuditRow], anchor: AuditAnchor | None = None) -> ChainBreak | None:
+    """The first broken row of a chain given in id order, or None if it holds; from
+    `anchor` when rows were pruned (TrailVerifier)."""
+    verifier: ChainVerifier | TrailVerifier = (
+        ChainVerifier() if anchor is None else TrailVerifier(anchor)
+    )
     for row in rows:
         if verifier.feed(row) is not None:
             break

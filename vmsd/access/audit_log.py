@@ -1,5 +1,5 @@
 """The audit trail as a service: record an act (the row chained under the lock), page and
-export the rows, verify the chain."""
+export the rows, verify the chain from its anchor, prune the oldest rows."""
 
 from __future__ import annotations
 
@@ -9,22 +9,45 @@ import functools
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
-from vmsd.access.audit import GENESIS, ChainBreak, ChainVerifier, audit_entry, chain_hash
+from vmsd.access.audit import (
+    GENESIS,
+    PRUNE_ACTION,
+    SYSTEM,
+    ChainBreak,
+    TrailVerifier,
+    audit_entry,
+    chain_hash,
+)
 from vmsd.access.audit_metrics import AuditMetrics
+from vmsd.access.audit_retention import prune_details, select_prune
 from vmsd.core.errors import StoreError, ValidationError, describe_error
 from vmsd.core.ints import is_id
 from vmsd.core.log import get_logger
 from vmsd.core.metrics import Metrics
 from vmsd.store.audit import AuditFilter, AuditStore
-from vmsd.store.audit_row import AuditRow
-from vmsd.store.db import DB_UNAVAILABLE
+from vmsd.store.audit_row import AuditAnchor, AuditEntry, AuditRow
+from vmsd.store.db import DB_UNAVAILABLE, QUERY_TIMEOUT_S
 
 log = get_logger("vmsd.audit")
 OK = "ok"
+# A verify that meets a prune (the daemon's, while it reads) starts again from the new anchor
+# this many times at most: a prune moves the anchor at most once per batch.
+VERIFY_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TrailCheck:
+    """What a verify found: the rows read, the first break (None: the trail holds), and the
+    anchor it started from."""
+
+    rows: int
+    broken: ChainBreak | None
+    anchor: AuditAnchor
 
 
 def utc_now() -> datetime:
@@ -138,10 +161,53 @@ class AuditLog:
         except _DB_ERRORS as err:
             raise _unreachable(err) from err
 
+    async def anchor(self) -> AuditAnchor:
+        try:
+            return await self._store.anchor()
+        except _DB_ERRORS as err:
+            raise _unreachable(err) from err
+
     async def verify(self) -> tuple[int, ChainBreak | None]:
         """The rows read and the first broken one (None: the chain holds)."""
-        verifier = ChainVerifier()
-        async for row in self.rows(AuditFilter()):
-            if verifier.feed(row) is not None:
+        checked = await self.check()
+        return checked.rows, checked.broken
+
+    async def check(self) -> TrailCheck:
+        """The trail verified from its anchor. Rows are read in batches, not in one
+        snapshot, so a prune that runs meanwhile looks like a break at its new first row:
+        a break with the anchor moved since is checked again from the new anchor."""
+        anchor = await self.anchor()
+        for _ in range(VERIFY_ATTEMPTS):
+            verifier = TrailVerifier(anchor)
+            async for row in self.rows(AuditFilter()):
+                if verifier.feed(row) is not None:
+                    break
+            broken = verifier.finish()
+            moved = await self.anchor() if broken is not None else anchor
+            if moved == anchor:
                 break
-        return verifier.rows, verifier.finish()
+            anchor = moved
+        return TrailCheck(verifier.rows, broken, anchor)
+
+    async def prune(
+        self, cutoff: datetime, batch_rows: int, timeout_s: float = QUERY_TIMEOUT_S
+    ) -> int:
+        """One batch: the oldest rows older than `cutoff`, at most `batch_rows`, deleted in one
+        transaction under the chain's lock with the anchor moved past them and the prune's
+        own row appended (principal `system`, action `audit.prune`). Returns the rows
+        deleted (0: none to prune). Raises what a database that is away raises."""
+        async with self._store.locked(timeout_s) as chain:
+            last_id = await chain.last_id()
+            chosen = select_prune(await chain.oldest(batch_rows), cutoff, last_id or 0)
+            if chosen is None:
+                return 0
+            _, deleted = await chain.prune_through(chosen.id, cutoff)
+            entry = self._prune_entry(deleted, chosen.id, cutoff)
+            await chain.append(entry, functools.partial(chain_hash, entry=entry), GENESIS)
+        self._metrics.pruned.inc(deleted)
+        self._metrics.rows.labels(OK).inc()
+        return deleted
+
+    def _prune_entry(self, deleted: int, up_to_id: int, cutoff: datetime) -> AuditEntry:
+        details = prune_details(deleted, up_to_id, cutoff)
+        return audit_entry(self._clock(), SYSTEM, PRUNE_ACTION, OK, details=details)

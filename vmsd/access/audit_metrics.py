@@ -27,5 +27,11 @@ class AuditMetrics:
             buckets=APPEND_BUCKETS_S,
             registry=registry,
         )
+        self.pruned = Counter(
+            "vmsd_audit_pruned_rows_total",
+            "Audit rows deleted by retention (audit.retention_days), each prune recorded in "
+            "the anchor and in an audit.prune row",
+            registry=registry,
+        )
         for result in ("ok", "error"):
             self.rows.labels(result)

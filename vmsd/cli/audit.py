@@ -19,7 +19,7 @@ from vmsd.access.audit_log import AuditLog
 from vmsd.core.errors import EXIT_CRASH, EXIT_OK, VmsdError
 from vmsd.core.metrics import Metrics
 from vmsd.store.audit import AuditStore
-from vmsd.store.audit_row import AuditRow
+from vmsd.store.audit_row import AuditAnchor, AuditRow
 
 
 def unix_user() -> str:
@@ -74,31 +74,71 @@ async def audited(
 
 
 async def verify(pool: asyncpg.Pool, copy: Path | None = None) -> int:
-    """`ok: N rows` and 0, or the first broken row and 1. With `copy` (a JSON Lines export
-    without principal, action or target filters), also what the table alone cannot show:
-    the copy's chain must hold, and its last row must still be in the table with the same
-    hash (else rows were removed from the end, or the chain rewritten from some row on)."""
+    """`ok: N rows` and 0, or the first broken row and 1; first a `pruned:` line when
+    retention has pruned rows (the chain is then verified from the anchor's hash). With `copy`
+    (a JSON Lines export without principal, action or target filters), also what the table
+    alone cannot show: the copy's chain must hold, and its last row must still be in the
+    table with the same hash (else rows were removed from the end, or the chain rewritten
+    from some row on); a copy from before a prune is checked where it meets the table."""
     log = audit_log(pool)
-    rows, broken = await log.verify()
-    if broken is not None:
-        print(f"broken: {broken.describe()}")
+    checked = await log.check()
+    anchor = checked.anchor
+    if anchor.last_id:
+        print(f"pruned: {describe_anchor(anchor)}")
+    if checked.broken is not None:
+        print(f"broken: {checked.broken.describe()}")
         return EXIT_CRASH
     if copy is None:
-        print(f"ok: {rows} rows")
+        print(f"ok: {checked.rows} rows")
         return EXIT_OK
     copied, last, problem = await asyncio.to_thread(read_copy, copy)
+    note = f"the copy's {copied} rows are in the table unchanged"  # an empty copy: none
     if problem is None and last is not None:
-        stored = await log.hash_of(last.id)
-        when = format_time(last.entry.time)
-        if stored is None:
-            problem = f"row {last.id} ({when}) of the copy is not in the table: rows were removed"
-        elif stored != last.hash:
-            problem = f"row {last.id} ({when}) differs from the copy: the chain was rewritten"
+        problem, note = await _against_table(log, last, copied, anchor)
     if problem is not None:
         print(f"broken: {problem}")
         return EXIT_CRASH
-    print(f"ok: {rows} rows; the copy's {copied} rows are in the table unchanged")
+    print(f"ok: {checked.rows} rows; {note}")
     return EXIT_OK
+
+
+async def _against_table(
+    log: AuditLog, last: AuditRow, copied: int, anchor: AuditAnchor
+) -> tuple[str | None, str]:
+    """(what is wrong or None, what was shown) for a copy whose last row is `last`. A copy
+    from before a prune holds rows the table lost: its last row is compared with the
+    table's, or with the anchor when it is the last row pruned."""
+    if last.id < anchor.last_id:
+        return None, f"the copy's {copied} rows were all pruned since: none left to compare"
+    if last.id == anchor.last_id:
+        note = f"the copy's {copied} rows end at the last row pruned, unchanged"
+        return compare_copy(last, anchor.last_hash, anchor), note
+    note = f"the copy's {copied} rows are in the table unchanged"
+    return compare_copy(last, await log.hash_of(last.id), anchor), note
+
+
+def describe_anchor(anchor: AuditAnchor) -> str:
+    when = format_time(anchor.pruned_at) if anchor.pruned_at else "?"
+    cutoff = format_time(anchor.cutoff) if anchor.cutoff else "?"
+    return (
+        f"rows up to id {anchor.last_id} were pruned on {when} by retention "
+        f"({anchor.pruned_rows} rows in all; that prune's cutoff {cutoff})"
+    )
+
+
+def compare_copy(last: AuditRow, stored: bytes | None, anchor: AuditAnchor) -> str | None:
+    """The copy's last row against the table (or, for the last row pruned, the anchor):
+    equal hashes vouch for every row of the copy that the table or the anchor still covers,
+    since each hash seals all the rows before it."""
+    when = format_time(last.entry.time)
+    if stored is None:
+        return f"row {last.id} ({when}) of the copy is not in the table: rows were removed"
+    if stored == last.hash:
+        return None
+    if last.id == anchor.last_id:
+        pruned = "is not the last row pruned"
+        return f"row {last.id} ({when}) of the copy {pruned}: the chain was rewritten"
+    return f"row {last.id} ({when}) differs from the copy: the chain was rewritten"
 
 
 def read_copy(path: Path) -> tuple[int, AuditRow | None, str | None]:

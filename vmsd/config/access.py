@@ -1,5 +1,6 @@
-"""The `auth:` and `secrets:` sections: password hashing, sessions, login and request limits,
-shareable links, MediaMTX's auth answers, and the key camera credentials are kept with."""
+"""The `auth:`, `audit:` and `secrets:` sections: password hashing, sessions, login and request
+limits, shareable links, MediaMTX's auth answers, the audit trail's retention, and the key
+camera credentials are kept with."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ class SecretsConfig(ConfigModel):
     # first start. Boxes sharing one database must share one key.
     key: SecretStr = SecretStr("")
     key_file: Path | None = None  # default: <state_dir>/credentials.key
+
+
+class AuditConfig(ConfigModel):
+    # Audit rows older than this are pruned (vmsd.access.audit_prune); null keeps every row.
+    # At least 7: the database refuses a prune of the last 6 days (migration 0010).
+    retention_days: int | None = Field(default=365, ge=7, le=36_500)
 
 
 class PasswordHashConfig(ConfigModel):

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from vmsd.config.access import AuthConfig, SecretsConfig
+from vmsd.config.access import AuditConfig, AuthConfig, SecretsConfig
 from vmsd.config.base import ConfigModel
 from vmsd.config.cameras import CameraConfig
 from vmsd.config.console import ConsoleConfig
@@ -83,6 +83,7 @@ class Config(ConfigModel):
     secrets: SecretsConfig = SecretsConfig()
     auth: AuthConfig = AuthConfig()
     events: EventsConfig = EventsConfig()
+    audit: AuditConfig = AuditConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     system: SystemConfig = SystemConfig()
     cameras: tuple[CameraConfig, ...] = ()

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 
 from vmsd import __version__
 from vmsd.access.audit_log import AuditLog
+from vmsd.access.audit_prune import AuditPruner
 from vmsd.access.grants import LIVE_USER_PREFIX, READER_USER_PREFIX, Grants
 from vmsd.access.metrics import AccessMetrics
 from vmsd.access.secrets import (
@@ -320,6 +321,7 @@ class Daemon:
             ("exports", parts.exports.run),
             ("system_sampler", rec.sampler.run),
             ("event_history", core.history.run),
+            ("audit_retention", AuditPruner(self._holder, core.audit).run),
             ("event_bus", core.events.run),
             (
                 "reloads",

@@ -89,6 +89,7 @@ RELOADED = frozenset(
         "exports",
         "playback",  # read at each playback
         "events",
+        "audit",  # read at each prune pass
         "notifications",
         "system.sample_interval_seconds",
         "cameras",

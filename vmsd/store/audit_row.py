@@ -52,3 +52,17 @@ class AuditRow:
 def entry_values(entry: AuditEntry) -> dict[str, Any]:
     """The content by field name, in ENTRY_FIELDS order (shallow: details is not copied)."""
     return {name: getattr(entry, name) for name in ENTRY_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditAnchor:
+    """Where the stored chain begins (table audit_anchor, migration 0010): the last row
+    pruned by retention, by id and hash (the first remaining row's prev_hash), the rows
+    pruned in all, and the last prune's time and cutoff. last_id 0 (with the genesis hash):
+    nothing was pruned."""
+
+    last_id: int
+    last_hash: bytes
+    pruned_rows: int
+    pruned_at: datetime | None
+    cutoff: datetime | None

@@ -107,6 +107,11 @@ BROKEN = [
         "notifications:\n  retry_initial_seconds: 30\n  retry_max_seconds: 5\n",
         ["notifications: retry_initial_seconds (30.0) must be <= retry_max_seconds (5.0)"],
     ),
+    (
+        "audit retention too short",
+        "audit:\n  retention_days: 0\n",
+        ["audit.retention_days: must be >= 7 (got 0)"],
+    ),
     ("not a mapping", "- a\n- b\n", ["(root): must be a mapping of sections (got list)"]),
     ("invalid YAML", "server:\n  port: [1\n", [":3:1: "]),
 ]
