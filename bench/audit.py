@@ -175,6 +175,7 @@ async def api_app(pool: asyncpg.Pool, name: str) -> tuple[web.Application, str]:
         token_registry=registry,
         audit=AuditLog(AuditStore(pool), metrics),
         events=SimpleNamespace(close=lambda: None),
+        playback=SimpleNamespace(close=lambda: None),
         rate_limiter=RateLimiter(),
         record_event=no_event,
     )
